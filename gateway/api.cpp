@@ -1,0 +1,106 @@
+#include "gateway/api.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include "gateway/chat_exchange.h"
+#include "providers/openai_wire.h"
+
+namespace mg::gateway {
+namespace {
+
+struct Endpoint {
+  std::string_view path;
+  std::string_view method;
+};
+
+constexpr std::array kEndpoints{
+    Endpoint{"/v1/chat/completions", "POST"}, Endpoint{"/v1/completions", "POST"}, Endpoint{"/v1/models", "GET"},
+    Endpoint{"/health", "GET"},               Endpoint{"/ready", "GET"},
+};
+
+HttpReply json_reply(const nlohmann::json& body, unsigned status = 200) {
+  HttpReply reply;
+  reply.status = status;
+  reply.body = body.dump();
+  return reply;
+}
+
+HttpReply method_not_allowed(const HttpRequest& request, std::string_view allowed) {
+  Error error{405, FailureClass::caller_fault, "invalid_request_error", "method_not_allowed", {},
+              "Method " + request.method + " is not allowed on " + request.path + "; use " + std::string(allowed), 0};
+  HttpReply reply = error_reply(error);
+  reply.headers.emplace_back("Allow", std::string(allowed));
+  return reply;
+}
+
+HttpReply unknown_path(const HttpRequest& request) {
+  return error_reply(Error::not_found("No endpoint " + request.method + " " + request.path +
+                                          "; this gateway serves /v1/chat/completions, /v1/completions and /v1/models",
+                                      "unknown_url"));
+}
+
+HttpReply unsupported_media_type(const HttpRequest& request) {
+  return error_reply(Error{415, FailureClass::caller_fault, "invalid_request_error", "unsupported_media_type", {},
+                           "Content-Type must be application/json; got '" + request.content_type + "'", 0});
+}
+
+}  // namespace
+
+bool is_json_media_type(std::string_view content_type) {
+  std::string type(content_type.substr(0, content_type.find(';')));
+  type.erase(std::remove_if(type.begin(), type.end(), [](unsigned char c) { return std::isspace(c); }), type.end());
+  std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+  return type.empty() || type == "application/json";
+}
+
+Api::Api(const ServerConfig& config, RouteTable routes, GatewayState& state)
+    : config_(config), routes_(std::move(routes)), state_(state) {}
+
+void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) {
+  auto endpoint = std::find_if(kEndpoints.begin(), kEndpoints.end(), [&](const Endpoint& e) { return e.path == request.path; });
+  if (endpoint == kEndpoints.end()) return channel->send_reply(unknown_path(request));
+  if (endpoint->method != request.method) return channel->send_reply(method_not_allowed(request, endpoint->method));
+  if (request.path == "/health") return channel->send_reply(health());
+  if (request.path == "/ready") return channel->send_reply(ready());
+  if (request.path == "/v1/models") return channel->send_reply(models());
+  if (!is_json_media_type(request.content_type)) return channel->send_reply(unsupported_media_type(request));
+  ApiFlavor flavor = request.path == "/v1/completions" ? ApiFlavor::completion : ApiFlavor::chat;
+  handle_completion(request, flavor, std::move(channel));
+}
+
+void Api::handle_completion(const HttpRequest& request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel) {
+  Result<ChatRequest> parsed = parse_chat_request(request.body, flavor);
+  if (!parsed) return channel->send_reply(error_reply(parsed.error()));
+  Result<std::vector<Route>> chain = routes_.chain_for(*parsed);
+  if (!chain) return channel->send_reply(error_reply(chain.error()));
+  auto chat_request = std::make_shared<const ChatRequest>(std::move(parsed).value());
+  auto exchange = std::make_shared<ChatExchange>(std::move(chat_request), std::move(chain).value(), std::move(channel), config_,
+                                                 state_, request.request_id);
+  exchange->start();
+}
+
+HttpReply Api::health() const {
+  return json_reply({{"status", "ok"},
+                     {"draining", state_.draining.load()},
+                     {"open_connections", state_.open_connections.load()},
+                     {"requests_in_flight", state_.requests_in_flight.load()},
+                     {"active_generations", state_.active_generations.load()},
+                     {"requests_total", state_.requests_total.load()},
+                     {"cancelled_total", state_.cancelled_total.load()}});
+}
+
+HttpReply Api::ready() const {
+  if (state_.draining.load()) {
+    Error error = Error::unavailable("the gateway is shutting down", config_.no_route_retry_after_s);
+    error.code = "draining";
+    return error_reply(error);
+  }
+  if (routes_.empty()) return json_reply({{"status", "ready"}, {"routes", 0}, {"note", "no providers configured yet"}});
+  return json_reply({{"status", "ready"}});
+}
+
+HttpReply Api::models() const { return json_reply(routes_.models_json()); }
+
+}  // namespace mg::gateway

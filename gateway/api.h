@@ -1,0 +1,35 @@
+// The public endpoints: maps method + path to a handler, checks media types, parses requests and starts
+// chat exchanges. Errors leave here as OpenAI error objects.
+#pragma once
+
+#include <memory>
+
+#include "gateway/gateway_state.h"
+#include "gateway/http_exchange.h"
+#include "gateway/route_table.h"
+#include "gateway/server_config.h"
+
+namespace mg::gateway {
+
+class Api {
+ public:
+  Api(const ServerConfig& config, RouteTable routes, GatewayState& state);
+
+  // Answers `request` on `channel`, now or later. Call on the channel's executor.
+  void handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel);
+
+ private:
+  void handle_completion(const HttpRequest& request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel);
+  HttpReply health() const;
+  HttpReply ready() const;
+  HttpReply models() const;
+
+  const ServerConfig& config_;
+  RouteTable routes_;
+  GatewayState& state_;
+};
+
+// True for "application/json" with any parameters, in any case; an absent type is accepted as JSON.
+bool is_json_media_type(std::string_view content_type);
+
+}  // namespace mg::gateway

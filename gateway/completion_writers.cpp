@@ -1,0 +1,237 @@
+#include "gateway/completion_writers.h"
+
+namespace mg::gateway {
+namespace {
+
+using nlohmann::json;
+
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string sse_data(const json& value) { return "data: " + dump(value) + "\n\n"; }
+
+json tool_calls_json(const std::vector<ToolCall>& calls) {
+  json out = json::array();
+  for (const ToolCall& call : calls) {
+    out.push_back({{"id", call.id}, {"type", call.type}, {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+  }
+  return out;
+}
+
+HttpReply error_reply_with_route(const Error& error, const ResponseIdentity& identity) {
+  HttpReply reply = error_reply(error);
+  for (auto& header : route_headers(identity)) reply.headers.push_back(std::move(header));
+  return reply;
+}
+
+class SseWriter final : public CompletionWriter {
+ public:
+  SseWriter(std::shared_ptr<ResponseChannel> channel, const ResponseIdentity& identity)
+      : channel_(std::move(channel)), identity_(identity), formatter_(identity) {}
+
+  void begin_attempt() override {}
+
+  void write(const ChatEvent& event) override {
+    if (std::holds_alternative<StreamFailed>(event)) return fail(std::get<StreamFailed>(event).error);
+    if (std::holds_alternative<StreamDone>(event)) return finish("data: [DONE]\n\n");
+    if (auto usage = std::get_if<UsageReport>(&event); usage && !identity_.include_usage_in_stream) return;
+    if (auto chunk = formatter_.chunk(event)) send(sse_data(*chunk));
+  }
+
+  void keepalive() override { send(": keep-alive\n\n"); }
+
+  void fail(const Error& error) override {
+    if (finished_) return;
+    if (!channel_->stream_started()) {
+      finished_ = true;
+      return channel_->send_reply(error_reply_with_route(error, identity_));
+    }
+    // After the first byte, a failure must never look like a clean end: an in-band error, then [DONE].
+    send(sse_data(formatter_.error_chunk(error)));
+    finish("data: [DONE]\n\n");
+  }
+
+  bool committed() const override { return channel_->stream_started(); }
+  bool finished() const override { return finished_; }
+
+ private:
+  void send(std::string bytes) {
+    if (finished_) return;
+    if (!channel_->stream_started()) {
+      HttpReply head;
+      head.content_type = "text/event-stream";
+      head.headers = route_headers(identity_);
+      head.headers.emplace_back("Cache-Control", "no-cache");
+      head.headers.emplace_back("X-Accel-Buffering", "no");
+      channel_->start_stream(std::move(head));
+    }
+    channel_->write_stream(std::move(bytes));
+  }
+
+  void finish(std::string last_bytes) {
+    send(std::move(last_bytes));
+    finished_ = true;
+    channel_->end_stream();
+  }
+
+  std::shared_ptr<ResponseChannel> channel_;
+  const ResponseIdentity& identity_;
+  ChunkFormatter formatter_;
+  bool finished_ = false;
+};
+
+class JsonWriter final : public CompletionWriter {
+ public:
+  JsonWriter(std::shared_ptr<ResponseChannel> channel, const ResponseIdentity& identity)
+      : channel_(std::move(channel)), identity_(identity) {}
+
+  void begin_attempt() override { accumulator_ = CompletionAccumulator{}; }
+
+  void write(const ChatEvent& event) override {
+    if (finished_) return;
+    accumulator_.add(event);
+    if (accumulator_.failure()) return fail(*accumulator_.failure());
+    if (!accumulator_.done()) return;
+    finished_ = true;
+    HttpReply reply;
+    reply.body = dump(ChunkFormatter(identity_).completion(accumulator_.completion()));
+    reply.headers = route_headers(identity_);
+    channel_->send_reply(std::move(reply));
+  }
+
+  void keepalive() override {}  // nothing can be sent before the whole body
+
+  void fail(const Error& error) override {
+    if (finished_) return;
+    finished_ = true;
+    channel_->send_reply(error_reply_with_route(error, identity_));
+  }
+
+  bool committed() const override { return finished_; }
+  bool finished() const override { return finished_; }
+
+ private:
+  std::shared_ptr<ResponseChannel> channel_;
+  const ResponseIdentity& identity_;
+  CompletionAccumulator accumulator_;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+json ChunkFormatter::envelope(bool is_chunk) const {
+  const char* object = identity_.flavor == ApiFlavor::completion ? "text_completion"
+                       : is_chunk ? "chat.completion.chunk" : "chat.completion";
+  json out = {{"id", identity_.id}, {"object", object}, {"created", identity_.created}};
+  out["model"] = identity_.route ? identity_.route->offer.model_id : "";
+  out["provider"] = identity_.route ? identity_.route->provider->name() : "";
+  out["system_fingerprint"] = nullptr;
+  return out;
+}
+
+json ChunkFormatter::text_choice(int choice, const std::string& text, const char* finish_reason) const {
+  return {{"index", choice}, {"text", text}, {"logprobs", nullptr},
+          {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}};
+}
+
+json ChunkFormatter::chunk_with_choice(int choice, json delta, const char* finish_reason) {
+  if (role_sent_.size() <= static_cast<std::size_t>(choice)) role_sent_.resize(static_cast<std::size_t>(choice) + 1, false);
+  if (!role_sent_[static_cast<std::size_t>(choice)]) {
+    delta["role"] = "assistant";
+    role_sent_[static_cast<std::size_t>(choice)] = true;
+  }
+  json out = envelope(true);
+  out["choices"] = json::array({{{"index", choice}, {"delta", std::move(delta)}, {"logprobs", nullptr},
+                                 {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}}});
+  return out;
+}
+
+std::optional<json> ChunkFormatter::chunk(const ChatEvent& event) {
+  bool completion_flavor = identity_.flavor == ApiFlavor::completion;
+  if (auto delta = std::get_if<TextDelta>(&event)) {
+    if (!completion_flavor) return chunk_with_choice(delta->choice, {{"content", delta->text}}, nullptr);
+    json out = envelope(true);
+    out["choices"] = json::array({text_choice(delta->choice, delta->text, nullptr)});
+    return out;
+  }
+  if (auto call = std::get_if<ToolCallDelta>(&event)) {
+    json fragment = {{"index", call->index}, {"function", {{"arguments", call->arguments}}}};
+    if (!call->id.empty()) fragment["id"] = call->id, fragment["type"] = "function";
+    if (!call->name.empty()) fragment["function"]["name"] = call->name;
+    return chunk_with_choice(call->choice, {{"tool_calls", json::array({std::move(fragment)})}}, nullptr);
+  }
+  if (auto finished = std::get_if<ChoiceFinished>(&event)) {
+    if (completion_flavor) {
+      json out = envelope(true);
+      out["choices"] = json::array({text_choice(finished->choice, "", to_string(finished->reason))});
+      return out;
+    }
+    json out = chunk_with_choice(finished->choice, json::object(), to_string(finished->reason));
+    out["choices"][0]["native_finish_reason"] = finished->native_reason;
+    return out;
+  }
+  if (auto usage_report = std::get_if<UsageReport>(&event)) {
+    json out = envelope(true);
+    out["choices"] = json::array();
+    out["usage"] = usage(*usage_report);
+    return out;
+  }
+  return std::nullopt;
+}
+
+json ChunkFormatter::error_chunk(const Error& error) const {
+  json out = envelope(true);
+  out["error"] = {{"message", error.message}, {"type", error.type},
+                  {"code", error.code.empty() ? json(nullptr) : json(error.code)}};
+  json choice = {{"index", 0}, {"finish_reason", "error"}, {"logprobs", nullptr}};
+  if (identity_.flavor == ApiFlavor::completion) choice["text"] = "";
+  else choice["delta"] = json::object();
+  out["choices"] = json::array({std::move(choice)});
+  return out;
+}
+
+json ChunkFormatter::usage(const UsageReport& usage) const {
+  double cost = identity_.route ? identity_.route->cost_usd(usage) : 0.0;
+  return {{"prompt_tokens", usage.prompt_tokens},
+          {"completion_tokens", usage.completion_tokens},
+          {"total_tokens", usage.prompt_tokens + usage.completion_tokens},
+          {"cost", cost},
+          {"prompt_tokens_details", {{"cached_tokens", usage.cached_prompt_tokens}}}};
+}
+
+json ChunkFormatter::completion(const Completion& completion) const {
+  json out = envelope(false);
+  out["object"] = identity_.flavor == ApiFlavor::completion ? "text_completion" : "chat.completion";
+  json choices = json::array();
+  for (std::size_t i = 0; i < completion.choices.size(); ++i) {
+    const ChoiceResult& result = completion.choices[i];
+    const char* reason = to_string(result.finish_reason.value_or(FinishReason::stop));
+    int index = static_cast<int>(i);
+    if (identity_.flavor == ApiFlavor::completion) {
+      choices.push_back(text_choice(index, result.text, reason));
+      continue;
+    }
+    json message = {{"role", "assistant"}, {"refusal", nullptr}};
+    message["content"] = result.text.empty() && !result.tool_calls.empty() ? json(nullptr) : json(result.text);
+    if (!result.tool_calls.empty()) message["tool_calls"] = tool_calls_json(result.tool_calls);
+    choices.push_back({{"index", index}, {"message", std::move(message)}, {"logprobs", nullptr},
+                       {"finish_reason", reason}, {"native_finish_reason", result.native_finish_reason}});
+  }
+  out["choices"] = std::move(choices);
+  out["usage"] = usage(completion.usage.value_or(UsageReport{}));
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> route_headers(const ResponseIdentity& identity) {
+  if (!identity.route) return {};
+  return {{"x-modelgate-route", identity.route->name()}};
+}
+
+std::unique_ptr<CompletionWriter> make_sse_writer(std::shared_ptr<ResponseChannel> channel, const ResponseIdentity& identity) {
+  return std::make_unique<SseWriter>(std::move(channel), identity);
+}
+
+std::unique_ptr<CompletionWriter> make_json_writer(std::shared_ptr<ResponseChannel> channel, const ResponseIdentity& identity) {
+  return std::make_unique<JsonWriter>(std::move(channel), identity);
+}
+
+}  // namespace mg::gateway

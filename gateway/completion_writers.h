@@ -1,0 +1,65 @@
+// The two writers of one event stream: SSE chunks (stream: true) or one JSON body (stream: false).
+// Both take the same ChatEvents; ChunkFormatter owns the OpenAI shapes both emit.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/http_exchange.h"
+#include "gateway/route_table.h"
+#include "providers/completion.h"
+
+namespace mg::gateway {
+
+// Who is answering: fixed per request (id, created, flavor), updated per attempt (route).
+struct ResponseIdentity {
+  std::string id;  // "chatcmpl-..." or "cmpl-..."
+  std::int64_t created = 0;
+  ApiFlavor flavor = ApiFlavor::chat;
+  bool include_usage_in_stream = false;
+  const Route* route = nullptr;  // the attempt in progress
+};
+
+// Builds the OpenAI JSON objects: stream chunks, final completions, usage and in-band errors.
+class ChunkFormatter {
+ public:
+  explicit ChunkFormatter(const ResponseIdentity& identity) : identity_(identity) {}
+
+  // The chunk for one streamed event, or nullopt when the event has no chunk of its own.
+  std::optional<nlohmann::json> chunk(const ChatEvent& event);
+  nlohmann::json error_chunk(const Error& error) const;
+  nlohmann::json completion(const Completion& completion) const;
+  nlohmann::json usage(const UsageReport& usage) const;
+
+ private:
+  nlohmann::json envelope(bool is_chunk) const;
+  nlohmann::json chunk_with_choice(int choice, nlohmann::json delta, const char* finish_reason);
+  nlohmann::json text_choice(int choice, const std::string& text, const char* finish_reason) const;
+
+  const ResponseIdentity& identity_;
+  std::vector<bool> role_sent_;  // per choice: the first chat delta carries role "assistant"
+};
+
+class CompletionWriter {
+ public:
+  virtual ~CompletionWriter() = default;
+  virtual void begin_attempt() = 0;            // a new route starts: drop what an abandoned attempt left
+  virtual void write(const ChatEvent& event) = 0;
+  virtual void keepalive() = 0;                // nothing to say yet, but the client should know we are alive
+  virtual void fail(const Error& error) = 0;   // the request ends in this error
+  virtual bool committed() const = 0;          // the client has seen bytes: failures can no longer fall back
+  virtual bool finished() const = 0;
+};
+
+std::unique_ptr<CompletionWriter> make_sse_writer(std::shared_ptr<ResponseChannel> channel, const ResponseIdentity& identity);
+std::unique_ptr<CompletionWriter> make_json_writer(std::shared_ptr<ResponseChannel> channel, const ResponseIdentity& identity);
+
+// The headers every completion response carries: the route that answered.
+std::vector<std::pair<std::string, std::string>> route_headers(const ResponseIdentity& identity);
+
+}  // namespace mg::gateway

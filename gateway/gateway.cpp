@@ -1,0 +1,146 @@
+#include "gateway/gateway.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "gateway/http_session.h"
+#include "gateway/log.h"
+#include "providers/fake_provider.h"
+
+namespace mg::gateway {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+struct SignalWatch {
+  explicit SignalWatch(net::io_context& io) : signals(io, SIGINT, SIGTERM) {}
+  net::signal_set signals;
+};
+
+namespace {
+
+constexpr std::chrono::milliseconds kDrainPollInterval{20};
+
+std::vector<std::shared_ptr<Provider>> make_providers(const ServerConfig& config, net::io_context& io) {
+  std::vector<std::shared_ptr<Provider>> providers;
+  if (config.fake_provider_enabled) providers.push_back(std::make_shared<FakeProvider>(io.get_executor(), config.fake_provider));
+  return providers;
+}
+
+Error startup_error(std::string message) {
+  return Error{1, FailureClass::permanent, "startup_error", {}, {}, std::move(message), 0};
+}
+
+}  // namespace
+
+Gateway::Gateway(ServerConfig config)
+    : config_(std::move(config)), io_(config_.effective_io_threads()), acceptor_(net::make_strand(io_)),
+      drain_timer_(acceptor_.get_executor()) {}
+
+Gateway::~Gateway() {
+  stop_now();
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+Status Gateway::start() {
+  if (Status valid = config_.validate(); !valid) return valid;
+  if (!config_.local_model_path.empty()) {
+    return startup_error("--local-model " + config_.local_model_path +
+                         ": this build has no local engine yet (it arrives with the local-engine milestone); start without it");
+  }
+  try {
+    database_.emplace(pricing::Database::open(config_.db_path));
+  } catch (const std::exception& e) {
+    return startup_error(e.what());
+  }
+  api_ = std::make_unique<Api>(config_, RouteTable(make_providers(config_, io_)), state_);
+
+  boost::system::error_code ec;
+  tcp::endpoint endpoint(net::ip::make_address(config_.listen_host, ec), config_.listen_port);
+  if (ec) return startup_error("listen address '" + config_.listen_host + "' is not an IP address: " + ec.message());
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return startup_error("cannot listen on " + config_.listen_host + ":" + std::to_string(config_.listen_port) + ": " + ec.message());
+  }
+  port_ = acceptor_.local_endpoint().port();
+  accept_next();
+  for (int i = 0; i < config_.effective_io_threads(); ++i) threads_.emplace_back([this] { io_.run(); });
+  return Ok{};
+}
+
+void Gateway::accept_next() {
+  acceptor_.async_accept(net::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      bool overloaded = static_cast<std::size_t>(state_.open_connections.load()) >= config_.http.max_connections;
+      if (overloaded) state_.rejected_connections.fetch_add(1, std::memory_order_relaxed);
+      std::make_shared<HttpSession>(std::move(socket), config_, *api_, state_, sessions_)->run(overloaded);
+    }
+    accept_next();  // accept errors (EMFILE, ECONNABORTED) are per-connection: keep accepting
+  });
+}
+
+void Gateway::request_shutdown() {
+  if (shutdown_requested_.exchange(true)) return;
+  net::post(acceptor_.get_executor(), [this] {
+    log_info("shutting down: no new connections; letting in-flight requests finish (grace " +
+             std::to_string(config_.shutdown_grace.count()) + " ms)");
+    state_.draining.store(true);
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    for (auto& session : sessions_.live()) session->close_when_idle();
+    drain_tick(std::chrono::steady_clock::now() + config_.shutdown_grace);
+  });
+}
+
+void Gateway::drain_tick(std::chrono::steady_clock::time_point deadline) {
+  bool idle = state_.requests_in_flight.load() == 0 && state_.active_generations.load() == 0;
+  if (idle || std::chrono::steady_clock::now() >= deadline) {
+    if (!idle) log_warn("shutdown grace period over: closing " + std::to_string(state_.requests_in_flight.load()) + " unfinished requests");
+    return stop_now();
+  }
+  for (auto& session : sessions_.live()) session->close_when_idle();
+  drain_timer_.expires_after(kDrainPollInterval);
+  drain_timer_.async_wait([this, deadline](boost::system::error_code ec) {
+    if (!ec) drain_tick(deadline);
+  });
+}
+
+void Gateway::stop_now() {
+  for (auto& session : sessions_.live()) session->close_now_from_any_thread();
+  io_.stop();
+}
+
+void Gateway::handle_signals() {
+  signal_watch_ = std::make_unique<SignalWatch>(io_);
+  await_signal();
+}
+
+void Gateway::await_signal() {
+  signal_watch_->signals.async_wait([this](boost::system::error_code ec, int number) {
+    if (ec) return;
+    if (signals_seen_.fetch_add(1) > 0) {
+      log_warn("second signal: stopping now");
+      return stop_now();
+    }
+    log_info(std::string("received ") + (number == SIGTERM ? "SIGTERM" : "SIGINT"));
+    request_shutdown();
+    await_signal();
+  });
+}
+
+void Gateway::wait() {
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+}  // namespace mg::gateway

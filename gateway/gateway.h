@@ -1,0 +1,72 @@
+// The running gateway: database, providers, API, listener and I/O threads, with graceful shutdown.
+// `modelgate serve` and the in-process tests both run exactly this.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "gateway/api.h"
+#include "gateway/gateway_state.h"
+#include "gateway/server_config.h"
+#include "gateway/session_registry.h"
+#include "pricing/database.h"
+
+namespace mg::gateway {
+
+struct SignalWatch;
+
+class Gateway {
+ public:
+  explicit Gateway(ServerConfig config);
+  ~Gateway();  // shuts down without grace if still running
+
+  Gateway(const Gateway&) = delete;
+  Gateway& operator=(const Gateway&) = delete;
+
+  // Opens the database, binds the listener and starts the I/O threads; returns once accepting. Start-up
+  // problems (bad database, port in use) come back as an error, never as a half-started server.
+  Status start();
+  std::uint16_t port() const { return port_; }
+  const ServerConfig& config() const { return config_; }
+  GatewayState& state() { return state_; }
+
+  // Graceful shutdown, from any thread: stop accepting, close idle connections, let in-flight answers finish
+  // within shutdown_grace, then stop. Returns at once; wait() blocks until done.
+  void request_shutdown();
+  // Blocks until the gateway has stopped. Stops on SIGINT/SIGTERM too when `handle_signals`.
+  void wait();
+  // Installs SIGINT/SIGTERM handlers that call request_shutdown(); a second signal stops at once.
+  void handle_signals();
+
+ private:
+  void accept_next();
+  void drain_tick(std::chrono::steady_clock::time_point deadline);
+  void stop_now();
+  void await_signal();
+
+  // Order matters: what sessions and providers use (state, registry, api) is declared before io_, so it
+  // outlives the handlers that io_'s destructor destroys; what uses io_ is declared after it.
+  ServerConfig config_;
+  GatewayState state_;
+  SessionRegistry sessions_;
+  std::optional<pricing::Database> database_;
+  std::unique_ptr<Api> api_;
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer drain_timer_;
+  std::unique_ptr<SignalWatch> signal_watch_;
+  std::vector<std::thread> threads_;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> shutdown_requested_{false};
+  std::atomic<int> signals_seen_{0};
+};
+
+}  // namespace mg::gateway

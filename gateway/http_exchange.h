@@ -1,0 +1,51 @@
+// What handlers see of HTTP: a parsed request and a channel to answer on. Keeps Beast inside the session,
+// so handlers and writers are plain code that tests can drive without sockets.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "providers/cancellation.h"
+#include "providers/result.h"
+
+namespace mg::gateway {
+
+struct HttpRequest {
+  std::string method;        // "GET", "POST", ...
+  std::string path;          // target without the query string
+  std::string content_type;  // as sent, may be empty
+  std::string body;
+  std::string request_id;    // the client's x-request-id or a generated one
+};
+
+struct HttpReply {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // besides Content-Type and x-request-id
+};
+
+// The answer side of one request. Call it only on executor() (the session's strand). Exactly one of
+// send_reply() or start_stream() ... end_stream() answers a request; calls after the client left are no-ops.
+class ResponseChannel {
+ public:
+  virtual ~ResponseChannel() = default;
+
+  virtual void send_reply(HttpReply reply) = 0;
+  virtual void start_stream(HttpReply head) = 0;  // status and headers; body bytes follow
+  virtual void write_stream(std::string bytes) = 0;
+  virtual void end_stream() = 0;
+  virtual bool stream_started() const = 0;
+
+  virtual const CancellationToken& cancellation() const = 0;  // cancelled when the client goes away
+  virtual boost::asio::any_io_executor executor() const = 0;
+};
+
+// An OpenAI error object reply: {"error": {"message", "type", "param", "code"}}, with Retry-After if set.
+HttpReply error_reply(const Error& error);
+std::string error_json(const Error& error);
+
+}  // namespace mg::gateway

@@ -1,0 +1,367 @@
+#include "gateway/http_session.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <random>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include "gateway/log.h"
+#include "gateway/session_registry.h"
+
+namespace mg::gateway {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace net = boost::asio;
+
+constexpr std::size_t kReadChunkBytes = 16 * 1024;
+constexpr Milliseconds kLingerTimeout{2'000};
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string id = "req_";
+  for (int i = 0; i < 24; ++i) id += kDigits[engine() & 15];
+  return id;
+}
+
+// A client's id is echoed only when it is short and made of safe characters (it goes into a header).
+bool is_acceptable_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (unsigned char c : id) {
+    if (!(std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == ':' || c == '/' || c == '+' || c == '=')) return false;
+  }
+  return true;
+}
+
+Error http_error(int status, std::string code, std::string message) {
+  return Error{status, FailureClass::caller_fault, "invalid_request_error", std::move(code), {}, std::move(message), 0};
+}
+
+bool is_disconnect(beast::error_code ec) {
+  return ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::operation_aborted || ec == net::error::broken_pipe;
+}
+
+std::string chunk_frame(std::string_view bytes) {
+  char size[20];
+  int length = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
+  std::string frame;
+  frame.reserve(static_cast<std::size_t>(length) + bytes.size() + 2);
+  frame.append(size, static_cast<std::size_t>(length)).append(bytes).append("\r\n");
+  return frame;
+}
+
+}  // namespace
+
+HttpSession::HttpSession(net::ip::tcp::socket socket, const ServerConfig& config, Api& api, GatewayState& state,
+                         SessionRegistry& registry)
+    : stream_(std::move(socket)), executor_(stream_.get_executor()), config_(config), api_(api), state_(state), registry_(registry),
+      read_deadline_(stream_.get_executor()) {
+  state_.open_connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+HttpSession::~HttpSession() {
+  registry_.remove(this);
+  if (request_in_flight_) state_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  state_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+net::any_io_executor HttpSession::executor() const { return executor_; }
+
+void HttpSession::run(bool overloaded) {
+  registry_.add(shared_from_this());
+  net::dispatch(stream_.get_executor(), [self = shared_from_this(), overloaded] {
+    if (!overloaded) return self->wait_for_request();
+    Error error = Error::unavailable("the gateway is at its connection limit; retry shortly", self->config_.no_route_retry_after_s);
+    error.code = "overloaded";
+    self->fail_request(error);
+  });
+}
+
+void HttpSession::close_when_idle() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->phase_ == Phase::idle) self->close_now();
+  });
+}
+
+void HttpSession::close_now_from_any_thread() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] { self->close_now(); });
+}
+
+// ---- reading ------------------------------------------------------------------------------------------
+
+void HttpSession::arm_read_deadline(Milliseconds timeout) {
+  read_timed_out_ = false;
+  stream_.expires_never();  // reads use read_deadline_, so that a timeout can still be answered with 408
+  read_deadline_.expires_after(timeout);
+  read_deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed_) return;
+    self->read_timed_out_ = true;
+    beast::error_code ignored;
+    self->stream_.socket().cancel(ignored);
+  });
+}
+
+// Waits for the first byte of the next request under the idle timeout; the header timeout starts then.
+void HttpSession::wait_for_request() {
+  if (closed_) return;
+  if (state_.draining.load()) return close_now();
+  phase_ = Phase::idle;
+  if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
+  arm_read_deadline(config_.http.idle_timeout);
+  stream_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+    self->read_deadline_.cancel();
+    if (ec) return self->close_now();  // idle timeout or the client closed: no request, no answer owed
+    self->buffer_.commit(bytes);
+    self->read_header();
+  });
+}
+
+void HttpSession::read_header() {
+  phase_ = Phase::reading_header;
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(config_.http.max_header_bytes));
+  parser_->body_limit(config_.http.max_body_bytes);
+  arm_read_deadline(config_.http.header_timeout);
+  http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    self->on_header(ec);
+  });
+}
+
+void HttpSession::on_header(beast::error_code ec) {
+  read_deadline_.cancel();
+  if (ec) return on_read_failed(ec);
+  http_version_ = parser_->get().version();
+  if (parser_->is_done()) return dispatch_request();
+  auto expect = parser_->get()[http::field::expect];
+  if (beast::iequals(expect, "100-continue")) enqueue("HTTP/1.1 100 Continue\r\n\r\n", false);
+  read_body();
+}
+
+void HttpSession::read_body() {
+  phase_ = Phase::reading_body;
+  arm_read_deadline(config_.http.body_timeout);
+  http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    self->on_body(ec);
+  });
+}
+
+void HttpSession::on_body(beast::error_code ec) {
+  read_deadline_.cancel();
+  if (ec) return on_read_failed(ec);
+  dispatch_request();
+}
+
+void HttpSession::on_read_failed(beast::error_code ec) {
+  if (closed_) return;
+  if (read_timed_out_) {
+    bool headers = phase_ == Phase::reading_header;
+    auto limit = headers ? config_.http.header_timeout : config_.http.body_timeout;
+    return fail_request(http_error(408, "request_timeout", std::string("the request ") + (headers ? "headers" : "body") +
+                                                               " did not arrive within " + std::to_string(limit.count()) + " ms"));
+  }
+  if (ec == http::error::header_limit) {
+    return fail_request(http_error(431, "headers_too_large", "request headers exceed " + std::to_string(config_.http.max_header_bytes) + " bytes"));
+  }
+  if (ec == http::error::body_limit) {
+    return fail_request(http_error(413, "request_too_large", "request body exceeds the limit of " + std::to_string(config_.http.max_body_bytes) + " bytes"));
+  }
+  if (is_disconnect(ec)) return close_now();
+  fail_request(http_error(400, "malformed_http", "malformed HTTP request: " + ec.message()));
+}
+
+// ---- answering ----------------------------------------------------------------------------------------
+
+void HttpSession::dispatch_request() {
+  phase_ = Phase::answering;
+  http::request<http::string_body> request = parser_->release();
+  parser_.reset();
+  auto client_id = request["x-request-id"];
+  request_id_ = is_acceptable_request_id(client_id) ? std::string(client_id) : new_request_id();
+  keep_alive_ = request.keep_alive() && !state_.draining.load();
+  head_only_ = request.method() == http::verb::head;
+  answered_ = false;
+  stream_started_ = false;
+  cancellation_ = CancellationToken{};
+  request_in_flight_ = true;
+  state_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
+  state_.requests_total.fetch_add(1, std::memory_order_relaxed);
+  watch_for_disconnect();
+
+  std::string_view target = request.target();
+  HttpRequest view;
+  view.method = std::string(request.method_string());
+  view.path = std::string(target.substr(0, target.find('?')));
+  view.content_type = std::string(request[http::field::content_type]);
+  view.body = std::move(request.body());
+  view.request_id = request_id_;
+  try {
+    api_.handle(std::move(view), shared_from_this());
+  } catch (const std::exception& e) {  // the one catch at the top of the handler: a bug must not kill the server
+    log_error(std::string("request ") + request_id_ + " failed with an exception: " + e.what());
+    if (!answered_) send_reply(error_reply(Error{500, FailureClass::permanent, "server_error", "internal_error", {}, "internal error", 0}));
+    else if (stream_started_) end_stream();
+  }
+}
+
+// Answers a request that could not be read; the connection closes after the answer.
+void HttpSession::fail_request(const Error& error) {
+  phase_ = Phase::answering;
+  keep_alive_ = false;
+  answered_ = false;
+  head_only_ = false;
+  request_id_ = new_request_id();
+  send_reply(error_reply(error));
+}
+
+std::string HttpSession::serialize_head(const HttpReply& reply, std::optional<std::size_t> content_length) const {
+  std::string head = http_version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  head += std::to_string(reply.status);
+  head += ' ';
+  head += http::obsolete_reason(http::int_to_status(reply.status));
+  head += "\r\nServer: modelgate\r\nContent-Type: ";
+  head += reply.content_type;
+  head += "\r\nx-request-id: " + request_id_ + "\r\n";
+  for (const auto& [name, value] : reply.headers) head += name + ": " + value + "\r\n";
+  if (content_length) head += "Content-Length: " + std::to_string(*content_length) + "\r\n";
+  else if (http_version_ != 10) head += "Transfer-Encoding: chunked\r\n";
+  if (!keep_alive_) head += "Connection: close\r\n";
+  else if (http_version_ == 10) head += "Connection: keep-alive\r\n";
+  head += "\r\n";
+  return head;
+}
+
+void HttpSession::send_reply(HttpReply reply) {
+  if (closed_ || answered_) return;
+  answered_ = true;
+  std::string bytes = serialize_head(reply, reply.body.size());
+  if (!head_only_) bytes += reply.body;
+  enqueue(std::move(bytes), true);
+}
+
+void HttpSession::start_stream(HttpReply head) {
+  if (closed_ || answered_) return;
+  answered_ = true;
+  stream_started_ = true;
+  if (http_version_ == 10) keep_alive_ = false;  // no chunked encoding: the end of the body is the end of the connection
+  enqueue(serialize_head(head, std::nullopt), false);
+}
+
+void HttpSession::write_stream(std::string bytes) {
+  if (closed_ || !stream_started_ || response_queued_ || bytes.empty()) return;
+  if (queued_bytes_ + bytes.size() > config_.http.max_pending_stream_bytes) {
+    log_warn("request " + request_id_ + ": client reads too slowly; closing the stream");
+    return on_client_gone();
+  }
+  enqueue(http_version_ == 10 ? std::move(bytes) : chunk_frame(bytes), false);
+}
+
+void HttpSession::end_stream() {
+  if (closed_ || !stream_started_ || response_queued_) return;
+  enqueue(http_version_ == 10 ? std::string() : std::string("0\r\n\r\n"), true);
+}
+
+void HttpSession::enqueue(std::string bytes, bool ends_response) {
+  if (closed_) return;
+  if (ends_response) response_queued_ = true;
+  queued_bytes_ += bytes.size();
+  write_queue_.push_back(std::move(bytes));
+  if (!writing_) write_next();
+}
+
+void HttpSession::write_next() {
+  if (write_queue_.empty()) {
+    writing_ = false;
+    if (response_queued_) finish_response();
+    return;
+  }
+  writing_ = true;
+  stream_.expires_after(config_.http.write_timeout);
+  net::async_write(stream_, net::buffer(write_queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    if (self->closed_) return;
+    if (ec) return self->on_client_gone();
+    self->queued_bytes_ -= self->write_queue_.front().size();
+    self->write_queue_.pop_front();
+    self->write_next();
+  });
+}
+
+void HttpSession::finish_response() {
+  response_queued_ = false;
+  if (request_in_flight_) {
+    request_in_flight_ = false;
+    state_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (watching_) {
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);  // stops the disconnect watch
+  }
+  if (keep_alive_ && !state_.draining.load()) return wait_for_request();
+  linger_then_close();
+}
+
+// ---- disconnects and closing --------------------------------------------------------------------------
+
+// While an answer is being produced nothing reads the socket, so a client that hangs up would go unnoticed
+// until the next write. Waiting for readability and peeking tells a hang-up (0 bytes) from a pipelined
+// request (data, left in the socket for the next read).
+void HttpSession::watch_for_disconnect() {
+  watching_ = true;
+  stream_.socket().async_wait(net::socket_base::wait_read, [self = shared_from_this()](beast::error_code ec) {
+    self->watching_ = false;
+    if (self->closed_ || !self->request_in_flight_ || ec == net::error::operation_aborted) return;
+    if (ec) return self->on_client_gone();
+    char byte = 0;
+    ssize_t peeked = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (peeked == 0 || (peeked < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return self->on_client_gone();
+    if (peeked < 0) self->watch_for_disconnect();  // spurious wake-up
+  });
+}
+
+void HttpSession::on_client_gone() {
+  cancellation_.cancel();
+  close_now();
+}
+
+// Half-closes and drains what the client still sends, so our answer is not lost to a TCP reset when the
+// client is mid-way through an oversized body. Bounded by one deadline for the whole drain.
+void HttpSession::linger_then_close() {
+  if (closed_) return;
+  phase_ = Phase::closing;
+  beast::error_code ignored;
+  stream_.socket().shutdown(net::socket_base::shutdown_send, ignored);
+  arm_read_deadline(kLingerTimeout);
+  discard_until_closed();
+}
+
+void HttpSession::discard_until_closed() {
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    if (!ec && !self->closed_) return self->discard_until_closed();
+    self->read_deadline_.cancel();
+    self->close_now();
+  });
+}
+
+void HttpSession::close_now() {
+  if (closed_) return;
+  closed_ = true;
+  phase_ = Phase::closing;
+  if (request_in_flight_) cancellation_.cancel();
+  read_deadline_.cancel();
+  beast::error_code ignored;
+  stream_.socket().shutdown(net::socket_base::shutdown_both, ignored);
+  stream_.close();
+}
+
+}  // namespace mg::gateway

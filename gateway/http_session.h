@@ -1,0 +1,103 @@
+// One client connection: reads HTTP/1.1 requests one at a time (bounded pipelining), enforces the
+// header, body and idle limits, hands each request to the Api, and writes the answer (a whole body or an
+// SSE stream) through one bounded write queue. Everything runs on the connection's strand.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "gateway/api.h"
+#include "gateway/gateway_state.h"
+#include "gateway/http_exchange.h"
+#include "gateway/server_config.h"
+
+namespace mg::gateway {
+
+class SessionRegistry;
+
+class HttpSession final : public ResponseChannel, public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(boost::asio::ip::tcp::socket socket, const ServerConfig& config, Api& api, GatewayState& state,
+              SessionRegistry& registry);
+  ~HttpSession() override;
+
+  // Starts serving; with `overloaded`, answers 503 at once and closes.
+  void run(bool overloaded = false);
+  // Closes the connection if it is between requests; otherwise lets the current answer finish first.
+  void close_when_idle();
+  // Closes now, cancelling any request in flight (end of the shutdown grace period).
+  void close_now_from_any_thread();
+
+  // ResponseChannel
+  void send_reply(HttpReply reply) override;
+  void start_stream(HttpReply head) override;
+  void write_stream(std::string bytes) override;
+  void end_stream() override;
+  bool stream_started() const override { return stream_started_; }
+  const CancellationToken& cancellation() const override { return cancellation_; }
+  boost::asio::any_io_executor executor() const override;
+
+ private:
+  enum class Phase { idle, reading_header, reading_body, answering, closing };
+
+  void wait_for_request();
+  void read_header();
+  void on_header(boost::beast::error_code ec);
+  void read_body();
+  void on_body(boost::beast::error_code ec);
+  void on_read_failed(boost::beast::error_code ec);
+  void dispatch_request();
+  void fail_request(const Error& error);
+
+  void arm_read_deadline(Milliseconds timeout);
+  void watch_for_disconnect();
+  void on_client_gone();
+
+  std::string serialize_head(const HttpReply& reply, std::optional<std::size_t> content_length) const;
+  void enqueue(std::string bytes, bool ends_response);
+  void write_next();
+  void finish_response();
+  void linger_then_close();
+  void discard_until_closed();
+  void close_now();
+
+  boost::beast::tcp_stream stream_;
+  boost::asio::any_io_executor executor_;  // the connection's strand
+  const ServerConfig& config_;
+  Api& api_;
+  GatewayState& state_;
+  SessionRegistry& registry_;
+
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  boost::asio::steady_timer read_deadline_;
+  bool read_timed_out_ = false;
+  Phase phase_ = Phase::idle;
+
+  // The request being answered.
+  std::string request_id_;
+  unsigned http_version_ = 11;
+  bool keep_alive_ = false;
+  bool head_only_ = false;
+  bool request_in_flight_ = false;
+  bool answered_ = false;
+  bool stream_started_ = false;
+  bool watching_ = false;
+  CancellationToken cancellation_;
+
+  std::deque<std::string> write_queue_;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool response_queued_ = false;  // the answer's last bytes are in the queue
+  bool closed_ = false;
+};
+
+}  // namespace mg::gateway

@@ -1,0 +1,123 @@
+#include "gateway/serve_command.h"
+
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+
+#include "gateway/gateway.h"
+#include "gateway/log.h"
+
+namespace mg::gateway {
+
+const char* const kServeHelp =
+    "Usage: modelgate serve [options]\n"
+    "\n"
+    "Runs the OpenAI-compatible gateway (the default subcommand).\n"
+    "\n"
+    "Options:\n"
+    "  --listen HOST:PORT    address to listen on (default 127.0.0.1:8080; port 0 picks a free one)\n"
+    "  --db PATH             SQLite database, created on first start (default ./modelgate.db)\n"
+    "  --config FILE         JSON config file; flags given on the command line win over it\n"
+    "  --threads N           I/O threads (default: one per core)\n"
+    "  --local-model PATH    GGUF model for the built-in engine (not in this build yet)\n"
+    "  --help                show this help\n"
+    "\n"
+    "Config file keys: listen, db, threads, local_model, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
+    "no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
+    "idle_timeout_ms, write_timeout_ms, max_connections, max_pending_stream_bytes}, and for tests only\n"
+    "fake_provider {enabled, slow_first_token_ms, slow_between_tokens_ms}.\n"
+    "\n"
+    "SIGTERM or SIGINT drains: no new connections, in-flight requests finish within the grace period.\n";
+
+namespace {
+
+struct FlagValues {
+  std::optional<std::string> listen, db, config, threads, local_model;
+};
+
+std::optional<std::string>* flag_slot(FlagValues& values, const std::string& name) {
+  if (name == "--listen") return &values.listen;
+  if (name == "--db") return &values.db;
+  if (name == "--config") return &values.config;
+  if (name == "--threads") return &values.threads;
+  if (name == "--local-model") return &values.local_model;
+  return nullptr;
+}
+
+bool fail(const std::string& message, int& exit_code) {
+  std::fprintf(stderr, "modelgate serve: %s\n(see modelgate serve --help)\n", message.c_str());
+  exit_code = 2;
+  return false;
+}
+
+bool apply_flags(const FlagValues& values, ServerConfig& config, int& exit_code) {
+  if (values.listen) {
+    if (Status status = apply_listen_address(*values.listen, config); !status) return fail(status.error().message, exit_code);
+  }
+  if (values.db) config.db_path = *values.db;
+  if (values.local_model) config.local_model_path = *values.local_model;
+  if (values.threads) {
+    const std::string& text = *values.threads;
+    int threads = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), threads);
+    if (ec != std::errc() || end != text.data() + text.size() || threads < 1 || threads > 1024) {
+      return fail("--threads must be a whole number from 1 to 1024; got '" + text + "'", exit_code);
+    }
+    config.io_threads = threads;
+  }
+  if (Status valid = config.validate(); !valid) return fail(valid.error().message, exit_code);
+  return true;
+}
+
+}  // namespace
+
+bool parse_serve_args(const std::vector<std::string>& args, ServerConfig& config, int& exit_code) {
+  FlagValues values;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kServeHelp, stdout);
+      exit_code = 0;
+      return false;
+    }
+    std::string name = arg.substr(0, arg.find('='));
+    std::optional<std::string>* slot = flag_slot(values, name);
+    if (!slot) return fail("unknown option '" + arg + "'", exit_code);
+    if (name.size() < arg.size()) {
+      *slot = arg.substr(name.size() + 1);
+    } else if (i + 1 < args.size()) {
+      *slot = args[++i];
+    } else {
+      return fail("option " + name + " needs a value", exit_code);
+    }
+  }
+  if (values.config) {
+    if (Status status = apply_config_file(*values.config, config); !status) return fail(status.error().message, exit_code);
+  }
+  return apply_flags(values, config, exit_code);
+}
+
+int run_serve_command(const std::vector<std::string>& args) {
+  ServerConfig config;
+  int exit_code = 0;
+  if (!parse_serve_args(args, config, exit_code)) return exit_code;
+  auto started_at = std::chrono::steady_clock::now();
+  Gateway gateway(config);
+  gateway.handle_signals();
+  if (Status started = gateway.start(); !started) {
+    log_error(started.error().message);
+    return 1;
+  }
+  auto startup_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at).count();
+  log_info("modelgate listening on http://" + config.listen_host + ":" + std::to_string(gateway.port()) + " (" +
+           std::to_string(config.effective_io_threads()) + " I/O threads, database " + config.db_path + ", started in " +
+           std::to_string(startup_ms) + " ms)");
+  if (!config.fake_provider_enabled) log_info("no providers configured yet: chat requests answer 404 model_not_found");
+  else log_warn("the test-only fake provider is enabled (models echo, slow, error, flaky)");
+  gateway.wait();
+  log_info("stopped");
+  return 0;
+}
+
+}  // namespace mg::gateway

@@ -1,0 +1,123 @@
+#include "gateway/server_config.h"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "providers/json_object_reader.h"
+#include "providers/openai_wire.h"
+
+namespace mg::gateway {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::int64_t kHourMs = 3'600'000;
+
+Error config_error(std::string message) {
+  return Error{2, FailureClass::caller_fault, "config_error", {}, {}, std::move(message), 0};
+}
+
+void read_duration(ObjectReader& reader, std::string_view key, Milliseconds& target) {
+  if (auto value = reader.integer(key, 1, kHourMs)) target = Milliseconds(*value);
+}
+
+void read_size(ObjectReader& reader, std::string_view key, std::size_t& target, std::int64_t min, std::int64_t max) {
+  if (auto value = reader.integer(key, min, max)) target = static_cast<std::size_t>(*value);
+}
+
+void read_http(ObjectReader& root, HttpLimits& http) {
+  const json* section = root.find("http");
+  if (!section) return;
+  ObjectReader reader(*section, "http");
+  read_size(reader, "max_header_bytes", http.max_header_bytes, 1024, 1 << 20);
+  read_size(reader, "max_body_bytes", http.max_body_bytes, 1024, std::int64_t{1} << 30);
+  read_duration(reader, "header_timeout_ms", http.header_timeout);
+  read_duration(reader, "body_timeout_ms", http.body_timeout);
+  read_duration(reader, "idle_timeout_ms", http.idle_timeout);
+  read_duration(reader, "write_timeout_ms", http.write_timeout);
+  read_size(reader, "max_connections", http.max_connections, 1, 1'000'000);
+  read_size(reader, "max_pending_stream_bytes", http.max_pending_stream_bytes, 64 * 1024, std::int64_t{1} << 30);
+  reader.reject_unread();
+}
+
+void read_fake_provider(ObjectReader& root, ServerConfig& config) {
+  const json* section = root.find("fake_provider");
+  if (!section) return;
+  ObjectReader reader(*section, "fake_provider");
+  config.fake_provider_enabled = reader.boolean("enabled").value_or(true);
+  read_duration(reader, "slow_first_token_ms", config.fake_provider.slow_first_token);
+  read_duration(reader, "slow_between_tokens_ms", config.fake_provider.slow_between_tokens);
+  reader.reject_unread();
+}
+
+void read_root(const json& document, ServerConfig& config) {
+  ObjectReader root(document, "");
+  if (auto listen = root.string("listen")) {
+    if (Status status = apply_listen_address(*listen, config); !status) violate("listen", status.error().message);
+  }
+  if (auto db = root.string("db")) config.db_path = *db;
+  if (auto threads = root.small_integer("threads", 0, 1024)) config.io_threads = *threads;
+  if (auto model = root.string("local_model")) config.local_model_path = *model;
+  read_http(root, config.http);
+  read_duration(root, "stream_keepalive_interval_ms", config.stream_keepalive_interval);
+  read_duration(root, "shutdown_grace_ms", config.shutdown_grace);
+  if (auto retry = root.small_integer("no_route_retry_after_s", 1, 3600)) config.no_route_retry_after_s = *retry;
+  read_fake_provider(root, config);
+  root.reject_unread();
+}
+
+}  // namespace
+
+int ServerConfig::effective_io_threads() const {
+  if (io_threads > 0) return io_threads;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+Status ServerConfig::validate() const {
+  if (listen_host.empty()) return config_error("listen host is empty");
+  if (db_path.empty()) return config_error("db path is empty");
+  if (io_threads < 0) return config_error("threads must be >= 0; got " + std::to_string(io_threads));
+  if (http.max_body_bytes < 1024) return config_error("http.max_body_bytes must be at least 1024");
+  return Ok{};
+}
+
+Status apply_listen_address(const std::string& address, ServerConfig& config) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) return config_error("listen address must be HOST:PORT; got '" + address + "'");
+  std::string host = address.substr(0, colon);
+  std::string port_text = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535) {
+    return config_error("listen port must be 0 to 65535; got '" + port_text + "'");
+  }
+  config.listen_host = host.empty() ? "0.0.0.0" : host;
+  config.listen_port = static_cast<std::uint16_t>(port);
+  return Ok{};
+}
+
+Status apply_config_json(const std::string& text, ServerConfig& config) {
+  Result<json> document = parse_json_document(text);
+  if (!document) return config_error(document.error().message);
+  try {
+    read_root(*document, config);
+  } catch (const SchemaViolation& violation) {
+    return config_error(violation.error.message);
+  }
+  return config.validate();
+}
+
+Status apply_config_file(const std::string& path, ServerConfig& config) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return config_error("cannot read config file '" + path + "'");
+  std::ostringstream text;
+  text << file.rdbuf();
+  Status status = apply_config_json(text.str(), config);
+  if (!status) return config_error("config file '" + path + "': " + status.error().message);
+  return status;
+}
+
+}  // namespace mg::gateway

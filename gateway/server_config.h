@@ -1,0 +1,52 @@
+// Everything `modelgate serve` can be told, as one plain struct with explicit defaults. Built from the
+// defaults, then the --config file, then command-line flags; validated once, then read-only.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "providers/fake_provider.h"
+#include "providers/result.h"
+
+namespace mg::gateway {
+
+using Milliseconds = std::chrono::milliseconds;
+
+struct HttpLimits {
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 8 * 1024 * 1024;
+  Milliseconds header_timeout{10'000};  // from the first byte of a request to the end of its headers
+  Milliseconds body_timeout{30'000};    // to read the whole body
+  Milliseconds idle_timeout{60'000};    // a keep-alive connection waiting for its next request
+  Milliseconds write_timeout{30'000};   // for one write to the client to complete
+  std::size_t max_connections = 10'000;
+  std::size_t max_pending_stream_bytes = 8 * 1024 * 1024;  // unsent SSE bytes before a slow reader is cut off
+};
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;  // 0: any free port (logged at start)
+  std::string db_path = "modelgate.db";
+  int io_threads = 0;  // 0: one per core
+  std::string local_model_path;
+  HttpLimits http;
+  Milliseconds stream_keepalive_interval{15'000};  // SSE comments while waiting for the first token
+  Milliseconds shutdown_grace{30'000};             // how long in-flight requests may finish after SIGTERM
+  int no_route_retry_after_s = 5;
+  bool fake_provider_enabled = false;  // test-only in-process provider (see providers/fake_provider.h)
+  FakeProviderOptions fake_provider;
+
+  int effective_io_threads() const;
+  Status validate() const;
+};
+
+// "HOST:PORT", "[V6]:PORT" or ":PORT" into the config.
+Status apply_listen_address(const std::string& address, ServerConfig& config);
+
+// Applies a JSON config file over `config`. Unknown keys are errors: a typo must not pass silently.
+Status apply_config_file(const std::string& path, ServerConfig& config);
+Status apply_config_json(const std::string& text, ServerConfig& config);
+
+}  // namespace mg::gateway

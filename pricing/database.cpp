@@ -1,0 +1,70 @@
+#include "pricing/database.h"
+
+#include <stdexcept>
+
+#include <sqlite3.h>
+
+namespace mg::pricing {
+
+const std::vector<Migration>& schema_migrations() {
+  static const std::vector<Migration> migrations = {
+      {1, R"sql(
+        CREATE TABLE gateway_meta (
+          key   TEXT PRIMARY KEY,
+          value TEXT NOT NULL
+        );
+        INSERT INTO gateway_meta(key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+      )sql"},
+  };
+  return migrations;
+}
+
+void Database::Closer::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+
+Database::Database(std::string path, sqlite3* handle) : path_(std::move(path)), handle_(handle) {}
+
+Database::~Database() = default;
+
+void Database::exec(const std::string& sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(handle_.get(), sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string error = message ? message : sqlite3_errmsg(handle_.get());
+    sqlite3_free(message);
+    throw std::runtime_error("database '" + path_ + "': " + error);
+  }
+}
+
+int Database::schema_version() const {
+  sqlite3_stmt* statement = nullptr;
+  int version = -1;
+  if (sqlite3_prepare_v2(handle_.get(), "PRAGMA user_version", -1, &statement, nullptr) == SQLITE_OK &&
+      sqlite3_step(statement) == SQLITE_ROW) {
+    version = sqlite3_column_int(statement, 0);
+  }
+  sqlite3_finalize(statement);
+  return version;
+}
+
+Database Database::open(const std::string& path) {
+  sqlite3* handle = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  Database db(path, handle);  // owns the handle even when open failed
+  if (rc != SQLITE_OK) throw std::runtime_error("cannot open database '" + path + "': " + sqlite3_errstr(rc));
+  sqlite3_busy_timeout(handle, 5000);
+  db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+  int current = db.schema_version();
+  if (current < 0) throw std::runtime_error("database '" + path + "' is not a readable SQLite file");
+  int newest = schema_migrations().back().version;
+  if (current > newest) {
+    throw std::runtime_error("database '" + path + "' has schema version " + std::to_string(current) +
+                             "; this build knows up to " + std::to_string(newest) + " (a newer modelgate wrote it)");
+  }
+  for (const Migration& migration : schema_migrations()) {
+    if (migration.version <= current) continue;
+    db.exec(std::string("BEGIN IMMEDIATE;") + migration.sql + "PRAGMA user_version = " + std::to_string(migration.version) +
+            "; COMMIT;");
+  }
+  return db;
+}
+
+}  // namespace mg::pricing

@@ -1,0 +1,56 @@
+// The typed events every provider produces and both response writers (SSE and JSON) consume.
+// One event type, two writers: streaming and non-streaming never take separate code paths.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+#include "providers/result.h"
+
+namespace mg {
+
+enum class FinishReason { stop, length, tool_calls, content_filter, error };
+const char* to_string(FinishReason reason);
+
+struct TextDelta {
+  int choice = 0;
+  std::string text;
+};
+
+// One fragment of a tool call; `id` and `name` are set only on the first fragment of a call.
+struct ToolCallDelta {
+  int choice = 0;
+  int index = 0;  // position of the call within the choice
+  std::string id;
+  std::string name;
+  std::string arguments;  // a piece of the JSON arguments text
+};
+
+struct UsageReport {
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  std::int64_t cached_prompt_tokens = 0;  // part of prompt_tokens, never billed twice
+};
+
+struct ChoiceFinished {
+  int choice = 0;
+  FinishReason reason = FinishReason::stop;
+  std::string native_reason;  // the provider's own word for it
+};
+
+// The answer is complete: always the last event of a successful stream.
+struct StreamDone {};
+
+// The answer failed: always the last event of a failed stream.
+struct StreamFailed {
+  Error error;
+};
+
+using ChatEvent = std::variant<TextDelta, ToolCallDelta, UsageReport, ChoiceFinished, StreamDone, StreamFailed>;
+
+inline bool is_terminal(const ChatEvent& event) {
+  return std::holds_alternative<StreamDone>(event) || std::holds_alternative<StreamFailed>(event);
+}
+
+}  // namespace mg

@@ -1,0 +1,129 @@
+// The canonical, typed form of an OpenAI / OpenRouter chat request. The gateway parses the wire JSON into
+// this once; routers and providers read only this. Fields the gateway does not model are kept verbatim in
+// `passthrough` so they still reach the upstream.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mg {
+
+enum class Role { system, developer, user, assistant, tool };
+const char* to_string(Role role);
+
+// Which public endpoint the request came through; decides the response shapes.
+enum class ApiFlavor { chat, completion };
+
+struct ContentPart {
+  std::string type;    // "text", "image_url", "input_audio", "file", ...
+  std::string text;    // for type == "text"
+  nlohmann::json raw;  // the whole part as sent, so non-text parts pass through untouched
+};
+
+struct ToolCall {
+  std::string id;
+  std::string type = "function";
+  std::string name;
+  std::string arguments;  // JSON text, as OpenAI sends it
+};
+
+struct Message {
+  Role role = Role::user;
+  std::optional<std::string> content;     // string content; nullopt when absent, null or given as parts
+  std::vector<ContentPart> content_parts;  // array content
+  std::string name;
+  std::vector<ToolCall> tool_calls;  // assistant messages
+  std::string tool_call_id;          // tool messages
+  nlohmann::json extra = nlohmann::json::object();  // unmodelled message fields (e.g. "refusal", "prefix")
+
+  // The message's text: the string content, or its text parts joined.
+  std::string text() const;
+};
+
+struct Tool {
+  std::string type = "function";
+  std::string name;
+  std::string description;
+  nlohmann::json parameters;  // JSON Schema, null when absent
+  std::optional<bool> strict;
+};
+
+struct ToolChoice {
+  enum class Mode { none, automatic, required, function };
+  Mode mode = Mode::automatic;
+  std::string function_name;  // mode == function
+};
+
+struct ResponseFormat {
+  enum class Type { text, json_object, json_schema };
+  Type type = Type::text;
+  std::string schema_name;  // json_schema only
+  nlohmann::json schema;    // json_schema only
+  std::optional<bool> strict;
+};
+
+// Percentile thresholds as OpenRouter accepts them: a plain number, or {p50, p75, p90, p99}.
+struct PercentileThreshold {
+  std::optional<double> p50, p75, p90, p99;
+};
+
+// OpenRouter's `provider` object.
+struct ProviderPreferences {
+  std::vector<std::string> order;
+  std::vector<std::string> only;
+  std::vector<std::string> ignore;
+  bool allow_fallbacks = true;
+  std::optional<std::string> sort;  // "price", "throughput", "latency"
+  std::optional<double> max_price_prompt_usd_per_mtok;
+  std::optional<double> max_price_completion_usd_per_mtok;
+  bool require_parameters = false;
+  std::optional<PercentileThreshold> preferred_min_throughput;
+  std::optional<PercentileThreshold> preferred_max_latency;
+  nlohmann::json extra = nlohmann::json::object();  // other provider fields, passed on
+};
+
+struct SamplingParams {
+  std::optional<double> temperature;  // [0, 2]
+  std::optional<double> top_p;        // (0, 1]
+  std::optional<int> top_k;           // >= 0
+  std::optional<double> min_p;        // [0, 1]
+  std::optional<double> frequency_penalty;   // [-2, 2]
+  std::optional<double> presence_penalty;    // [-2, 2]
+  std::optional<double> repetition_penalty;  // (0, 2]
+  std::optional<std::int64_t> seed;
+  std::map<std::int64_t, double> logit_bias;  // token id -> bias in [-100, 100]
+  bool logprobs = false;
+  std::optional<int> top_logprobs;  // [0, 20], needs logprobs
+};
+
+struct ChatRequest {
+  ApiFlavor flavor = ApiFlavor::chat;
+  std::string model;
+  std::vector<std::string> fallback_models;  // OpenRouter `models`
+  std::vector<Message> messages;             // chat flavor
+  std::string prompt;                        // completion flavor
+  bool stream = false;
+  bool include_usage = false;  // stream_options.include_usage
+  int n = 1;
+  std::vector<std::string> stop;
+  std::optional<int> max_tokens;  // max_tokens or max_completion_tokens, whichever was sent
+  bool max_tokens_sent_as_max_completion_tokens = false;
+  SamplingParams sampling;
+  std::vector<Tool> tools;
+  std::optional<ToolChoice> tool_choice;
+  std::optional<bool> parallel_tool_calls;
+  std::optional<ResponseFormat> response_format;
+  std::optional<ProviderPreferences> provider;
+  std::string user;
+  nlohmann::json passthrough = nlohmann::json::object();  // unknown top-level fields, passed upstream as sent
+
+  // The chain of model ids the caller accepts, in order: `model` then `models`, without repeats.
+  std::vector<std::string> requested_models() const;
+};
+
+}  // namespace mg

@@ -1,0 +1,63 @@
+#include "providers/completion.h"
+
+#include <algorithm>
+
+#include "providers/provider.h"
+
+namespace mg {
+
+const char* to_string(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::stop: return "stop";
+    case FinishReason::length: return "length";
+    case FinishReason::tool_calls: return "tool_calls";
+    case FinishReason::content_filter: return "content_filter";
+    case FinishReason::error: return "error";
+  }
+  return "stop";
+}
+
+ChoiceResult& CompletionAccumulator::choice(int index) {
+  std::size_t wanted = static_cast<std::size_t>(std::max(index, 0)) + 1;
+  if (completion_.choices.size() < wanted) completion_.choices.resize(wanted);
+  return completion_.choices[wanted - 1];
+}
+
+void CompletionAccumulator::add(const ChatEvent& event) {
+  struct Visitor {
+    CompletionAccumulator& self;
+    void operator()(const TextDelta& delta) { self.choice(delta.choice).text += delta.text; }
+    void operator()(const ToolCallDelta& delta) {
+      auto& calls = self.choice(delta.choice).tool_calls;
+      std::size_t wanted = static_cast<std::size_t>(std::max(delta.index, 0)) + 1;
+      if (calls.size() < wanted) calls.resize(wanted);
+      ToolCall& call = calls[wanted - 1];
+      if (!delta.id.empty()) call.id = delta.id;
+      if (!delta.name.empty()) call.name = delta.name;
+      call.arguments += delta.arguments;
+    }
+    void operator()(const UsageReport& usage) { self.completion_.usage = usage; }
+    void operator()(const ChoiceFinished& finished) {
+      ChoiceResult& result = self.choice(finished.choice);
+      result.finish_reason = finished.reason;
+      result.native_finish_reason = finished.native_reason;
+    }
+    void operator()(const StreamDone&) { self.done_ = true; }
+    void operator()(const StreamFailed& failed) { self.failure_ = failed.error; }
+  };
+  std::visit(Visitor{*this}, event);
+}
+
+void Provider::chat(std::shared_ptr<const ChatRequest> request, const std::string& model_id, const RequestContext& context,
+                    std::function<void(Result<Completion>)> on_complete) {
+  auto accumulator = std::make_shared<CompletionAccumulator>();
+  chat_stream(std::move(request), model_id, context,
+              [accumulator, on_complete = std::move(on_complete)](ChatEvent event) {
+                accumulator->add(event);
+                if (!is_terminal(event)) return;
+                if (accumulator->failure()) on_complete(*accumulator->failure());
+                else on_complete(accumulator->take());
+              });
+}
+
+}  // namespace mg

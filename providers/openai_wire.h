@@ -1,0 +1,29 @@
+// OpenAI wire JSON <-> ChatRequest. Parsing validates the whole request surface once, at the edge, and
+// names the offending field in its error; serialising gives back the OpenAI JSON an upstream expects,
+// including every field the gateway does not model.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "providers/chat_request.h"
+#include "providers/result.h"
+
+namespace mg {
+
+struct JsonLimits {
+  std::size_t max_depth = 64;  // nesting of objects and arrays
+};
+
+// Parses a request body (JSON text) for the given endpoint flavor.
+Result<ChatRequest> parse_chat_request(std::string_view body, ApiFlavor flavor, const JsonLimits& limits = {});
+
+// Parses JSON text with a bounded nesting depth, reporting the position of a syntax error.
+Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits = {});
+
+// The request as OpenAI-compatible JSON (chat shape for chat, completion shape for completion).
+nlohmann::json to_openai_json(const ChatRequest& request);
+
+}  // namespace mg

@@ -1,0 +1,55 @@
+// The Provider interface: one upstream (or the local engine) that can answer chat requests as a stream of
+// ChatEvents. Small on purpose; extra capabilities get interfaces of their own.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "providers/cancellation.h"
+#include "providers/chat_event.h"
+#include "providers/chat_request.h"
+#include "providers/completion.h"
+
+namespace mg {
+
+// What a provider offers for one model: the route's identity, price and limits.
+struct ModelOffer {
+  std::string model_id;           // the id clients ask for
+  std::string upstream_model_id;  // the id the provider knows it by
+  double usd_per_mtok_input = 0;
+  double usd_per_mtok_output = 0;
+  int context_length = 0;
+  bool supports_tools = false;
+  bool supports_json = false;
+};
+
+struct RequestContext {
+  std::string request_id;
+  CancellationToken cancellation;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
+// Receives a request's events in order, never concurrently, from any thread. Exactly one terminal event
+// (StreamDone or StreamFailed) ends the sequence.
+using EventSink = std::function<void(ChatEvent)>;
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+
+  virtual const std::string& name() const = 0;
+  virtual std::vector<ModelOffer> models() const = 0;
+
+  // Starts answering `request` for the offer `model_id`; returns at once, events follow on `sink`.
+  virtual void chat_stream(std::shared_ptr<const ChatRequest> request, const std::string& model_id,
+                           const RequestContext& context, EventSink sink) = 0;
+
+  // The whole answer at once: chat_stream() gathered by a CompletionAccumulator.
+  void chat(std::shared_ptr<const ChatRequest> request, const std::string& model_id, const RequestContext& context,
+            std::function<void(Result<Completion>)> on_complete);
+};
+
+}  // namespace mg

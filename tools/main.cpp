@@ -1,0 +1,40 @@
+// The `modelgate` executable: dispatches to subcommands. `serve` is the default.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "gateway/serve_command.h"
+
+namespace {
+
+const char* const kUsage =
+    "Usage: modelgate [SUBCOMMAND] [options]\n"
+    "\n"
+    "Subcommands:\n"
+    "  serve      run the OpenAI-compatible gateway (default)\n"
+    "  version    print the version\n"
+    "  help       show this help\n"
+    "\n"
+    "Run 'modelgate SUBCOMMAND --help' for a subcommand's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::string subcommand = "serve";
+  if (!args.empty() && (!args.front().starts_with("-") || args.front() == "--help" || args.front() == "--version")) {
+    subcommand = args.front();
+    args.erase(args.begin());
+  }
+  if (subcommand == "serve") return mg::gateway::run_serve_command(args);
+  if (subcommand == "version" || subcommand == "--version") {
+    std::puts("modelgate " MODELGATE_VERSION);
+    return 0;
+  }
+  if (subcommand == "help" || subcommand == "--help" || subcommand == "-h") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "modelgate: unknown subcommand '%s'\n\n%s", subcommand.c_str(), kUsage);
+  return 2;
+}
