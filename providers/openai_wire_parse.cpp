@@ -363,7 +363,7 @@ Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimi
   if (Status depth = check_nesting_depth(body, limits.max_depth); !depth) return depth.error();
   try {
     return nlohmann::json::parse(body.begin(), body.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for numbers such as 1e400
     // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 5: ..."; keep the readable part.
     std::string what = e.what();
     auto pos = what.find("] ");

@@ -1,0 +1,144 @@
+#include "gateway/completion_writers.h"
+
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include "providers/fake_provider.h"
+
+namespace mg::gateway {
+namespace {
+
+using nlohmann::json;
+
+// Records what a writer sends, as the session would put it on the wire.
+class RecordingChannel final : public ResponseChannel {
+ public:
+  void send_reply(HttpReply reply) override { replies.push_back(std::move(reply)); }
+  void start_stream(HttpReply head) override {
+    stream_head = std::move(head);
+    started = true;
+  }
+  void write_stream(std::string bytes) override { body += bytes; }
+  void end_stream() override { ended = true; }
+  bool stream_started() const override { return started; }
+  const CancellationToken& cancellation() const override { return token; }
+  boost::asio::any_io_executor executor() const override { return io.get_executor(); }
+
+  std::vector<HttpReply> replies;
+  std::optional<HttpReply> stream_head;
+  std::string body;
+  bool started = false;
+  bool ended = false;
+  CancellationToken token;
+  mutable boost::asio::io_context io;
+};
+
+class CompletionWritersTest : public ::testing::Test {
+ protected:
+  CompletionWritersTest() : route_{std::make_shared<FakeProvider>(io_.get_executor(), FakeProviderOptions{}), ModelOffer{"echo", "echo", 3, 5, 100}} {
+    identity_.id = "chatcmpl-test";
+    identity_.created = 1700000000;
+    identity_.route = &route_;
+  }
+
+  std::vector<json> data_chunks() const {
+    std::vector<json> out;
+    std::size_t at = 0;
+    while ((at = channel_->body.find("data: ", at)) != std::string::npos) {
+      std::size_t end = channel_->body.find("\n\n", at);
+      std::string payload = channel_->body.substr(at + 6, end - at - 6);
+      out.push_back(payload == "[DONE]" ? json("[DONE]") : json::parse(payload));
+      at = end;
+    }
+    return out;
+  }
+
+  boost::asio::io_context io_;
+  Route route_;
+  ResponseIdentity identity_;
+  std::shared_ptr<RecordingChannel> channel_ = std::make_shared<RecordingChannel>();
+};
+
+TEST_F(CompletionWritersTest, SseFramesEveryEventAndEndsWithDone) {
+  identity_.include_usage_in_stream = true;
+  auto writer = make_sse_writer(channel_, identity_);
+  writer->write(TextDelta{0, "Hi"});
+  writer->write(TextDelta{0, " there"});
+  writer->write(ChoiceFinished{0, FinishReason::stop, "eos"});
+  writer->write(UsageReport{10, 2, 0});
+  writer->write(StreamDone{});
+  ASSERT_TRUE(channel_->stream_head);
+  EXPECT_EQ(channel_->stream_head->content_type, "text/event-stream");
+  EXPECT_TRUE(channel_->ended);
+  auto chunks = data_chunks();
+  ASSERT_EQ(chunks.size(), 5u);
+  EXPECT_EQ(chunks[0]["choices"][0]["delta"], json({{"role", "assistant"}, {"content", "Hi"}}));
+  EXPECT_EQ(chunks[1]["choices"][0]["delta"], json({{"content", " there"}}));
+  EXPECT_EQ(chunks[2]["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(chunks[2]["choices"][0]["native_finish_reason"], "eos");
+  EXPECT_DOUBLE_EQ(chunks[3]["usage"]["cost"].get<double>(), (10 * 3.0 + 2 * 5.0) / 1e6);
+  EXPECT_EQ(chunks[4], "[DONE]");
+  EXPECT_EQ(chunks[0]["id"], "chatcmpl-test");
+  EXPECT_EQ(chunks[0]["provider"], "fake");
+}
+
+TEST_F(CompletionWritersTest, SseFailureBeforeFirstByteIsAPlainErrorReply) {
+  auto writer = make_sse_writer(channel_, identity_);
+  writer->fail(Error::unavailable("nothing works", 7));
+  ASSERT_EQ(channel_->replies.size(), 1u);
+  EXPECT_FALSE(channel_->started);
+  EXPECT_EQ(channel_->replies[0].status, 503u);
+  EXPECT_EQ(json::parse(channel_->replies[0].body)["error"]["code"], "no_route_available");
+}
+
+TEST_F(CompletionWritersTest, SseFailureAfterFirstByteIsInBandErrorThenDone) {
+  auto writer = make_sse_writer(channel_, identity_);
+  writer->write(TextDelta{0, "partial"});
+  EXPECT_TRUE(writer->committed());
+  writer->write(StreamFailed{Error::upstream("upstream reset", FailureClass::transient)});
+  EXPECT_TRUE(channel_->ended);
+  auto chunks = data_chunks();
+  ASSERT_EQ(chunks.size(), 3u);
+  EXPECT_EQ(chunks[1]["error"]["message"], "upstream reset");
+  EXPECT_EQ(chunks[1]["choices"][0]["finish_reason"], "error");
+  EXPECT_EQ(chunks[2], "[DONE]");
+}
+
+TEST_F(CompletionWritersTest, KeepaliveIsAnSseComment) {
+  auto writer = make_sse_writer(channel_, identity_);
+  writer->keepalive();
+  EXPECT_EQ(channel_->body, ": keep-alive\n\n");
+}
+
+TEST_F(CompletionWritersTest, JsonWriterAnswersOnceWithTheWholeCompletion) {
+  auto writer = make_json_writer(channel_, identity_);
+  writer->write(TextDelta{0, "abandoned attempt"});
+  writer->begin_attempt();  // a fallback: what the failed attempt said must not leak into the answer
+  writer->write(TextDelta{0, "Hello"});
+  writer->write(ChoiceFinished{0, FinishReason::length, "length"});
+  writer->write(UsageReport{1, 1, 0});
+  EXPECT_TRUE(channel_->replies.empty());
+  writer->write(StreamDone{});
+  ASSERT_EQ(channel_->replies.size(), 1u);
+  json body = json::parse(channel_->replies[0].body);
+  EXPECT_EQ(body["object"], "chat.completion");
+  EXPECT_EQ(body["choices"][0]["message"]["content"], "Hello");
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(body["usage"]["total_tokens"], 2);
+  EXPECT_EQ(channel_->replies[0].headers.at(0), (std::pair<std::string, std::string>{"x-modelgate-route", "fake/echo"}));
+}
+
+TEST_F(CompletionWritersTest, CompletionFlavorUsesTextCompletionShapes) {
+  identity_.flavor = ApiFlavor::completion;
+  auto writer = make_sse_writer(channel_, identity_);
+  writer->write(TextDelta{0, "once"});
+  writer->write(ChoiceFinished{0, FinishReason::stop, "stop"});
+  writer->write(StreamDone{});
+  auto chunks = data_chunks();
+  EXPECT_EQ(chunks[0]["object"], "text_completion");
+  EXPECT_EQ(chunks[0]["choices"][0]["text"], "once");
+  EXPECT_EQ(chunks[1]["choices"][0]["finish_reason"], "stop");
+}
+
+}  // namespace
+}  // namespace mg::gateway

@@ -1,0 +1,79 @@
+#include "gateway/server_config.h"
+
+#include <gtest/gtest.h>
+
+#include "gateway/serve_command.h"
+
+namespace mg::gateway {
+namespace {
+
+TEST(ServerConfigTest, DefaultsAreTheDocumentedOnes) {
+  ServerConfig config;
+  EXPECT_EQ(config.listen_host, "127.0.0.1");
+  EXPECT_EQ(config.listen_port, 8080);
+  EXPECT_EQ(config.http.max_body_bytes, 8u * 1024 * 1024);
+  EXPECT_TRUE(config.validate());
+}
+
+TEST(ServerConfigTest, ListenAddressForms) {
+  ServerConfig config;
+  ASSERT_TRUE(apply_listen_address("0.0.0.0:9000", config));
+  EXPECT_EQ(config.listen_host, "0.0.0.0");
+  EXPECT_EQ(config.listen_port, 9000);
+  ASSERT_TRUE(apply_listen_address("[::1]:0", config));
+  EXPECT_EQ(config.listen_host, "::1");
+  EXPECT_EQ(config.listen_port, 0);
+  EXPECT_FALSE(apply_listen_address("localhost", config));
+  EXPECT_FALSE(apply_listen_address("127.0.0.1:70000", config));
+  EXPECT_FALSE(apply_listen_address("127.0.0.1:80x", config));
+}
+
+TEST(ServerConfigTest, ConfigJsonOverridesDefaults) {
+  ServerConfig config;
+  Status status = apply_config_json(R"({"listen":"127.0.0.1:9001","threads":3,
+      "http":{"max_body_bytes":2048,"header_timeout_ms":250},"stream_keepalive_interval_ms":500,
+      "fake_provider":{"slow_first_token_ms":10}})", config);
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(config.listen_port, 9001);
+  EXPECT_EQ(config.io_threads, 3);
+  EXPECT_EQ(config.http.max_body_bytes, 2048u);
+  EXPECT_EQ(config.http.header_timeout.count(), 250);
+  EXPECT_EQ(config.stream_keepalive_interval.count(), 500);
+  EXPECT_TRUE(config.fake_provider_enabled);
+  EXPECT_EQ(config.fake_provider.slow_first_token.count(), 10);
+}
+
+TEST(ServerConfigTest, TyposAndBadValuesAreRejectedByName) {
+  ServerConfig config;
+  Status typo = apply_config_json(R"({"http":{"max_body_byte":10}})", config);
+  ASSERT_FALSE(typo);
+  EXPECT_NE(typo.error().message.find("'http.max_body_byte' is not a known setting"), std::string::npos) << typo.error().message;
+  Status small = apply_config_json(R"({"http":{"max_body_bytes":10}})", config);
+  ASSERT_FALSE(small);
+  EXPECT_NE(small.error().message.find("http.max_body_bytes"), std::string::npos);
+  EXPECT_FALSE(apply_config_json("{not json", config));
+  EXPECT_FALSE(apply_config_file("/nonexistent/modelgate.json", config));
+}
+
+TEST(ServeArgsTest, FlagsWinOverTheConfigFile) {
+  ServerConfig config;
+  int exit_code = -1;
+  ASSERT_TRUE(parse_serve_args({"--listen", "127.0.0.1:0", "--db=/tmp/a.db", "--threads", "4"}, config, exit_code));
+  EXPECT_EQ(config.listen_port, 0);
+  EXPECT_EQ(config.db_path, "/tmp/a.db");
+  EXPECT_EQ(config.io_threads, 4);
+}
+
+TEST(ServeArgsTest, BadFlagsExitWithUsageError) {
+  ServerConfig config;
+  int exit_code = -1;
+  EXPECT_FALSE(parse_serve_args({"--bogus"}, config, exit_code));
+  EXPECT_EQ(exit_code, 2);
+  EXPECT_FALSE(parse_serve_args({"--threads", "zero"}, config, exit_code));
+  EXPECT_EQ(exit_code, 2);
+  EXPECT_FALSE(parse_serve_args({"--db"}, config, exit_code));
+  EXPECT_EQ(exit_code, 2);
+}
+
+}  // namespace
+}  // namespace mg::gateway

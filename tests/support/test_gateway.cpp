@@ -1,0 +1,83 @@
+#include "tests/support/test_gateway.h"
+
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace mg::test {
+
+TempDir::TempDir() {
+  std::random_device random;
+  path_ = std::filesystem::temp_directory_path() / ("modelgate-test-" + std::to_string(random()) + std::to_string(random()));
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+gateway::ServerConfig test_server_config() {
+  gateway::ServerConfig config;
+  config.listen_host = "127.0.0.1";
+  config.listen_port = 0;
+  config.io_threads = 2;
+  config.http.header_timeout = std::chrono::milliseconds(500);
+  config.http.body_timeout = std::chrono::milliseconds(500);
+  config.http.idle_timeout = std::chrono::milliseconds(2000);
+  config.http.write_timeout = std::chrono::milliseconds(2000);
+  config.stream_keepalive_interval = std::chrono::milliseconds(50);
+  config.shutdown_grace = std::chrono::milliseconds(5000);
+  config.fake_provider_enabled = true;
+  config.fake_provider.slow_first_token = std::chrono::milliseconds(300);
+  config.fake_provider.slow_between_tokens = std::chrono::milliseconds(20);
+  return config;
+}
+
+TestGateway::TestGateway(std::function<void(gateway::ServerConfig&)> adjust) {
+  gateway::ServerConfig config = test_server_config();
+  config.db_path = (dir_.path() / "gateway.db").string();
+  if (adjust) adjust(config);
+  gateway_ = std::make_unique<gateway::Gateway>(config);
+  Status started = gateway_->start();
+  if (!started) ADD_FAILURE() << "gateway did not start: " << started.error().message;
+}
+
+TestGateway::~TestGateway() {
+  gateway_->request_shutdown();
+  gateway_->wait();
+}
+
+std::optional<RawResponse> TestGateway::post(const std::string& path, const nlohmann::json& body,
+                                             std::vector<std::pair<std::string, std::string>> headers) {
+  return http_request(port(), "POST", path, body.dump(), headers);
+}
+
+std::optional<RawResponse> TestGateway::get(const std::string& path) { return http_request(port(), "GET", path, "", {}); }
+
+nlohmann::json TestGateway::health() {
+  auto response = get("/health");
+  if (!response || response->status != 200) return nullptr;
+  return nlohmann::json::parse(response->body);
+}
+
+nlohmann::json TestGateway::wait_for_health(const std::function<bool(const nlohmann::json&)>& predicate,
+                                            std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  nlohmann::json last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    last = health();
+    if (!last.is_null() && predicate(last)) return last;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return last;
+}
+
+nlohmann::json chat_body(const std::string& model, const std::string& user_text, bool stream) {
+  nlohmann::json body = {{"model", model}, {"messages", {{{"role", "user"}, {"content", user_text}}}}};
+  if (stream) body["stream"] = true;
+  return body;
+}
+
+}  // namespace mg::test

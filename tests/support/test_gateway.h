@@ -1,0 +1,55 @@
+// An in-process gateway on a free loopback port with the fake provider and a fresh SQLite file, for tests
+// that need the real server (real sockets, real Beast sessions) under the sanitizers.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/gateway.h"
+#include "tests/support/raw_http_client.h"
+
+namespace mg::test {
+
+// A fresh temporary directory, removed with the object.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Test defaults: short timeouts so hostile-input cases finish quickly.
+gateway::ServerConfig test_server_config();
+
+class TestGateway {
+ public:
+  explicit TestGateway(std::function<void(gateway::ServerConfig&)> adjust = {});
+  ~TestGateway();
+
+  std::uint16_t port() const { return gateway_->port(); }
+  gateway::Gateway& gateway() { return *gateway_; }
+  const gateway::ServerConfig& config() const { return gateway_->config(); }
+
+  std::optional<RawResponse> post(const std::string& path, const nlohmann::json& body,
+                                  std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"}});
+  std::optional<RawResponse> get(const std::string& path);
+  nlohmann::json health();
+  // Polls /health until `predicate` holds or the timeout passes; returns the last /health body.
+  nlohmann::json wait_for_health(const std::function<bool(const nlohmann::json&)>& predicate,
+                                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<gateway::Gateway> gateway_;
+};
+
+nlohmann::json chat_body(const std::string& model, const std::string& user_text, bool stream = false);
+
+}  // namespace mg::test
