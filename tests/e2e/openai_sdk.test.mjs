@@ -7,21 +7,9 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import OpenAI from 'openai';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const MODELGATE_BIN =
-  process.env.MODELGATE_BIN || path.resolve(HERE, '../../build/release/modelgate');
-
-const STARTUP_TIMEOUT_MS = 10_000;
-const SHUTDOWN_TIMEOUT_MS = 10_000;
+import { cleanupGateway, isRunning, startGateway, stopGateway } from './gateway_process.mjs';
 
 const GATEWAY_CONFIG = {
   fake_provider: { enabled: true, slow_first_token_ms: 300, slow_between_tokens_ms: 10 },
@@ -32,120 +20,6 @@ const GATEWAY_CONFIG = {
 // completion tokens.
 const USD_PER_PROMPT_TOKEN = 1.0 / 1e6;
 const USD_PER_COMPLETION_TOKEN = 2.0 / 1e6;
-
-// ---------------------------------------------------------------------------
-// Gateway process helpers
-// ---------------------------------------------------------------------------
-
-/**
- * Starts `modelgate serve` on an ephemeral port with a fresh database and
- * config in a temporary directory. Resolves once the "listening" line has
- * appeared on stderr.
- */
-async function startGateway() {
-  if (!existsSync(MODELGATE_BIN)) {
-    throw new Error(
-      `modelgate binary not found at ${MODELGATE_BIN}; build it or set MODELGATE_BIN`,
-    );
-  }
-  const dir = await mkdtemp(path.join(tmpdir(), 'modelgate-e2e-'));
-  const configPath = path.join(dir, 'config.json');
-  await writeFile(configPath, JSON.stringify(GATEWAY_CONFIG));
-
-  const child = spawn(
-    MODELGATE_BIN,
-    ['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'e2e.db'), '--config', configPath],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-
-  const gateway = { child, dir, port: undefined, stderr: '', exited: undefined };
-  gateway.exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text) => {
-    gateway.stderr += text;
-  });
-
-  try {
-    gateway.port = await waitForListeningPort(gateway);
-  } catch (err) {
-    await cleanupGateway(gateway);
-    throw err;
-  }
-  return gateway;
-}
-
-/** Waits for the "listening on" line on stderr and returns the port it names. */
-function waitForListeningPort(gateway) {
-  const { child } = gateway;
-  return new Promise((resolve, reject) => {
-    const listening = /modelgate listening on http:\/\/127\.0\.0\.1:(\d+) \(/;
-    const done = (fn, value) => {
-      clearTimeout(timer);
-      child.stderr.off('data', onData);
-      child.off('exit', onExit);
-      child.off('error', onError);
-      fn(value);
-    };
-    const onData = () => {
-      const match = listening.exec(gateway.stderr);
-      if (match) done(resolve, Number(match[1]));
-    };
-    const onExit = (code, signal) =>
-      done(
-        reject,
-        new Error(
-          `modelgate exited during startup (code ${code}, signal ${signal}); stderr:\n${gateway.stderr}`,
-        ),
-      );
-    const onError = (err) => done(reject, new Error(`could not spawn ${MODELGATE_BIN}: ${err.message}`));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      done(
-        reject,
-        new Error(
-          `modelgate did not log "modelgate listening on http://127.0.0.1:PORT (" within ` +
-            `${STARTUP_TIMEOUT_MS} ms; stderr so far:\n${gateway.stderr}`,
-        ),
-      );
-    }, STARTUP_TIMEOUT_MS);
-    child.stderr.on('data', onData);
-    child.once('exit', onExit);
-    child.once('error', onError);
-  });
-}
-
-/** Resolves with {code, signal} once the process exits, or null after timeoutMs. */
-function waitForExit(gateway, timeoutMs) {
-  let timer;
-  const timeout = new Promise((resolve) => {
-    timer = setTimeout(() => resolve(null), timeoutMs);
-  });
-  return Promise.race([gateway.exited, timeout]).finally(() => clearTimeout(timer));
-}
-
-function isRunning(gateway) {
-  const { child } = gateway;
-  // pid is undefined when the spawn itself failed.
-  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
-}
-
-/** Sends SIGTERM and waits (bounded) for the process to exit. */
-async function stopGateway(gateway) {
-  gateway.child.kill('SIGTERM');
-  return waitForExit(gateway, SHUTDOWN_TIMEOUT_MS);
-}
-
-/** Last-resort cleanup: make sure no process is left behind, remove the temp dir. */
-async function cleanupGateway(gateway) {
-  if (!gateway) return;
-  if (isRunning(gateway)) {
-    gateway.child.kill('SIGKILL');
-    await waitForExit(gateway, SHUTDOWN_TIMEOUT_MS);
-  }
-  await rm(gateway.dir, { recursive: true, force: true });
-}
 
 // ---------------------------------------------------------------------------
 // Small assertion helpers
@@ -258,7 +132,7 @@ describe('modelgate driven by the official openai SDK', () => {
   let baseURL;
 
   before(async () => {
-    gateway = await startGateway();
+    gateway = await startGateway(GATEWAY_CONFIG);
     baseURL = `http://127.0.0.1:${gateway.port}/v1`;
     client = new OpenAI({ apiKey: 'test-key', baseURL, maxRetries: 0, timeout: 10_000 });
   });

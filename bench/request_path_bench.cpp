@@ -1,0 +1,48 @@
+// CPU cost of the gateway's own work per request, without sockets: parsing and validating the request,
+// and formatting the answer as SSE chunks or one JSON body.
+#include <benchmark/benchmark.h>
+
+#include <boost/asio/io_context.hpp>
+
+#include "gateway/completion_writers.h"
+#include "providers/fake_provider.h"
+#include "providers/openai_wire.h"
+
+namespace {
+
+using namespace mg;
+
+std::string chat_request_json(int messages) {
+  nlohmann::json body = {{"model", "mistral-7b-instruct"}, {"temperature", 0.7}, {"max_tokens", 256}, {"stream", true}};
+  for (int i = 0; i < messages; ++i) {
+    body["messages"].push_back({{"role", i % 2 ? "assistant" : "user"},
+                                {"content", "Message number " + std::to_string(i) + " with some ordinary English text in it."}});
+  }
+  return body.dump();
+}
+
+void BM_ParseChatRequest(benchmark::State& state) {
+  std::string body = chat_request_json(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    Result<ChatRequest> parsed = parse_chat_request(body, ApiFlavor::chat);
+    benchmark::DoNotOptimize(parsed);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_ParseChatRequest)->Arg(1)->Arg(16)->Arg(128);
+
+void BM_FormatSseTextChunk(benchmark::State& state) {
+  boost::asio::io_context io;
+  gateway::Route route{std::make_shared<FakeProvider>(io.get_executor(), FakeProviderOptions{}), ModelOffer{"echo", "echo", 1, 2, 100}};
+  gateway::ResponseIdentity identity{"chatcmpl-0123456789abcdef01234567", 1700000000, ApiFlavor::chat, true, &route};
+  gateway::ChunkFormatter formatter(identity);
+  ChatEvent event = TextDelta{0, " token"};
+  for (auto _ : state) {
+    auto chunk = formatter.chunk(event);
+    std::string bytes = "data: " + chunk->dump() + "\n\n";
+    benchmark::DoNotOptimize(bytes);
+  }
+}
+BENCHMARK(BM_FormatSseTextChunk);
+
+}  // namespace

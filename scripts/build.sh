@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Configures (once) and builds one CMake preset: release (default) or debug-asan.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+preset=${1:-release}
+jobs=${MODELGATE_BUILD_JOBS:-2}
+cd "$root"
+if [[ ! -f "build/$preset/CMakeCache.txt" ]]; then
+  cmake --preset "$preset" >/dev/null
+fi
+cmake --build --preset "$preset" -j "$jobs"

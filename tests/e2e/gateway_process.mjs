@@ -1,0 +1,132 @@
+// Starting and stopping a real `modelgate serve` process for the end-to-end tests.
+// The binary is $MODELGATE_BIN, or ../../build/release/modelgate relative to this file.
+
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const MODELGATE_BIN =
+  process.env.MODELGATE_BIN || path.resolve(HERE, '../../build/release/modelgate');
+
+const STARTUP_TIMEOUT_MS = 10_000;
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+// ---------------------------------------------------------------------------
+// Gateway process helpers
+// ---------------------------------------------------------------------------
+
+/**
+ * Starts `modelgate serve` on an ephemeral port with a fresh database in a
+ * temporary directory, with `config` (if given) as its --config file.
+ * Resolves once the "listening" line has appeared on stderr.
+ */
+export async function startGateway(config = null) {
+  if (!existsSync(MODELGATE_BIN)) {
+    throw new Error(
+      `modelgate binary not found at ${MODELGATE_BIN}; build it or set MODELGATE_BIN`,
+    );
+  }
+  const dir = await mkdtemp(path.join(tmpdir(), 'modelgate-e2e-'));
+  const args = ['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'e2e.db')];
+  if (config) {
+    const configPath = path.join(dir, 'config.json');
+    await writeFile(configPath, JSON.stringify(config));
+    args.push('--config', configPath);
+  }
+  const startedAt = performance.now();
+  const child = spawn(MODELGATE_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+
+  const gateway = { child, dir, port: undefined, stderr: '', exited: undefined, startupMs: undefined };
+  gateway.exited = new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (text) => {
+    gateway.stderr += text;
+  });
+
+  try {
+    gateway.port = await waitForListeningPort(gateway);
+    gateway.startupMs = performance.now() - startedAt;
+  } catch (err) {
+    await cleanupGateway(gateway);
+    throw err;
+  }
+  return gateway;
+}
+
+/** Waits for the "listening on" line on stderr and returns the port it names. */
+function waitForListeningPort(gateway) {
+  const { child } = gateway;
+  return new Promise((resolve, reject) => {
+    const listening = /modelgate listening on http:\/\/127\.0\.0\.1:(\d+) \(/;
+    const done = (fn, value) => {
+      clearTimeout(timer);
+      child.stderr.off('data', onData);
+      child.off('exit', onExit);
+      child.off('error', onError);
+      fn(value);
+    };
+    const onData = () => {
+      const match = listening.exec(gateway.stderr);
+      if (match) done(resolve, Number(match[1]));
+    };
+    const onExit = (code, signal) =>
+      done(
+        reject,
+        new Error(
+          `modelgate exited during startup (code ${code}, signal ${signal}); stderr:\n${gateway.stderr}`,
+        ),
+      );
+    const onError = (err) => done(reject, new Error(`could not spawn ${MODELGATE_BIN}: ${err.message}`));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      done(
+        reject,
+        new Error(
+          `modelgate did not log "modelgate listening on http://127.0.0.1:PORT (" within ` +
+            `${STARTUP_TIMEOUT_MS} ms; stderr so far:\n${gateway.stderr}`,
+        ),
+      );
+    }, STARTUP_TIMEOUT_MS);
+    child.stderr.on('data', onData);
+    child.once('exit', onExit);
+    child.once('error', onError);
+  });
+}
+
+/** Resolves with {code, signal} once the process exits, or null after timeoutMs. */
+function waitForExit(gateway, timeoutMs) {
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(null), timeoutMs);
+  });
+  return Promise.race([gateway.exited, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function isRunning(gateway) {
+  const { child } = gateway;
+  // pid is undefined when the spawn itself failed.
+  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
+/** Sends SIGTERM and waits (bounded) for the process to exit. */
+export async function stopGateway(gateway) {
+  gateway.child.kill('SIGTERM');
+  return waitForExit(gateway, SHUTDOWN_TIMEOUT_MS);
+}
+
+/** Last-resort cleanup: make sure no process is left behind, remove the temp dir. */
+export async function cleanupGateway(gateway) {
+  if (!gateway) return;
+  if (isRunning(gateway)) {
+    gateway.child.kill('SIGKILL');
+    await waitForExit(gateway, SHUTDOWN_TIMEOUT_MS);
+  }
+  await rm(gateway.dir, { recursive: true, force: true });
+}
+
