@@ -431,7 +431,7 @@ describe('modelgate driven by the official openai SDK', () => {
     const result = await stopGateway(gateway);
     assert.ok(
       result !== null,
-      `modelgate did not exit within ${SHUTDOWN_TIMEOUT_MS} ms of SIGTERM; stderr:\n${gateway.stderr}`,
+      `modelgate did not exit in time after SIGTERM; stderr:\n${gateway.stderr}`,
     );
     assert.deepEqual(result, { code: 0, signal: null }, `stderr:\n${gateway.stderr}`);
   });
