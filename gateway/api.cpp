@@ -23,7 +23,7 @@ constexpr std::array kEndpoints{
 HttpReply json_reply(const nlohmann::json& body, unsigned status = 200) {
   HttpReply reply;
   reply.status = status;
-  reply.body = body.dump();
+  reply.body = to_json_text(body);
   return reply;
 }
 

@@ -5,9 +5,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-std::string sse_data(const json& value) { return "data: " + dump(value) + "\n\n"; }
+std::string sse_data(const json& value) { return "data: " + to_json_text(value) + "\n\n"; }
 
 json tool_calls_json(const std::vector<ToolCall>& calls) {
   json out = json::array();
@@ -93,7 +91,7 @@ class JsonWriter final : public CompletionWriter {
     if (!accumulator_.done()) return;
     finished_ = true;
     HttpReply reply;
-    reply.body = dump(ChunkFormatter(identity_).completion(accumulator_.completion()));
+    reply.body = to_json_text(ChunkFormatter(identity_).completion(accumulator_.completion()));
     reply.headers = route_headers(identity_);
     channel_->send_reply(std::move(reply));
   }

@@ -70,8 +70,21 @@ Status Gateway::start() {
   }
   port_ = acceptor_.local_endpoint().port();
   accept_next();
-  for (int i = 0; i < config_.effective_io_threads(); ++i) threads_.emplace_back([this] { io_.run(); });
+  for (int i = 0; i < config_.effective_io_threads(); ++i) threads_.emplace_back([this] { run_io_thread(); });
   return Ok{};
+}
+
+// Handlers must not throw; if a bug makes one do so anyway, log it and keep the thread serving rather than
+// let std::terminate take every connection down.
+void Gateway::run_io_thread() {
+  while (true) {
+    try {
+      io_.run();
+      return;
+    } catch (const std::exception& e) {
+      log_error(std::string("bug: an exception escaped an I/O handler: ") + e.what());
+    }
+  }
 }
 
 void Gateway::accept_next() {

@@ -47,6 +47,7 @@ class Gateway {
   void handle_signals();
 
  private:
+  void run_io_thread();
   void accept_next();
   void drain_tick(std::chrono::steady_clock::time_point deadline);
   void stop_now();

@@ -1,8 +1,10 @@
 #include "gateway/http_exchange.h"
 
-#include <nlohmann/json.hpp>
-
 namespace mg::gateway {
+
+std::string to_json_text(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 std::string error_json(const Error& error) {
   nlohmann::json body = {{"error",
@@ -10,7 +12,7 @@ std::string error_json(const Error& error) {
                            {"type", error.type},
                            {"param", error.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(error.param)},
                            {"code", error.code.empty() ? nlohmann::json(nullptr) : nlohmann::json(error.code)}}}};
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return to_json_text(body);
 }
 
 HttpReply error_reply(const Error& error) {

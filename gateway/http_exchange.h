@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <nlohmann/json.hpp>
 
 #include "providers/cancellation.h"
 #include "providers/result.h"
@@ -43,6 +44,10 @@ class ResponseChannel {
   virtual const CancellationToken& cancellation() const = 0;  // cancelled when the client goes away
   virtual boost::asio::any_io_executor executor() const = 0;
 };
+
+// JSON text for the wire. Invalid UTF-8 that reached a string (say, from an upstream) is replaced with
+// U+FFFD instead of throwing, so serialising can never fail inside a handler.
+std::string to_json_text(const nlohmann::json& value);
 
 // An OpenAI error object reply: {"error": {"message", "type", "param", "code"}}, with Retry-After if set.
 HttpReply error_reply(const Error& error);

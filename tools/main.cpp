@@ -27,6 +27,11 @@ int main(int argc, char** argv) {
     args.erase(args.begin());
   }
   if (subcommand == "serve") return mg::gateway::run_serve_command(args);
+  bool wants_help = !args.empty() && (args.front() == "--help" || args.front() == "-h");
+  if (subcommand == "version" && wants_help) {
+    std::puts("Usage: modelgate version\n\nPrints the modelgate version.");
+    return 0;
+  }
   if (subcommand == "version" || subcommand == "--version") {
     std::puts("modelgate " MODELGATE_VERSION);
     return 0;

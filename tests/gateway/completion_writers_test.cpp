@@ -140,5 +140,13 @@ TEST_F(CompletionWritersTest, CompletionFlavorUsesTextCompletionShapes) {
   EXPECT_EQ(chunks[1]["choices"][0]["finish_reason"], "stop");
 }
 
+TEST_F(CompletionWritersTest, InvalidUtf8FromAProviderIsReplacedNotThrown) {
+  auto writer = make_sse_writer(channel_, identity_);
+  writer->write(TextDelta{0, "bad \xff byte"});
+  auto chunks = data_chunks();
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0]["choices"][0]["delta"]["content"], "bad \xef\xbf\xbd byte");  // U+FFFD
+}
+
 }  // namespace
 }  // namespace mg::gateway
