@@ -4,20 +4,9 @@
 
 #include <sqlite3.h>
 
-namespace mg::pricing {
+#include "pricing/statement.h"
 
-const std::vector<Migration>& schema_migrations() {
-  static const std::vector<Migration> migrations = {
-      {1, R"sql(
-        CREATE TABLE gateway_meta (
-          key   TEXT PRIMARY KEY,
-          value TEXT NOT NULL
-        );
-        INSERT INTO gateway_meta(key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
-      )sql"},
-  };
-  return migrations;
-}
+namespace mg::pricing {
 
 void Database::Closer::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
 
@@ -32,6 +21,19 @@ void Database::exec(const std::string& sql) {
     sqlite3_free(message);
     throw std::runtime_error("database '" + path_ + "': " + error);
   }
+}
+
+Statement Database::prepare(std::string_view sql) const { return Statement(handle_.get(), sql); }
+
+Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+
+Transaction::~Transaction() {
+  if (!committed_) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+void Transaction::commit() {
+  db_.exec("COMMIT");
+  committed_ = true;
 }
 
 int Database::schema_version() const {

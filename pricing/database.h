@@ -4,7 +4,10 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "pricing/statement.h"
 
 struct sqlite3;
 
@@ -15,7 +18,7 @@ struct Migration {
   const char* sql;       // one or more statements, applied in one transaction
 };
 
-// Migrations in order; append only, never edit one that has shipped.
+// Migrations in order (pricing/migrations.cpp); append only, never edit one that has shipped.
 const std::vector<Migration>& schema_migrations();
 
 class Database {
@@ -31,6 +34,8 @@ class Database {
   int schema_version() const;
   const std::string& path() const { return path_; }
   void exec(const std::string& sql);  // throws on error, with the statement's error message
+  Statement prepare(std::string_view sql) const;
+  sqlite3* handle() const { return handle_.get(); }
 
  private:
   struct Closer {
@@ -40,6 +45,20 @@ class Database {
 
   std::string path_;
   std::unique_ptr<sqlite3, Closer> handle_;
+};
+
+// BEGIN IMMEDIATE on construction; ROLLBACK on destruction unless commit() was called.
+class Transaction {
+ public:
+  explicit Transaction(Database& db);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void commit();
+
+ private:
+  Database& db_;
+  bool committed_ = false;
 };
 
 }  // namespace mg::pricing

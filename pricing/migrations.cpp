@@ -1,0 +1,134 @@
+// The schema, one numbered migration at a time. Append only: a shipped migration is never edited.
+#include "pricing/database.h"
+
+namespace mg::pricing {
+namespace {
+
+constexpr const char* kMeta = R"sql(
+  CREATE TABLE gateway_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  INSERT INTO gateway_meta(key, value) VALUES ('created_at', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+)sql";
+
+constexpr const char* kCatalogueAndLedger = R"sql(
+  CREATE TABLE providers (
+    name         TEXT PRIMARY KEY,
+    base_url     TEXT NOT NULL,
+    api_key_env  TEXT NOT NULL DEFAULT '',   -- environment variable holding the key; '' when none is needed
+    dialect      TEXT NOT NULL DEFAULT 'openai',
+    enabled      INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1))
+  );
+  CREATE TABLE models (
+    id              TEXT PRIMARY KEY,
+    family          TEXT NOT NULL DEFAULT '',
+    context_length  INTEGER NOT NULL CHECK (context_length > 0),
+    supports_tools  INTEGER NOT NULL DEFAULT 0 CHECK (supports_tools IN (0, 1)),
+    supports_json   INTEGER NOT NULL DEFAULT 0 CHECK (supports_json IN (0, 1))
+  );
+  CREATE TABLE model_aliases (
+    alias     TEXT PRIMARY KEY,
+    model_id  TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE
+  );
+  CREATE TABLE routes (
+    id                          INTEGER PRIMARY KEY,
+    model_id                    TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+    provider                    TEXT NOT NULL REFERENCES providers(name) ON DELETE CASCADE,
+    upstream_model_id           TEXT NOT NULL,
+    usd_per_mtok_input          REAL NOT NULL CHECK (usd_per_mtok_input >= 0),
+    usd_per_mtok_output         REAL NOT NULL CHECK (usd_per_mtok_output >= 0),
+    context_length              INTEGER NOT NULL CHECK (context_length > 0),
+    quantization                TEXT NOT NULL DEFAULT '',
+    published_ttft_ms           REAL CHECK (published_ttft_ms >= 0),
+    published_throughput_tok_s  REAL CHECK (published_throughput_tok_s >= 0),
+    measured_ttft_ms            REAL,
+    measured_throughput_tok_s   REAL,
+    measured_success_rate       REAL,
+    measured_samples            INTEGER NOT NULL DEFAULT 0,
+    enabled                     INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    UNIQUE (model_id, provider)
+  );
+  CREATE TABLE price_history (
+    route_id             INTEGER NOT NULL REFERENCES routes(id) ON DELETE CASCADE,
+    changed_at           TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    usd_per_mtok_input   REAL NOT NULL,
+    usd_per_mtok_output  REAL NOT NULL
+  );
+  CREATE TRIGGER routes_price_history AFTER UPDATE OF usd_per_mtok_input, usd_per_mtok_output ON routes
+  WHEN OLD.usd_per_mtok_input IS NOT NEW.usd_per_mtok_input OR OLD.usd_per_mtok_output IS NOT NEW.usd_per_mtok_output
+  BEGIN
+    INSERT INTO price_history(route_id, usd_per_mtok_input, usd_per_mtok_output)
+    VALUES (NEW.id, NEW.usd_per_mtok_input, NEW.usd_per_mtok_output);
+  END;
+  CREATE TABLE usage_ledger (
+    id                 INTEGER PRIMARY KEY,
+    request_id         TEXT NOT NULL,
+    created_at_ms      INTEGER NOT NULL,          -- Unix time of arrival, milliseconds
+    api_key_id         TEXT NOT NULL DEFAULT '',
+    requested_model    TEXT NOT NULL,
+    route              TEXT NOT NULL DEFAULT '',  -- provider/model that answered, '' when none did
+    prompt_tokens      INTEGER NOT NULL DEFAULT 0,
+    completion_tokens  INTEGER NOT NULL DEFAULT 0,
+    cost_usd           REAL NOT NULL DEFAULT 0,
+    ttft_ms            REAL,
+    duration_ms        REAL NOT NULL,
+    status             INTEGER NOT NULL,          -- HTTP status the client got
+    error_code         TEXT NOT NULL DEFAULT '',
+    routes_tried       TEXT NOT NULL DEFAULT '[]', -- JSON array of {route, outcome}
+    stream             INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE INDEX usage_ledger_by_time ON usage_ledger(created_at_ms);
+)sql";
+
+// Published figures for the models the gateway is built around (OpenRouter's and the providers' public
+// pages, 2025-2026). Live measurements overwrite the measured_* columns, never these.
+constexpr const char* kSeedCatalogue = R"sql(
+  INSERT INTO providers(name, base_url, api_key_env, dialect) VALUES
+    ('openrouter', 'https://openrouter.ai/api/v1',                 'OPENROUTER_API_KEY', 'openrouter'),
+    ('deepinfra',  'https://api.deepinfra.com/v1/openai',          'DEEPINFRA_API_KEY',  'openai'),
+    ('together',   'https://api.together.xyz/v1',                  'TOGETHER_API_KEY',   'openai'),
+    ('mistral',    'https://api.mistral.ai/v1',                    'MISTRAL_API_KEY',    'mistral'),
+    ('groq',       'https://api.groq.com/openai/v1',               'GROQ_API_KEY',       'openai'),
+    ('fireworks',  'https://api.fireworks.ai/inference/v1',        'FIREWORKS_API_KEY',  'openai'),
+    ('bedrock',    'https://bedrock-runtime.us-east-1.amazonaws.com/openai/v1', 'AWS_BEARER_TOKEN_BEDROCK', 'openai'),
+    ('vllm',       'http://127.0.0.1:8000/v1',                     '',                   'openai'),
+    ('llamacpp',   'http://127.0.0.1:8081/v1',                     '',                   'openai'),
+    ('ollama',     'http://127.0.0.1:11434/v1',                    '',                   'openai');
+
+  INSERT INTO models(id, family, context_length, supports_tools, supports_json) VALUES
+    ('mistral-7b-instruct',   'mistral', 32768, 1, 1),
+    ('mixtral-8x7b-instruct', 'mixtral', 32768, 1, 1);
+
+  INSERT INTO model_aliases(alias, model_id) VALUES
+    ('mistral-7b-instruct-v0.1',             'mistral-7b-instruct'),
+    ('mistral-7b-instruct-v0.3',             'mistral-7b-instruct'),
+    ('mistralai/mistral-7b-instruct',        'mistral-7b-instruct'),
+    ('mistralai/mistral-7b-instruct-v0.1',   'mistral-7b-instruct'),
+    ('mistralai/mistral-7b-instruct-v0.3',   'mistral-7b-instruct'),
+    ('mixtral-8x7b-instruct-v0.1',           'mixtral-8x7b-instruct'),
+    ('mistralai/mixtral-8x7b-instruct',      'mixtral-8x7b-instruct');
+
+  INSERT INTO routes(model_id, provider, upstream_model_id, usd_per_mtok_input, usd_per_mtok_output, context_length,
+                     quantization, published_ttft_ms, published_throughput_tok_s) VALUES
+    ('mistral-7b-instruct',   'openrouter', 'mistralai/mistral-7b-instruct',          0.11, 0.19, 32768, '',     288, 199),
+    ('mistral-7b-instruct',   'deepinfra',  'mistralai/Mistral-7B-Instruct-v0.3',     0.15, 0.20, 32768, '',     288, 199),
+    ('mistral-7b-instruct',   'together',   'mistralai/Mistral-7B-Instruct-v0.3',     0.20, 0.20, 32768, '',     288, 199),
+    ('mixtral-8x7b-instruct', 'bedrock',    'mistral.mixtral-8x7b-instruct-v0:1',     0.45, 0.70, 32768, '',     NULL, NULL),
+    ('mixtral-8x7b-instruct', 'deepinfra',  'mistralai/Mixtral-8x7B-Instruct-v0.1',   0.54, 0.54, 32768, 'fp8',  288, 138),
+    ('mixtral-8x7b-instruct', 'openrouter', 'mistralai/mixtral-8x7b-instruct',        0.54, 0.54, 32768, '',     NULL, NULL),
+    ('mixtral-8x7b-instruct', 'together',   'mistralai/Mixtral-8x7B-Instruct-v0.1',   0.60, 0.60, 32768, '',     NULL, NULL);
+)sql";
+
+}  // namespace
+
+const std::vector<Migration>& schema_migrations() {
+  static const std::vector<Migration> migrations = {
+      {1, kMeta},
+      {2, kCatalogueAndLedger},
+      {3, kSeedCatalogue},
+  };
+  return migrations;
+}
+
+}  // namespace mg::pricing
