@@ -33,7 +33,11 @@ BENCHMARK(BM_ParseChatRequest)->Arg(1)->Arg(16)->Arg(128);
 
 void BM_FormatSseTextChunk(benchmark::State& state) {
   boost::asio::io_context io;
-  gateway::Route route{std::make_shared<FakeProvider>(io.get_executor(), FakeProviderOptions{}), ModelOffer{"echo", "echo", 1, 2, 100}};
+  pricing::RouteEntry entry;
+  entry.model_id = "echo";
+  entry.provider = "fake";
+  entry.name = "fake/echo";
+  gateway::RouteTarget route{&entry, std::make_shared<FakeProvider>(io.get_executor(), FakeProviderOptions{})};
   gateway::ResponseIdentity identity{"chatcmpl-0123456789abcdef01234567", 1700000000, ApiFlavor::chat, true, &route};
   gateway::ChunkFormatter formatter(identity);
   ChatEvent event = TextDelta{0, " token"};

@@ -55,8 +55,8 @@ bool is_json_media_type(std::string_view content_type) {
   return type.empty() || type == "application/json";
 }
 
-Api::Api(const ServerConfig& config, RouteTable routes, GatewayState& state)
-    : config_(config), routes_(std::move(routes)), state_(state) {}
+Api::Api(const ServerConfig& config, const RoutingState& routing, GatewayState& state)
+    : config_(config), routing_(routing), state_(state) {}
 
 void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) {
   auto endpoint = std::find_if(kEndpoints.begin(), kEndpoints.end(), [&](const Endpoint& e) { return e.path == request.path; });
@@ -73,10 +73,10 @@ void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) 
 void Api::handle_completion(const HttpRequest& request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel) {
   Result<ChatRequest> parsed = parse_chat_request(request.body, flavor);
   if (!parsed) return channel->send_reply(error_reply(parsed.error()));
-  Result<std::vector<Route>> chain = routes_.chain_for(*parsed);
-  if (!chain) return channel->send_reply(error_reply(chain.error()));
+  Result<RoutedRequest> routed = routing_.route(*parsed);
+  if (!routed) return channel->send_reply(error_reply(routed.error()));
   auto chat_request = std::make_shared<const ChatRequest>(std::move(parsed).value());
-  auto exchange = std::make_shared<ChatExchange>(std::move(chat_request), std::move(chain).value(), std::move(channel), config_,
+  auto exchange = std::make_shared<ChatExchange>(std::move(chat_request), std::move(routed).value(), std::move(channel), config_,
                                                  state_, request.request_id);
   exchange->start();
 }
@@ -97,10 +97,10 @@ HttpReply Api::ready() const {
     error.code = "draining";
     return error_reply(error);
   }
-  if (routes_.empty()) return json_reply({{"status", "ready"}, {"routes", 0}, {"note", "no providers configured yet"}});
-  return json_reply({{"status", "ready"}});
+  auto snapshot = routing_.snapshot();
+  return json_reply({{"status", "ready"}, {"catalogue_version", snapshot->version()}, {"routes", snapshot->routes().size()}});
 }
 
-HttpReply Api::models() const { return json_reply(routes_.models_json()); }
+HttpReply Api::models() const { return json_reply(routing_.models_json()); }
 
 }  // namespace mg::gateway

@@ -6,14 +6,14 @@
 
 #include "gateway/gateway_state.h"
 #include "gateway/http_exchange.h"
-#include "gateway/route_table.h"
+#include "gateway/routing_state.h"
 #include "gateway/server_config.h"
 
 namespace mg::gateway {
 
 class Api {
  public:
-  Api(const ServerConfig& config, RouteTable routes, GatewayState& state);
+  Api(const ServerConfig& config, const RoutingState& routing, GatewayState& state);
 
   // Answers `request` on `channel`, now or later. Call on the channel's executor.
   void handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel);
@@ -25,7 +25,7 @@ class Api {
   HttpReply models() const;
 
   const ServerConfig& config_;
-  RouteTable routes_;
+  const RoutingState& routing_;
   GatewayState& state_;
 };
 

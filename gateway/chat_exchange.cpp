@@ -22,10 +22,10 @@ std::int64_t unix_seconds() {
 
 }  // namespace
 
-ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, std::vector<Route> chain,
+ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedRequest routed,
                            std::shared_ptr<ResponseChannel> channel, const ServerConfig& config, GatewayState& state,
                            std::string request_id)
-    : request_(std::move(request)), chain_(std::move(chain)), channel_(std::move(channel)), config_(config), state_(state),
+    : request_(std::move(request)), routed_(std::move(routed)), channel_(std::move(channel)), config_(config), state_(state),
       keepalive_timer_(channel_->executor()) {
   context_.request_id = std::move(request_id);
   context_.cancellation = channel_->cancellation();
@@ -50,7 +50,7 @@ void ChatExchange::try_route(std::size_t index) {
   writer_->begin_attempt();
   auto self = shared_from_this();
   auto executor = channel_->executor();
-  chain_[index].provider->chat_stream(request_, chain_[index].offer.model_id, context_,
+  chain_[index].provider->chat_stream(request_, chain_[index].entry->upstream_model_id, context_,
                                       [self, executor, index](ChatEvent event) {
                                         boost::asio::post(executor, [self, index, event = std::move(event)]() mutable {
                                           self->on_event(index, std::move(event));

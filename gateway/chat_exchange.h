@@ -21,7 +21,7 @@ struct AttemptRecord {
 
 class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
  public:
-  ChatExchange(std::shared_ptr<const ChatRequest> request, std::vector<Route> chain, std::shared_ptr<ResponseChannel> channel,
+  ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedRequest routed, std::shared_ptr<ResponseChannel> channel,
                const ServerConfig& config, GatewayState& state, std::string request_id);
   ~ChatExchange();
 
@@ -39,7 +39,8 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   void arm_keepalive();
 
   std::shared_ptr<const ChatRequest> request_;
-  std::vector<Route> chain_;
+  RoutedRequest routed_;
+  const std::vector<RouteTarget>& chain_ = routed_.chain;
   std::shared_ptr<ResponseChannel> channel_;
   const ServerConfig& config_;
   GatewayState& state_;

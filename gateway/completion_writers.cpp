@@ -120,8 +120,8 @@ json ChunkFormatter::envelope(bool is_chunk) const {
   const char* object = identity_.flavor == ApiFlavor::completion ? "text_completion"
                        : is_chunk ? "chat.completion.chunk" : "chat.completion";
   json out = {{"id", identity_.id}, {"object", object}, {"created", identity_.created}};
-  out["model"] = identity_.route ? identity_.route->offer.model_id : "";
-  out["provider"] = identity_.route ? identity_.route->provider->name() : "";
+  out["model"] = identity_.route ? identity_.route->entry->model_id : "";
+  out["provider"] = identity_.route ? identity_.route->entry->provider : "";
   out["system_fingerprint"] = nullptr;
   return out;
 }

@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/http_exchange.h"
-#include "gateway/route_table.h"
+#include "gateway/routing_state.h"
 #include "providers/completion.h"
 
 namespace mg::gateway {
@@ -22,7 +22,7 @@ struct ResponseIdentity {
   std::int64_t created = 0;
   ApiFlavor flavor = ApiFlavor::chat;
   bool include_usage_in_stream = false;
-  const Route* route = nullptr;  // the attempt in progress
+  const RouteTarget* route = nullptr;  // the attempt in progress
 };
 
 // Builds the OpenAI JSON objects: stream chunks, final completions, usage and in-band errors.

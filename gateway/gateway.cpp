@@ -51,12 +51,15 @@ Status Gateway::start() {
     return startup_error("--local-model " + config_.local_model_path +
                          ": this build has no local engine yet (it arrives with the local-engine milestone); start without it");
   }
+  routing_ = std::make_unique<RoutingState>(make_providers(config_, io_), std::vector<std::shared_ptr<Provider>>{},
+                                            RoutingOptions{RoutingPolicy::price, 0, config_.no_route_retry_after_s});
   try {
     database_.emplace(pricing::Database::open(config_.db_path));
+    routing_->reload(*database_);
   } catch (const std::exception& e) {
     return startup_error(e.what());
   }
-  api_ = std::make_unique<Api>(config_, RouteTable(make_providers(config_, io_)), state_);
+  api_ = std::make_unique<Api>(config_, *routing_, state_);
 
   boost::system::error_code ec;
   tcp::endpoint endpoint(net::ip::make_address(config_.listen_host, ec), config_.listen_port);

@@ -59,6 +59,7 @@ class Gateway {
   GatewayState state_;
   SessionRegistry sessions_;
   std::optional<pricing::Database> database_;
+  std::unique_ptr<RoutingState> routing_;
   std::unique_ptr<Api> api_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;

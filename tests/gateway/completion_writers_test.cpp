@@ -35,7 +35,12 @@ class RecordingChannel final : public ResponseChannel {
 
 class CompletionWritersTest : public ::testing::Test {
  protected:
-  CompletionWritersTest() : route_{std::make_shared<FakeProvider>(io_.get_executor(), FakeProviderOptions{}), ModelOffer{"echo", "echo", 3, 5, 100}} {
+  CompletionWritersTest() {
+    entry_.model_id = "echo";
+    entry_.provider = "fake";
+    entry_.name = "fake/echo";
+    entry_.usd_per_mtok_input = 3;
+    entry_.usd_per_mtok_output = 5;
     identity_.id = "chatcmpl-test";
     identity_.created = 1700000000;
     identity_.route = &route_;
@@ -54,7 +59,8 @@ class CompletionWritersTest : public ::testing::Test {
   }
 
   boost::asio::io_context io_;
-  Route route_;
+  pricing::RouteEntry entry_;
+  RouteTarget route_{&entry_, std::make_shared<FakeProvider>(io_.get_executor(), FakeProviderOptions{})};
   ResponseIdentity identity_;
   std::shared_ptr<RecordingChannel> channel_ = std::make_shared<RecordingChannel>();
 };

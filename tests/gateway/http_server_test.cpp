@@ -1,6 +1,7 @@
 // The gateway's HTTP behaviour over real loopback sockets: endpoints, headers, keep-alive, SSE framing,
 // fallback, and graceful shutdown.
 #include <future>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -44,9 +45,15 @@ TEST(HttpServerTest, HealthReadyAndModelsAnswer) {
   ASSERT_TRUE(models);
   json list = json::parse(models->body);
   EXPECT_EQ(list["object"], "list");
-  ASSERT_EQ(list["data"].size(), 4u);
-  const json& echo = list["data"][0];
-  EXPECT_EQ(echo["id"], "echo");
+  std::map<std::string, json> by_id;
+  for (const json& model : list["data"]) by_id[model["id"]] = model;
+  for (const char* id : {"echo", "slow", "error", "flaky", "mistral-7b-instruct", "mixtral-8x7b-instruct"}) EXPECT_TRUE(by_id.contains(id)) << id;
+  const json& mixtral = by_id["mixtral-8x7b-instruct"];
+  EXPECT_EQ(mixtral["routes"].size(), 4u);
+  EXPECT_EQ(mixtral["routes"][0]["available"], false);  // no HTTP client for remote providers in this build yet
+  EXPECT_EQ(mixtral["pricing"]["prompt"], "5.4e-07");  // lowest input + output: 0.54 + 0.54
+  const json& echo = by_id["echo"];
+  EXPECT_EQ(echo["object"], "model");
   EXPECT_EQ(echo["object"], "model");
   EXPECT_EQ(echo["pricing"]["prompt"], "1e-06");
   EXPECT_EQ(echo["routes"][0]["route"], "fake/echo");

@@ -1,0 +1,134 @@
+#include "gateway/routing_state.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+namespace mg::gateway {
+namespace {
+
+pricing::BuiltinRoute builtin_route_for(const Provider& provider, const ModelOffer& offer) {
+  pricing::BuiltinRoute builtin;
+  pricing::RouteEntry& route = builtin.route;
+  route.route_id = 0;
+  route.model_id = offer.model_id;
+  route.provider = provider.name();
+  route.upstream_model_id = offer.upstream_model_id;
+  route.name = provider.name() + "/" + offer.model_id;
+  route.usd_per_mtok_input = offer.usd_per_mtok_input;
+  route.usd_per_mtok_output = offer.usd_per_mtok_output;
+  route.context_length = offer.context_length;
+  route.supports_tools = offer.supports_tools;
+  route.supports_json = offer.supports_json;
+  builtin.model_context_length = offer.context_length;
+  return builtin;
+}
+
+// OpenRouter lists prices as USD per token, in decimal strings.
+std::string usd_per_token_text(double usd_per_mtok) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.10g", usd_per_mtok / 1e6);
+  return text;
+}
+
+nlohmann::json route_json(const pricing::RouteEntry& route) {
+  nlohmann::json out = {{"route", route.name},
+                        {"provider", route.provider},
+                        {"upstream_model", route.upstream_model_id},
+                        {"usd_per_mtok_input", route.usd_per_mtok_input},
+                        {"usd_per_mtok_output", route.usd_per_mtok_output},
+                        {"context_length", route.context_length},
+                        {"quantization", route.quantization},
+                        {"published_ttft_ms", route.published_ttft_ms ? nlohmann::json(*route.published_ttft_ms) : nullptr},
+                        {"published_throughput_tok_s",
+                         route.published_throughput_tok_s ? nlohmann::json(*route.published_throughput_tok_s) : nullptr},
+                        {"supports_tools", route.supports_tools},
+                        {"supports_json", route.supports_json},
+                        {"available", route.enabled && route.unavailable.empty()}};
+  if (!route.enabled) out["unavailable_reason"] = "disabled";
+  else if (!route.unavailable.empty()) out["unavailable_reason"] = route.unavailable;
+  return out;
+}
+
+bool usable(const pricing::RouteEntry& route) { return route.enabled && route.unavailable.empty(); }
+
+// The route whose price a model is listed with: usable routes first, then the cheapest.
+bool listed_before(const pricing::RouteEntry& a, const pricing::RouteEntry& b) {
+  if (usable(a) != usable(b)) return usable(a);
+  return a.usd_per_mtok_input + a.usd_per_mtok_output < b.usd_per_mtok_input + b.usd_per_mtok_output;
+}
+
+}  // namespace
+
+double RouteTarget::cost_usd(const UsageReport& usage) const {
+  return expected_cost_usd(*entry, usage.prompt_tokens, usage.completion_tokens);
+}
+
+RoutingState::RoutingState(std::vector<std::shared_ptr<Provider>> in_process, std::vector<std::shared_ptr<Provider>> remote,
+                           RoutingOptions options)
+    : options_(options), snapshot_(pricing::CatalogueSnapshot::build({}, {}, {}, 0)) {
+  for (auto& provider : in_process) {
+    for (const ModelOffer& offer : provider->models()) builtin_routes_.push_back(builtin_route_for(*provider, offer));
+    providers_[provider->name()] = std::move(provider);
+  }
+  for (auto& provider : remote) providers_[provider->name()] = std::move(provider);
+  snapshot_.swap_in(pricing::CatalogueSnapshot::build({}, builtin_routes_, {}, 0));
+}
+
+std::string RoutingState::unavailable_reason(const pricing::ProviderRecord& provider) const {
+  if (!providers_.contains(provider.name)) return "no client for provider '" + provider.name + "' in this build";
+  if (!provider.api_key_env.empty()) {
+    const char* key = std::getenv(provider.api_key_env.c_str());
+    if (!key || !*key) return "no API key in " + provider.api_key_env;
+  }
+  return {};
+}
+
+void RoutingState::reload(const pricing::Database& db) {
+  auto check = [this](const pricing::ProviderRecord& provider) { return unavailable_reason(provider); };
+  snapshot_.swap_in(pricing::CatalogueSnapshot::build(pricing::load_catalogue(db), builtin_routes_, check, next_version_++));
+}
+
+Result<RoutedRequest> RoutingState::route(const ChatRequest& request) const {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  RoutedRequest routed{snapshot_.get(), {}};
+  RoutingContext context{*routed.snapshot, &live_stats_, {}, &random};
+  Result<RoutePlan> plan = plan_routes(request, context, options_);
+  if (!plan) return plan.error();
+  for (const pricing::RouteEntry* entry : plan->chain) {
+    auto provider = providers_.find(entry->provider);
+    if (provider != providers_.end()) routed.chain.push_back(RouteTarget{entry, provider->second});
+  }
+  return routed;
+}
+
+nlohmann::json RoutingState::models_json() const {
+  auto snapshot = snapshot_.get();
+  nlohmann::json data = nlohmann::json::array();
+  std::vector<const pricing::ModelEntry*> models;
+  for (const pricing::ModelEntry& model : snapshot->models()) {
+    if (!model.routes.empty()) models.push_back(&model);
+  }
+  std::sort(models.begin(), models.end(), [](const auto* a, const auto* b) { return a->id < b->id; });
+  for (const pricing::ModelEntry* model : models) {
+    const pricing::RouteEntry* cheapest = nullptr;
+    nlohmann::json routes = nlohmann::json::array();
+    for (std::uint32_t index : model->routes) {
+      const pricing::RouteEntry& route = snapshot->routes()[index];
+      routes.push_back(route_json(route));
+      if (!cheapest || listed_before(route, *cheapest)) cheapest = &route;
+    }
+    data.push_back({{"id", model->id},
+                    {"object", "model"},
+                    {"created", 0},
+                    {"owned_by", cheapest->provider},
+                    {"context_length", model->context_length},
+                    {"pricing", {{"prompt", usd_per_token_text(cheapest->usd_per_mtok_input)},
+                                 {"completion", usd_per_token_text(cheapest->usd_per_mtok_output)}}},
+                    {"routes", std::move(routes)}});
+  }
+  return {{"object", "list"}, {"data", std::move(data)}};
+}
+
+}  // namespace mg::gateway
