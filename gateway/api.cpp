@@ -61,7 +61,8 @@ Api::Api(const ServerConfig& config, const RoutingState& routing, GatewayState& 
 void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) {
   auto endpoint = std::find_if(kEndpoints.begin(), kEndpoints.end(), [&](const Endpoint& e) { return e.path == request.path; });
   if (endpoint == kEndpoints.end()) return channel->send_reply(unknown_path(request));
-  if (endpoint->method != request.method) return channel->send_reply(method_not_allowed(request, endpoint->method));
+  bool head_of_get = request.method == "HEAD" && endpoint->method == "GET";  // the session sends no body for HEAD
+  if (endpoint->method != request.method && !head_of_get) return channel->send_reply(method_not_allowed(request, endpoint->method));
   if (request.path == "/health") return channel->send_reply(health());
   if (request.path == "/ready") return channel->send_reply(ready());
   if (request.path == "/v1/models") return channel->send_reply(models());

@@ -37,6 +37,8 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   void on_attempt_failed(const Error& error);
   void fail_all_routes();
   void arm_keepalive();
+  void arm_deadline();
+  void fail_cancelled(const Error& error);
 
   std::shared_ptr<const ChatRequest> request_;
   RoutedRequest routed_;
@@ -48,6 +50,8 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   ResponseIdentity identity_;
   std::unique_ptr<CompletionWriter> writer_;
   boost::asio::steady_timer keepalive_timer_;
+  boost::asio::steady_timer deadline_timer_;
+  bool timed_out_ = false;
   std::size_t current_ = 0;
   bool first_event_seen_ = false;
   std::vector<AttemptRecord> attempts_;

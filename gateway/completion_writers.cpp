@@ -32,7 +32,10 @@ class SseWriter final : public CompletionWriter {
     if (std::holds_alternative<StreamFailed>(event)) return fail(std::get<StreamFailed>(event).error);
     if (std::holds_alternative<StreamDone>(event)) return finish("data: [DONE]\n\n");
     if (auto usage = std::get_if<UsageReport>(&event); usage && !identity_.include_usage_in_stream) return;
-    if (auto chunk = formatter_.chunk(event)) send(sse_data(*chunk));
+    if (auto chunk = formatter_.chunk(event)) {
+      data_sent_ = true;
+      send(sse_data(*chunk));
+    }
   }
 
   void keepalive() override { send(": keep-alive\n\n"); }
@@ -48,7 +51,9 @@ class SseWriter final : public CompletionWriter {
     finish("data: [DONE]\n\n");
   }
 
-  bool committed() const override { return channel_->stream_started(); }
+  // Keep-alive comments have started the response but promised nothing: until a data chunk is out, a
+  // failed route can still hand over to the next one on the same stream.
+  bool committed() const override { return data_sent_; }
   bool finished() const override { return finished_; }
 
  private:
@@ -74,6 +79,7 @@ class SseWriter final : public CompletionWriter {
   std::shared_ptr<ResponseChannel> channel_;
   const ResponseIdentity& identity_;
   ChunkFormatter formatter_;
+  bool data_sent_ = false;
   bool finished_ = false;
 };
 

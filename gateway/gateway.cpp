@@ -21,6 +21,7 @@ struct SignalWatch {
 namespace {
 
 constexpr std::chrono::milliseconds kDrainPollInterval{20};
+constexpr std::chrono::milliseconds kLastWordsTime{500};  // after the grace period, for cancelled answers to end
 
 std::vector<std::shared_ptr<Provider>> make_providers(const ServerConfig& config, net::io_context& io) {
   std::vector<std::shared_ptr<Provider>> providers;
@@ -113,20 +114,27 @@ void Gateway::request_shutdown() {
     boost::system::error_code ignored;
     acceptor_.close(ignored);
     for (auto& session : sessions_.live()) session->close_when_idle();
-    drain_tick(std::chrono::steady_clock::now() + config_.shutdown_grace);
+    drain_tick(std::chrono::steady_clock::now() + config_.shutdown_grace, false);
   });
 }
 
-void Gateway::drain_tick(std::chrono::steady_clock::time_point deadline) {
-  bool idle = state_.requests_in_flight.load() == 0 && state_.active_generations.load() == 0;
-  if (idle || std::chrono::steady_clock::now() >= deadline) {
-    if (!idle) log_warn("shutdown grace period over: closing " + std::to_string(state_.requests_in_flight.load()) + " unfinished requests");
-    return stop_now();
+// Polls until nothing is in flight. When the grace period is over, unfinished answers are cancelled (a
+// stream then ends with an in-band error and [DONE], a waiting client gets 503) and get a moment to say
+// so before the connections close.
+void Gateway::drain_tick(std::chrono::steady_clock::time_point deadline, bool cancelled) {
+  bool idle = state_.requests_being_read.load() == 0 && state_.requests_in_flight.load() == 0 &&
+              state_.active_generations.load() == 0;
+  if (idle || (cancelled && std::chrono::steady_clock::now() >= deadline)) return stop_now();
+  if (!cancelled && std::chrono::steady_clock::now() >= deadline) {
+    log_warn("shutdown grace period over: cancelling " + std::to_string(state_.requests_in_flight.load()) + " unfinished requests");
+    for (auto& session : sessions_.live()) session->cancel_request_from_any_thread();
+    deadline = std::chrono::steady_clock::now() + kLastWordsTime;
+    cancelled = true;
   }
   for (auto& session : sessions_.live()) session->close_when_idle();
   drain_timer_.expires_after(kDrainPollInterval);
-  drain_timer_.async_wait([this, deadline](boost::system::error_code ec) {
-    if (!ec) drain_tick(deadline);
+  drain_timer_.async_wait([this, deadline, cancelled](boost::system::error_code ec) {
+    if (!ec) drain_tick(deadline, cancelled);
   });
 }
 

@@ -49,7 +49,7 @@ class Gateway {
  private:
   void run_io_thread();
   void accept_next();
-  void drain_tick(std::chrono::steady_clock::time_point deadline);
+  void drain_tick(std::chrono::steady_clock::time_point deadline, bool cancelled);
   void stop_now();
   void await_signal();
 

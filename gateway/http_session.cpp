@@ -70,6 +70,7 @@ HttpSession::HttpSession(net::ip::tcp::socket socket, const ServerConfig& config
 }
 
 HttpSession::~HttpSession() {
+  set_phase(Phase::closing);
   registry_.remove(this);
   if (request_in_flight_) state_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
   state_.open_connections.fetch_sub(1, std::memory_order_relaxed);
@@ -93,42 +94,72 @@ void HttpSession::close_when_idle() {
   });
 }
 
+void HttpSession::cancel_request_from_any_thread() {
+  net::post(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->request_in_flight_) self->cancellation_.cancel();
+  });
+}
+
 void HttpSession::close_now_from_any_thread() {
   net::post(stream_.get_executor(), [self = shared_from_this()] { self->close_now(); });
 }
 
 // ---- reading ------------------------------------------------------------------------------------------
 
+// Reads use read_deadline_ rather than the stream's own timeout so that a timeout can still be answered
+// with 408. The generation makes a deadline that fires just as its read completes harmless.
 void HttpSession::arm_read_deadline(Milliseconds timeout) {
   read_timed_out_ = false;
-  stream_.expires_never();  // reads use read_deadline_, so that a timeout can still be answered with 408
+  stream_.expires_never();
   read_deadline_.expires_after(timeout);
-  read_deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+  read_deadline_.async_wait([weak = weak_from_this(), generation = ++read_generation_](beast::error_code ec) {
     auto self = weak.lock();
-    if (ec || !self || self->closed_) return;
+    if (ec || !self || self->closed_ || generation != self->read_generation_) return;
     self->read_timed_out_ = true;
     beast::error_code ignored;
     self->stream_.socket().cancel(ignored);
   });
 }
 
+// Keeps GatewayState::requests_being_read true to the sessions, so a drain waits for requests mid-upload.
+void HttpSession::set_phase(Phase next) {
+  auto reading = [](Phase phase) { return phase == Phase::reading_header || phase == Phase::reading_body; };
+  if (reading(phase_) != reading(next)) state_.requests_being_read.fetch_add(reading(next) ? 1 : -1, std::memory_order_relaxed);
+  phase_ = next;
+}
+
+void HttpSession::disarm_read_deadline() {
+  ++read_generation_;
+  read_deadline_.cancel();
+}
+
 // Waits for the first byte of the next request under the idle timeout; the header timeout starts then.
 void HttpSession::wait_for_request() {
   if (closed_) return;
-  if (state_.draining.load()) return close_now();
-  phase_ = Phase::idle;
+  skip_empty_lines();
+  // While draining, requests the client already sent are still answered; none are waited for.
+  if (state_.draining.load() && buffer_.size() == 0) return close_now();
+  set_phase(Phase::idle);
   if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
   arm_read_deadline(config_.http.idle_timeout);
   stream_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-    self->read_deadline_.cancel();
+    self->disarm_read_deadline();
     if (ec) return self->close_now();  // idle timeout or the client closed: no request, no answer owed
     self->buffer_.commit(bytes);
     self->read_header();
   });
 }
 
+// RFC 9112 2.2: a server should ignore empty lines received before a request line.
+void HttpSession::skip_empty_lines() {
+  auto data = static_cast<const char*>(buffer_.data().data());
+  std::size_t skip = 0;
+  while (skip < buffer_.size() && (data[skip] == '\r' || data[skip] == '\n')) ++skip;
+  buffer_.consume(skip);
+}
+
 void HttpSession::read_header() {
-  phase_ = Phase::reading_header;
+  set_phase(Phase::reading_header);
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(config_.http.max_header_bytes));
   parser_->body_limit(config_.http.max_body_bytes);
@@ -139,17 +170,17 @@ void HttpSession::read_header() {
 }
 
 void HttpSession::on_header(beast::error_code ec) {
-  read_deadline_.cancel();
+  disarm_read_deadline();
   if (ec) return on_read_failed(ec);
   http_version_ = parser_->get().version();
   if (parser_->is_done()) return dispatch_request();
   auto expect = parser_->get()[http::field::expect];
-  if (beast::iequals(expect, "100-continue")) enqueue("HTTP/1.1 100 Continue\r\n\r\n", false);
+  if (http_version_ >= 11 && beast::iequals(expect, "100-continue")) enqueue("HTTP/1.1 100 Continue\r\n\r\n", false);
   read_body();
 }
 
 void HttpSession::read_body() {
-  phase_ = Phase::reading_body;
+  set_phase(Phase::reading_body);
   arm_read_deadline(config_.http.body_timeout);
   http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     self->on_body(ec);
@@ -157,7 +188,7 @@ void HttpSession::read_body() {
 }
 
 void HttpSession::on_body(beast::error_code ec) {
-  read_deadline_.cancel();
+  disarm_read_deadline();
   if (ec) return on_read_failed(ec);
   dispatch_request();
 }
@@ -183,7 +214,7 @@ void HttpSession::on_read_failed(beast::error_code ec) {
 // ---- answering ----------------------------------------------------------------------------------------
 
 void HttpSession::dispatch_request() {
-  phase_ = Phase::answering;
+  set_phase(Phase::answering);
   http::request<http::string_body> request = parser_->release();
   parser_.reset();
   auto client_id = request["x-request-id"];
@@ -216,7 +247,8 @@ void HttpSession::dispatch_request() {
 
 // Answers a request that could not be read; the connection closes after the answer.
 void HttpSession::fail_request(const Error& error) {
-  phase_ = Phase::answering;
+  if (phase_ != Phase::reading_body) http_version_ = 11;  // the request line may never have been read
+  set_phase(Phase::answering);
   keep_alive_ = false;
   answered_ = false;
   head_only_ = false;
@@ -224,7 +256,8 @@ void HttpSession::fail_request(const Error& error) {
   send_reply(error_reply(error));
 }
 
-std::string HttpSession::serialize_head(const HttpReply& reply, std::optional<std::size_t> content_length) const {
+std::string HttpSession::serialize_head(const HttpReply& reply, std::optional<std::size_t> content_length) {
+  if (state_.draining.load()) keep_alive_ = false;
   std::string head = http_version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
   head += std::to_string(reply.status);
   head += ' ';
@@ -306,7 +339,9 @@ void HttpSession::finish_response() {
     beast::error_code ignored;
     stream_.socket().cancel(ignored);  // stops the disconnect watch
   }
-  if (keep_alive_ && !state_.draining.load()) return wait_for_request();
+  // A response without "Connection: close" promised to read on; wait_for_request() answers what was already
+  // sent even while draining. After "close", nothing more is processed (RFC 9112 9.6).
+  if (keep_alive_) return wait_for_request();
   linger_then_close();
 }
 
@@ -316,6 +351,7 @@ void HttpSession::finish_response() {
 // until the next write. Waiting for readability and peeking tells a hang-up (0 bytes) from a pipelined
 // request (data, left in the socket for the next read).
 void HttpSession::watch_for_disconnect() {
+  if (peer_half_closed_) return;
   watching_ = true;
   stream_.socket().async_wait(net::socket_base::wait_read, [self = shared_from_this()](beast::error_code ec) {
     self->watching_ = false;
@@ -323,6 +359,12 @@ void HttpSession::watch_for_disconnect() {
     if (ec) return self->on_client_gone();
     char byte = 0;
     ssize_t peeked = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    // A FIN after more requests were pipelined is a half-close: those requests are still owed answers,
+    // and from now on only a failed write tells that the client has gone.
+    if (peeked == 0 && self->buffer_.size() > 0) {
+      self->peer_half_closed_ = true;
+      return;
+    }
     if (peeked == 0 || (peeked < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return self->on_client_gone();
     if (peeked < 0) self->watch_for_disconnect();  // spurious wake-up
   });
@@ -337,7 +379,7 @@ void HttpSession::on_client_gone() {
 // client is mid-way through an oversized body. Bounded by one deadline for the whole drain.
 void HttpSession::linger_then_close() {
   if (closed_) return;
-  phase_ = Phase::closing;
+  set_phase(Phase::closing);
   beast::error_code ignored;
   stream_.socket().shutdown(net::socket_base::shutdown_send, ignored);
   arm_read_deadline(kLingerTimeout);
@@ -348,7 +390,7 @@ void HttpSession::discard_until_closed() {
   buffer_.clear();
   stream_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](beast::error_code ec, std::size_t) {
     if (!ec && !self->closed_) return self->discard_until_closed();
-    self->read_deadline_.cancel();
+    self->disarm_read_deadline();
     self->close_now();
   });
 }
@@ -356,7 +398,7 @@ void HttpSession::discard_until_closed() {
 void HttpSession::close_now() {
   if (closed_) return;
   closed_ = true;
-  phase_ = Phase::closing;
+  set_phase(Phase::closing);
   if (request_in_flight_) cancellation_.cancel();
   read_deadline_.cancel();
   beast::error_code ignored;

@@ -33,7 +33,9 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void run(bool overloaded = false);
   // Closes the connection if it is between requests; otherwise lets the current answer finish first.
   void close_when_idle();
-  // Closes now, cancelling any request in flight (end of the shutdown grace period).
+  // Cancels the request in flight, if any; its answer then ends as the exchange decides.
+  void cancel_request_from_any_thread();
+  // Closes now, cancelling any request in flight.
   void close_now_from_any_thread();
 
   // ResponseChannel
@@ -48,6 +50,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
  private:
   enum class Phase { idle, reading_header, reading_body, answering, closing };
 
+  void set_phase(Phase next);
   void wait_for_request();
   void read_header();
   void on_header(boost::beast::error_code ec);
@@ -58,10 +61,12 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void fail_request(const Error& error);
 
   void arm_read_deadline(Milliseconds timeout);
+  void disarm_read_deadline();
+  void skip_empty_lines();
   void watch_for_disconnect();
   void on_client_gone();
 
-  std::string serialize_head(const HttpReply& reply, std::optional<std::size_t> content_length) const;
+  std::string serialize_head(const HttpReply& reply, std::optional<std::size_t> content_length);
   void enqueue(std::string bytes, bool ends_response);
   void write_next();
   void finish_response();
@@ -80,6 +85,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   boost::asio::steady_timer read_deadline_;
   bool read_timed_out_ = false;
+  std::uint64_t read_generation_ = 0;
   Phase phase_ = Phase::idle;
 
   // The request being answered.
@@ -91,6 +97,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   bool answered_ = false;
   bool stream_started_ = false;
   bool watching_ = false;
+  bool peer_half_closed_ = false;
   CancellationToken cancellation_;
 
   std::deque<std::string> write_queue_;

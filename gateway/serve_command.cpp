@@ -24,7 +24,7 @@ const char* const kServeHelp =
     "  --help                show this help\n"
     "\n"
     "Config file keys: listen, db, threads, local_model, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
-    "no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
+    "request_timeout_ms, no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
     "idle_timeout_ms, write_timeout_ms, max_connections, max_pending_stream_bytes}, and for tests only\n"
     "fake_provider {enabled, slow_first_token_ms, slow_between_tokens_ms}.\n"
     "\n"
@@ -114,7 +114,7 @@ int run_serve_command(const std::vector<std::string>& args) {
            std::to_string(config.effective_io_threads()) + " I/O threads, database " + config.db_path + ", started in " +
            std::to_string(startup_ms) + " ms)");
   if (!config.fake_provider_enabled) log_info("no providers configured yet: chat requests answer 404 model_not_found");
-  else log_warn("the test-only fake provider is enabled (models echo, slow, error, flaky)");
+  else log_warn("the test-only fake provider is enabled (models echo, slow, error, slow_error, flaky)");
   gateway.wait();
   log_info("stopped");
   return 0;

@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 
 namespace mg {
 namespace {
@@ -108,7 +109,7 @@ class FakeStream : public std::enable_shared_from_this<FakeStream> {
  public:
   FakeStream(boost::asio::any_io_executor executor, std::vector<ChatEvent> events, EventSink sink, RequestContext context,
              std::chrono::milliseconds first_delay, std::chrono::milliseconds between_delay)
-      : timer_(executor), events_(std::move(events)), sink_(std::move(sink)), context_(std::move(context)),
+      : timer_(boost::asio::make_strand(executor)), events_(std::move(events)), sink_(std::move(sink)), context_(std::move(context)),
         first_delay_(first_delay), between_delay_(between_delay) {}
 
   void start() {
@@ -145,7 +146,7 @@ class FakeStream : public std::enable_shared_from_this<FakeStream> {
 };
 
 std::vector<ChatEvent> plan_events(const ChatRequest& request, const std::string& model_id) {
-  if (model_id == "error") return {StreamFailed{injected_failure("failure before the first token")}};
+  if (model_id == "error" || model_id == "slow_error") return {StreamFailed{injected_failure("failure before the first token")}};
   std::vector<ChatEvent> events = fake_answer_events(request);
   if (model_id == "flaky") {
     std::vector<ChatEvent> partial;
@@ -184,7 +185,7 @@ FakeProvider::FakeProvider(boost::asio::any_io_executor executor, FakeProviderOp
 
 std::vector<ModelOffer> FakeProvider::models() const {
   std::vector<ModelOffer> offers;
-  for (const char* id : {"echo", "slow", "error", "flaky"}) {
+  for (const char* id : {"echo", "slow", "error", "slow_error", "flaky"}) {
     offers.push_back(ModelOffer{id, id, options_.echo_usd_per_mtok_input, options_.echo_usd_per_mtok_output, 32768, true, true});
   }
   return offers;
@@ -192,7 +193,7 @@ std::vector<ModelOffer> FakeProvider::models() const {
 
 void FakeProvider::chat_stream(std::shared_ptr<const ChatRequest> request, const std::string& model_id,
                                const RequestContext& context, EventSink sink) {
-  bool slow = model_id == "slow";
+  bool slow = model_id == "slow" || model_id == "slow_error";
   auto stream = std::make_shared<FakeStream>(executor_, plan_events(*request, model_id), std::move(sink), context,
                                              slow ? options_.slow_first_token : std::chrono::milliseconds(0),
                                              slow ? options_.slow_between_tokens : std::chrono::milliseconds(0));

@@ -2,6 +2,7 @@
 //   echo   answers "You said: <last user text>" (or the prompt); calls a tool when tools are offered
 //   slow   like echo, but waits before the first token and between tokens
 //   error  fails before the first token (transient, as a 502 from an upstream would)
+//   slow_error  waits like slow, then fails before the first token
 //   flaky  sends two tokens, then fails mid-stream
 #pragma once
 

@@ -308,6 +308,29 @@ TEST_F(HostileInputTest, PipelinedStreamThenRequestBothAnswered) {
   EXPECT_EQ(json::parse(second->body)["choices"][0]["message"]["content"], "You said: two");
 }
 
+TEST_F(HostileInputTest, HalfCloseAfterPipelinedRequestsStillGetsEveryAnswer) {
+  RawConnection connection(server_.port());
+  ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("slow", "one").dump()) +
+                              build_request("POST", "/v1/chat/completions", chat_body("slow", "two").dump())));
+  std::this_thread::sleep_for(100ms);
+  connection.shutdown_write();  // "that is all I will send", not "I am gone"
+  for (const char* text : {"one", "two"}) {
+    auto response = connection.read_response();
+    ASSERT_TRUE(response) << text;
+    EXPECT_EQ(json::parse(response->body)["choices"][0]["message"]["content"], std::string("You said: ") + text);
+  }
+}
+
+TEST_F(HostileInputTest, Http10ExpectContinueGetsNoInterimResponse) {
+  RawConnection connection(server_.port());
+  std::string body = chat_body("echo", "old").dump();
+  ASSERT_TRUE(connection.send("POST /v1/chat/completions HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\nExpect: 100-continue\r\n\r\n" + body));
+  std::string all = connection.read_until("You said: old");
+  EXPECT_EQ(all.find("100 Continue"), std::string::npos);
+  EXPECT_EQ(all.rfind("HTTP/1.0 200", 0), 0u);
+}
+
 TEST_F(HostileInputTest, DisconnectMidStreamCancelsTheGeneration) {
   {
     RawConnection connection(server_.port());

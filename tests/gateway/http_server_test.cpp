@@ -47,7 +47,9 @@ TEST(HttpServerTest, HealthReadyAndModelsAnswer) {
   EXPECT_EQ(list["object"], "list");
   std::map<std::string, json> by_id;
   for (const json& model : list["data"]) by_id[model["id"]] = model;
-  for (const char* id : {"echo", "slow", "error", "flaky", "mistral-7b-instruct", "mixtral-8x7b-instruct"}) EXPECT_TRUE(by_id.contains(id)) << id;
+  for (const char* id : {"echo", "slow", "error", "slow_error", "flaky", "mistral-7b-instruct", "mixtral-8x7b-instruct"}) {
+    EXPECT_TRUE(by_id.contains(id)) << id;
+  }
   const json& mixtral = by_id["mixtral-8x7b-instruct"];
   EXPECT_EQ(mixtral["routes"].size(), 4u);
   EXPECT_EQ(mixtral["routes"][0]["available"], false);  // no HTTP client for remote providers in this build yet
@@ -250,6 +252,76 @@ TEST(HttpServerTest, StreamFallsBackBeforeTheFirstByte) {
   EXPECT_EQ(streamed_text(sse_chunks(*response)), "You said: fall back");
 }
 
+TEST(HttpServerTest, KeepAliveCommentsDoNotStopFallback) {
+  TestGateway server;  // keep-alive every 50 ms; slow_error fails after 300 ms
+  json body = chat_body("slow_error", "second route please", true);
+  body["models"] = {"echo"};
+  auto response = server.post("/v1/chat/completions", body);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body.rfind(": keep-alive", 0), 0u);
+  auto chunks = sse_chunks(*response);
+  EXPECT_EQ(streamed_text(chunks), "You said: second route please");
+  EXPECT_EQ(chunks.front()["model"], "echo");
+  for (const json& chunk : chunks) EXPECT_FALSE(chunk.contains("error")) << chunk.dump();
+}
+
+TEST(HttpServerTest, RequestDeadlineEndsAStuckAnswerWith504) {
+  TestGateway server([](gateway::ServerConfig& config) {
+    config.request_timeout = 200ms;
+    config.fake_provider.slow_first_token = 10s;
+  });
+  auto started = std::chrono::steady_clock::now();
+  auto response = server.post("/v1/chat/completions", chat_body("slow", "never"));
+  ASSERT_TRUE(response);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  EXPECT_EQ(response->status, 504);
+  EXPECT_EQ(json::parse(response->body)["error"]["code"], "request_timeout");
+  auto stream = server.post("/v1/chat/completions", chat_body("slow", "never", true));
+  ASSERT_TRUE(stream);
+  auto events = sse_data_lines(stream->body);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(json::parse(events[events.size() - 2])["error"]["code"], "request_timeout");
+  EXPECT_EQ(events.back(), "[DONE]");
+}
+
+TEST(HttpServerTest, HeadOnGetEndpointsHasHeadersButNoBody) {
+  TestGateway server;
+  RawConnection connection(server.port());
+  ASSERT_TRUE(connection.send("HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string head = connection.read_until("\r\n\r\n");
+  EXPECT_NE(head.find("200 OK"), std::string::npos);
+  EXPECT_NE(head.find("Content-Length: "), std::string::npos);
+  ASSERT_TRUE(connection.send("GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto next = connection.read_response();  // a body after HEAD would show up here as garbage
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+}
+
+TEST(HttpServerTest, EmptyLinesBetweenRequestsAreIgnored) {
+  TestGateway server;
+  RawConnection connection(server.port());
+  ASSERT_TRUE(connection.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n\r\n\r\nGET /ready HTTP/1.1\r\nHost: x\r\n\r\n"));
+  auto first = connection.read_response();
+  auto second = connection.read_response();
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(second->status, 200);
+}
+
+TEST(HttpServerTest, DrainAnnouncesConnectionCloseThenProcessesNothingMore) {
+  auto server = std::make_unique<TestGateway>();
+  RawConnection connection(server->port());
+  ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("slow", "first").dump()) +
+                              build_request("POST", "/v1/chat/completions", chat_body("echo", "second").dump())));
+  server->wait_for_health([](const json& h) { return h["active_generations"] == 1; });
+  server->gateway().request_shutdown();
+  auto first = connection.read_response();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(json::parse(first->body)["choices"][0]["message"]["content"], "You said: first");
+  EXPECT_EQ(first->header("connection"), "close");  // so the client knows "second" was not processed
+  EXPECT_FALSE(connection.read_response(1s));
+  EXPECT_TRUE(connection.wait_closed());
+}
+
 TEST(HttpServerTest, GracefulShutdownFinishesInFlightStreamAndRefusesNewWork) {
   auto server = std::make_unique<TestGateway>();
   std::uint16_t port = server->port();
@@ -288,7 +360,12 @@ TEST(HttpServerTest, ShutdownGracePeriodBoundsAStuckStream) {
   server->gateway().request_shutdown();
   server.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
-  stream.get();  // the client sees the connection end; it must not hang
+  auto response = stream.get();  // the stream ends properly: an in-band error, then [DONE]
+  ASSERT_TRUE(response);
+  auto events = sse_data_lines(response->body);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(json::parse(events[events.size() - 2])["error"]["code"], "shutting_down");
+  EXPECT_EQ(events.back(), "[DONE]");
 }
 
 TEST(HttpServerTest, StartFailsClearlyWhenThePortIsTaken) {
