@@ -41,9 +41,9 @@ HttpReply unknown_path(const HttpRequest& request) {
                                       "unknown_url"));
 }
 
-HttpReply unsupported_media_type(const HttpRequest& request) {
-  return error_reply(Error{415, FailureClass::caller_fault, "invalid_request_error", "unsupported_media_type", {},
-                           "Content-Type must be application/json; got '" + request.content_type + "'", 0});
+Error unsupported_media_type_error(const HttpRequest& request) {
+  return Error{415, FailureClass::caller_fault, "invalid_request_error", "unsupported_media_type", {},
+               "Content-Type must be application/json; got '" + request.content_type + "'", 0};
 }
 
 }  // namespace
@@ -55,8 +55,8 @@ bool is_json_media_type(std::string_view content_type) {
   return type.empty() || type == "application/json";
 }
 
-Api::Api(const ServerConfig& config, const RoutingState& routing, GatewayState& state)
-    : config_(config), routing_(routing), state_(state) {}
+Api::Api(ExchangeServices services, const RoutingState& routing)
+    : services_(services), config_(services.config), routing_(routing), state_(services.state) {}
 
 void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) {
   auto endpoint = std::find_if(kEndpoints.begin(), kEndpoints.end(), [&](const Endpoint& e) { return e.path == request.path; });
@@ -66,20 +66,37 @@ void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) 
   if (request.path == "/health") return channel->send_reply(health());
   if (request.path == "/ready") return channel->send_reply(ready());
   if (request.path == "/v1/models") return channel->send_reply(models());
-  if (!is_json_media_type(request.content_type)) return channel->send_reply(unsupported_media_type(request));
   ApiFlavor flavor = request.path == "/v1/completions" ? ApiFlavor::completion : ApiFlavor::chat;
   handle_completion(request, flavor, std::move(channel));
 }
 
 void Api::handle_completion(const HttpRequest& request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel) {
+  if (!is_json_media_type(request.content_type)) return reject_completion(request, nullptr, unsupported_media_type_error(request), channel);
   Result<ChatRequest> parsed = parse_chat_request(request.body, flavor);
-  if (!parsed) return channel->send_reply(error_reply(parsed.error()));
+  if (!parsed) return reject_completion(request, nullptr, parsed.error(), channel);
   Result<RoutedRequest> routed = routing_.route(*parsed);
-  if (!routed) return channel->send_reply(error_reply(routed.error()));
+  if (!routed) return reject_completion(request, &*parsed, routed.error(), channel);
   auto chat_request = std::make_shared<const ChatRequest>(std::move(parsed).value());
-  auto exchange = std::make_shared<ChatExchange>(std::move(chat_request), std::move(routed).value(), std::move(channel), config_,
-                                                 state_, request.request_id);
+  auto exchange = std::make_shared<ChatExchange>(std::move(chat_request), std::move(routed).value(), std::move(channel), services_,
+                                                 request.request_id);
   exchange->start();
+}
+
+// A completion request that never reached a provider still gets its ledger row.
+void Api::reject_completion(const HttpRequest& request, const ChatRequest* parsed, const Error& error,
+                            const std::shared_ptr<ResponseChannel>& channel) {
+  channel->send_reply(error_reply(error));
+  if (!services_.recorder) return;
+  pricing::LedgerRecord row;
+  row.request_id = request.request_id;
+  row.created_at_ms = unix_now_ms();
+  if (parsed) {
+    row.requested_model = parsed->requested_models().empty() ? "" : parsed->requested_models().front();
+    row.stream = parsed->stream;
+  }
+  row.status = error.http_status;
+  row.error_code = error.code.empty() ? to_string(error.failure) : error.code;
+  services_.recorder->record(std::move(row));
 }
 
 HttpReply Api::health() const {

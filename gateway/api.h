@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "gateway/chat_exchange.h"
 #include "gateway/gateway_state.h"
 #include "gateway/http_exchange.h"
 #include "gateway/routing_state.h"
@@ -13,7 +14,7 @@ namespace mg::gateway {
 
 class Api {
  public:
-  Api(const ServerConfig& config, const RoutingState& routing, GatewayState& state);
+  Api(ExchangeServices services, const RoutingState& routing);
 
   // Answers `request` on `channel`, now or later. Call on the channel's executor.
   void handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel);
@@ -24,6 +25,10 @@ class Api {
   HttpReply ready() const;
   HttpReply models() const;
 
+  void reject_completion(const HttpRequest& request, const ChatRequest* parsed, const Error& error,
+                         const std::shared_ptr<ResponseChannel>& channel);
+
+  ExchangeServices services_;
   const ServerConfig& config_;
   const RoutingState& routing_;
   GatewayState& state_;

@@ -8,6 +8,8 @@
 namespace mg::gateway {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 std::string random_hex(std::size_t length) {
   thread_local std::mt19937_64 engine{std::random_device{}()};
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -16,29 +18,35 @@ std::string random_hex(std::size_t length) {
   return out;
 }
 
-std::int64_t unix_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+bool is_content(const ChatEvent& event) {
+  return std::holds_alternative<TextDelta>(event) || std::holds_alternative<ToolCallDelta>(event);
 }
 
 }  // namespace
 
-ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedRequest routed,
-                           std::shared_ptr<ResponseChannel> channel, const ServerConfig& config, GatewayState& state,
-                           std::string request_id)
-    : request_(std::move(request)), routed_(std::move(routed)), channel_(std::move(channel)), config_(config), state_(state),
-      keepalive_timer_(channel_->executor()), deadline_timer_(channel_->executor()) {
+ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedRequest routed, std::shared_ptr<ResponseChannel> channel,
+                           ExchangeServices services, std::string request_id)
+    : request_(std::move(request)), routed_(std::move(routed)), channel_(std::move(channel)), services_(services),
+      config_(services.config), keepalive_timer_(channel_->executor()), deadline_timer_(channel_->executor()), arrival_(Clock::now()),
+      arrival_unix_ms_(unix_now_ms()) {
   context_.request_id = std::move(request_id);
-  context_.deadline = std::chrono::steady_clock::now() + config_.request_timeout;
   context_.cancellation = channel_->cancellation();
+  context_.deadline = arrival_ + config_.request_timeout;
   identity_.flavor = request_->flavor;
   identity_.id = (request_->flavor == ApiFlavor::chat ? "chatcmpl-" : "cmpl-") + random_hex(24);
-  identity_.created = unix_seconds();
+  identity_.created = arrival_unix_ms_ / 1000;
   identity_.include_usage_in_stream = request_->include_usage;
   writer_ = request_->stream ? make_sse_writer(channel_, identity_) : make_json_writer(channel_, identity_);
-  state_.active_generations.fetch_add(1, std::memory_order_relaxed);
+  services_.state.active_generations.fetch_add(1, std::memory_order_relaxed);
 }
 
-ChatExchange::~ChatExchange() { state_.active_generations.fetch_sub(1, std::memory_order_relaxed); }
+ChatExchange::~ChatExchange() {
+  if (!concluded_) {  // every path concludes; this keeps "one ledger row per request" true even for a bug
+    Error abandoned{500, FailureClass::permanent, "server_error", "abandoned", {}, "the exchange ended without an answer", 0};
+    conclude(&abandoned);
+  }
+  services_.state.active_generations.fetch_sub(1, std::memory_order_relaxed);
+}
 
 void ChatExchange::start() {
   if (request_->stream) arm_keepalive();
@@ -46,20 +54,10 @@ void ChatExchange::start() {
   try_route(0);
 }
 
-// Every request has a deadline: a provider that never finishes must not hold a client, or a shutdown.
-void ChatExchange::arm_deadline() {
-  deadline_timer_.expires_at(context_.deadline);
-  deadline_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->writer_->finished()) return;
-    self->timed_out_ = true;
-    self->context_.cancellation.cancel();  // the provider stops and reports StreamFailed(cancelled)
-  });
-}
-
 void ChatExchange::try_route(std::size_t index) {
   current_ = index;
   identity_.route = &chain_[index];
+  attempts_.push_back(AttemptRecord{chain_[index].name(), Clock::now(), std::nullopt, std::nullopt, std::nullopt});
   writer_->begin_attempt();
   auto self = shared_from_this();
   auto executor = channel_->executor();
@@ -76,61 +74,114 @@ void ChatExchange::try_route(std::size_t index) {
 }
 
 void ChatExchange::on_event(std::size_t attempt, ChatEvent event) {
-  if (attempt != current_ || writer_->finished()) return;  // a stale attempt, or the answer is complete
+  if (attempt != current_ || concluded_) return;  // a stale attempt, or the answer is complete
   if (auto failed = std::get_if<StreamFailed>(&event)) return on_attempt_failed(failed->error);
-  if (!first_event_seen_) {
-    first_event_seen_ = true;
+  AttemptRecord& record = attempts_.back();
+  if (!record.first_event) {
+    record.first_event = Clock::now();
     keepalive_timer_.cancel();
   }
+  if (!first_byte_to_client_ && is_content(event) && request_->stream) first_byte_to_client_ = Clock::now();
+  if (auto usage = std::get_if<UsageReport>(&event)) record.usage = *usage;
   writer_->write(event);
-  if (writer_->finished()) deadline_timer_.cancel();
+  if (!writer_->finished()) return;
+  if (!first_byte_to_client_) first_byte_to_client_ = Clock::now();
+  end_attempt(std::nullopt);
+  conclude(nullptr);
+}
+
+void ChatExchange::end_attempt(std::optional<Error> error) {
+  AttemptRecord& record = attempts_.back();
+  record.error = std::move(error);
+  services_.live_stats.record(record.route, sample_for(record, Clock::now()));
 }
 
 void ChatExchange::on_attempt_failed(const Error& error) {
-  attempts_.push_back(AttemptRecord{chain_[current_].name(), error});
+  end_attempt(error);
   if (error.failure == FailureClass::cancelled) return fail_cancelled(error);
   bool can_fall_back = !writer_->committed() && error.failure != FailureClass::caller_fault;
   if (can_fall_back && current_ + 1 < chain_.size()) return try_route(current_ + 1);
-  keepalive_timer_.cancel();
-  deadline_timer_.cancel();
-  if (!can_fall_back) return writer_->fail(error);
+  if (!can_fall_back) return fail(error);
   fail_all_routes();
 }
 
 // Cancelled by the request deadline, by a shutdown that ran out of grace, or by the client leaving.
 void ChatExchange::fail_cancelled(const Error& error) {
-  keepalive_timer_.cancel();
-  deadline_timer_.cancel();
   if (timed_out_) {
     auto limit_ms = std::chrono::duration_cast<std::chrono::milliseconds>(config_.request_timeout).count();
-    return writer_->fail(Error{504, FailureClass::timeout, "timeout", "request_timeout",
-                               {}, "the answer did not complete within " + std::to_string(limit_ms) + " ms", 0});
+    return fail(Error{504, FailureClass::timeout, "timeout", "request_timeout", {},
+                      "the answer did not complete within " + std::to_string(limit_ms) + " ms", 0});
   }
-  if (state_.draining.load()) {
-    Error error_for_shutdown = Error::unavailable("the gateway is shutting down; retry", config_.no_route_retry_after_s);
-    error_for_shutdown.code = "shutting_down";
-    return writer_->fail(error_for_shutdown);
+  if (services_.state.draining.load()) {
+    Error shutting_down = Error::unavailable("the gateway is shutting down; retry", config_.no_route_retry_after_s);
+    shutting_down.code = "shutting_down";
+    return fail(shutting_down);
   }
-  state_.cancelled_total.fetch_add(1, std::memory_order_relaxed);
-  writer_->fail(error);
+  services_.state.cancelled_total.fetch_add(1, std::memory_order_relaxed);
+  fail(error);
 }
 
 void ChatExchange::fail_all_routes() {
   std::string message = "every route failed:";
   for (const AttemptRecord& attempt : attempts_) {
-    message += " " + attempt.route + " (" + to_string(attempt.error.failure) + ": " + attempt.error.message + ");";
+    message += " " + attempt.route + " (" + to_string(attempt.error->failure) + ": " + attempt.error->message + ");";
   }
   message.pop_back();
-  writer_->fail(Error::unavailable(std::move(message), config_.no_route_retry_after_s));
+  fail(Error::unavailable(std::move(message), config_.no_route_retry_after_s));
+}
+
+void ChatExchange::fail(const Error& error) {
+  writer_->fail(error);
+  conclude(&error);
+}
+
+// The request is over: stop the timers and write its one ledger row.
+void ChatExchange::conclude(const Error* error) {
+  if (concluded_) return;
+  concluded_ = true;
+  keepalive_timer_.cancel();
+  deadline_timer_.cancel();
+  if (!services_.recorder) return;
+  const AttemptRecord* answering = error || attempts_.empty() ? nullptr : &attempts_.back();
+  ExchangeOutcome outcome;
+  outcome.request = request_.get();
+  outcome.request_id = context_.request_id;
+  outcome.arrival_unix_ms = arrival_unix_ms_;
+  outcome.arrival = arrival_;
+  outcome.finished = Clock::now();
+  outcome.first_byte_to_client = first_byte_to_client_;
+  outcome.attempts = &attempts_;
+  if (answering) {
+    outcome.answering_route = answering->route;
+    outcome.usage = answering->usage;
+    if (answering->usage) outcome.cost_usd = chain_[current_].cost_usd(*answering->usage);
+  }
+  if (error) {
+    bool client_left = error->failure == FailureClass::cancelled && !timed_out_ && !services_.state.draining.load();
+    outcome.status = client_left ? 499 : channel_->stream_started() ? 200 : error->http_status;
+    outcome.error_code = error->code.empty() ? to_string(error->failure) : error->code;
+  }
+  services_.recorder->record(ledger_record_for(outcome));
 }
 
 void ChatExchange::arm_keepalive() {
   keepalive_timer_.expires_after(config_.stream_keepalive_interval);
   keepalive_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
     auto self = weak.lock();
-    if (ec || !self || self->first_event_seen_ || self->writer_->finished()) return;
+    if (ec || !self || self->concluded_ || self->attempts_.back().first_event) return;
     self->writer_->keepalive();
     self->arm_keepalive();
+  });
+}
+
+// Every request has a deadline: a provider that never finishes must not hold a client, or a shutdown.
+void ChatExchange::arm_deadline() {
+  deadline_timer_.expires_at(context_.deadline);
+  deadline_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->concluded_) return;
+    self->timed_out_ = true;
+    self->context_.cancellation.cancel();  // the provider stops and reports StreamFailed(cancelled)
   });
 }
 

@@ -1,6 +1,7 @@
 // One chat or completion request from routing to the last byte: walks the route chain, feeds each
-// provider's events to the writer on the session's strand, falls back while nothing has reached the
-// client, and keeps a waiting stream alive with SSE comments.
+// provider's events to the writer on the session's strand, falls back while nothing has been promised
+// to the client, keeps a waiting stream alive with SSE comments, enforces the request deadline, and
+// leaves one ledger row and a statistics sample per attempt.
 #pragma once
 
 #include <memory>
@@ -9,20 +10,25 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/completion_writers.h"
+#include "gateway/exchange_accounting.h"
 #include "gateway/gateway_state.h"
 #include "gateway/server_config.h"
+#include "pricing/usage_recorder.h"
 
 namespace mg::gateway {
 
-struct AttemptRecord {
-  std::string route;
-  Error error;
+// What exchanges share: configuration, counters, the live statistics and the ledger.
+struct ExchangeServices {
+  const ServerConfig& config;
+  GatewayState& state;
+  pricing::LiveStats& live_stats;
+  pricing::UsageRecorder* recorder;  // nullptr: no ledger (tests of the pieces)
 };
 
 class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
  public:
   ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedRequest routed, std::shared_ptr<ResponseChannel> channel,
-               const ServerConfig& config, GatewayState& state, std::string request_id);
+               ExchangeServices services, std::string request_id);
   ~ChatExchange();
 
   ChatExchange(const ChatExchange&) = delete;
@@ -35,25 +41,31 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   void try_route(std::size_t index);
   void on_event(std::size_t attempt, ChatEvent event);
   void on_attempt_failed(const Error& error);
+  void fail_cancelled(const Error& error);
   void fail_all_routes();
+  void fail(const Error& error);
+  void conclude(const Error* error);
+  void end_attempt(std::optional<Error> error);
   void arm_keepalive();
   void arm_deadline();
-  void fail_cancelled(const Error& error);
 
   std::shared_ptr<const ChatRequest> request_;
   RoutedRequest routed_;
   const std::vector<RouteTarget>& chain_ = routed_.chain;
   std::shared_ptr<ResponseChannel> channel_;
+  ExchangeServices services_;
   const ServerConfig& config_;
-  GatewayState& state_;
   RequestContext context_;
   ResponseIdentity identity_;
   std::unique_ptr<CompletionWriter> writer_;
   boost::asio::steady_timer keepalive_timer_;
   boost::asio::steady_timer deadline_timer_;
-  bool timed_out_ = false;
   std::size_t current_ = 0;
-  bool first_event_seen_ = false;
+  bool timed_out_ = false;
+  bool concluded_ = false;
+  SteadyTime arrival_;
+  std::int64_t arrival_unix_ms_;
+  std::optional<SteadyTime> first_byte_to_client_;
   std::vector<AttemptRecord> attempts_;
 };
 

@@ -41,9 +41,7 @@ Gateway::Gateway(ServerConfig config)
 
 Gateway::~Gateway() {
   stop_now();
-  for (auto& thread : threads_) {
-    if (thread.joinable()) thread.join();
-  }
+  wait();
 }
 
 Status Gateway::start() {
@@ -57,10 +55,12 @@ Status Gateway::start() {
   try {
     database_.emplace(pricing::Database::open(config_.db_path));
     routing_->reload(*database_);
+    recorder_ = std::make_unique<pricing::UsageRecorder>(config_.db_path, &routing_->live_stats());
+    watcher_ = std::make_unique<CatalogueWatcher>(config_.db_path, *routing_, config_.catalogue_poll_interval);
   } catch (const std::exception& e) {
     return startup_error(e.what());
   }
-  api_ = std::make_unique<Api>(config_, *routing_, state_);
+  api_ = std::make_unique<Api>(ExchangeServices{config_, state_, routing_->live_stats(), recorder_.get()}, *routing_);
 
   boost::system::error_code ec;
   tcp::endpoint endpoint(net::ip::make_address(config_.listen_host, ec), config_.listen_port);
@@ -165,6 +165,8 @@ void Gateway::wait() {
   for (auto& thread : threads_) {
     if (thread.joinable()) thread.join();
   }
+  watcher_.reset();
+  if (recorder_) recorder_->stop();  // writes every ledger row still queued
 }
 
 }  // namespace mg::gateway

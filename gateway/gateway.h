@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/api.h"
+#include "gateway/catalogue_watcher.h"
 #include "gateway/gateway_state.h"
 #include "gateway/server_config.h"
 #include "gateway/session_registry.h"
@@ -37,6 +38,8 @@ class Gateway {
   std::uint16_t port() const { return port_; }
   const ServerConfig& config() const { return config_; }
   GatewayState& state() { return state_; }
+  RoutingState& routing() { return *routing_; }
+  pricing::UsageRecorder& recorder() { return *recorder_; }
 
   // Graceful shutdown, from any thread: stop accepting, close idle connections, let in-flight answers finish
   // within shutdown_grace, then stop. Returns at once; wait() blocks until done.
@@ -60,6 +63,8 @@ class Gateway {
   SessionRegistry sessions_;
   std::optional<pricing::Database> database_;
   std::unique_ptr<RoutingState> routing_;
+  std::unique_ptr<pricing::UsageRecorder> recorder_;
+  std::unique_ptr<CatalogueWatcher> watcher_;
   std::unique_ptr<Api> api_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;

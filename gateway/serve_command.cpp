@@ -24,7 +24,7 @@ const char* const kServeHelp =
     "  --help                show this help\n"
     "\n"
     "Config file keys: listen, db, threads, local_model, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
-    "request_timeout_ms, no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
+    "request_timeout_ms, catalogue_poll_interval_ms, no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
     "idle_timeout_ms, write_timeout_ms, max_connections, max_pending_stream_bytes}, and for tests only\n"
     "fake_provider {enabled, slow_first_token_ms, slow_between_tokens_ms}.\n"
     "\n"

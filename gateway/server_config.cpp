@@ -64,6 +64,7 @@ void read_root(const json& document, ServerConfig& config) {
   read_duration(root, "stream_keepalive_interval_ms", config.stream_keepalive_interval);
   read_duration(root, "shutdown_grace_ms", config.shutdown_grace);
   read_duration(root, "request_timeout_ms", config.request_timeout);
+  read_duration(root, "catalogue_poll_interval_ms", config.catalogue_poll_interval);
   if (auto retry = root.small_integer("no_route_retry_after_s", 1, 3600)) config.no_route_retry_after_s = *retry;
   read_fake_provider(root, config);
   root.reject_unread();

@@ -35,6 +35,7 @@ struct ServerConfig {
   Milliseconds stream_keepalive_interval{15'000};  // SSE comments while waiting for the first token
   Milliseconds shutdown_grace{30'000};             // how long in-flight requests may finish after SIGTERM
   Milliseconds request_timeout{600'000};           // a whole answer, all routes and retries included
+  Milliseconds catalogue_poll_interval{1'000};     // how soon catalogue edits from the CLI take effect
   int no_route_retry_after_s = 5;
   bool fake_provider_enabled = false;  // test-only in-process provider (see providers/fake_provider.h)
   FakeProviderOptions fake_provider;

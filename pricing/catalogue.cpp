@@ -69,6 +69,11 @@ void run_named(Statement& statement, const std::string& what) {
 
 }  // namespace
 
+std::int64_t catalogue_version(const Database& db) {
+  Statement query = db.prepare("SELECT CAST(value AS INTEGER) FROM gateway_meta WHERE key = 'catalogue_version'");
+  return query.step() ? query.integer(0) : 0;
+}
+
 CatalogueData load_catalogue(const Database& db) { return CatalogueData{load_providers(db), load_models(db), load_routes(db)}; }
 
 void upsert_provider(Database& db, const ProviderRecord& provider) {

@@ -54,6 +54,9 @@ struct CatalogueData {
 
 CatalogueData load_catalogue(const Database& db);
 
+// Bumped by triggers on every catalogue change (not on measured figures).
+std::int64_t catalogue_version(const Database& db);
+
 // Upserts, each in the caller's transaction. They throw std::runtime_error naming the record on a
 // constraint violation (unknown provider or model, negative price, ...).
 void upsert_provider(Database& db, const ProviderRecord& provider);

@@ -120,6 +120,37 @@ constexpr const char* kSeedCatalogue = R"sql(
     ('mixtral-8x7b-instruct', 'together',   'mistralai/Mixtral-8x7B-Instruct-v0.1',   0.60, 0.60, 32768, '',     NULL, NULL);
 )sql";
 
+// A counter that every catalogue change bumps, so a running gateway notices edits made by the CLI (another
+// process) and rebuilds its snapshot. Measured figures are written constantly and deliberately do not bump it.
+constexpr const char* kCatalogueVersion = R"sql(
+  INSERT INTO gateway_meta(key, value) VALUES ('catalogue_version', '1');
+  CREATE TRIGGER providers_changed_insert AFTER INSERT ON providers BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+  CREATE TRIGGER providers_changed_update AFTER UPDATE ON providers BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+  CREATE TRIGGER providers_changed_delete AFTER DELETE ON providers BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+  CREATE TRIGGER models_changed_insert AFTER INSERT ON models BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+  CREATE TRIGGER models_changed_update AFTER UPDATE ON models BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+  CREATE TRIGGER models_changed_delete AFTER DELETE ON models BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+  CREATE TRIGGER aliases_changed_insert AFTER INSERT ON model_aliases BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+  CREATE TRIGGER aliases_changed_update AFTER UPDATE ON model_aliases BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+  CREATE TRIGGER aliases_changed_delete AFTER DELETE ON model_aliases BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+  CREATE TRIGGER routes_changed_insert AFTER INSERT ON routes BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+  CREATE TRIGGER routes_changed_update AFTER UPDATE OF model_id, provider, upstream_model_id, usd_per_mtok_input,
+      usd_per_mtok_output, context_length, quantization, published_ttft_ms, published_throughput_tok_s, enabled ON routes BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+  CREATE TRIGGER routes_changed_delete AFTER DELETE ON routes BEGIN
+    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& schema_migrations() {
@@ -127,6 +158,7 @@ const std::vector<Migration>& schema_migrations() {
       {1, kMeta},
       {2, kCatalogueAndLedger},
       {3, kSeedCatalogue},
+      {4, kCatalogueVersion},
   };
   return migrations;
 }

@@ -1,0 +1,68 @@
+#include "gateway/exchange_accounting.h"
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/http_exchange.h"
+
+namespace mg::gateway {
+namespace {
+
+double milliseconds_between(SteadyTime from, SteadyTime to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+bool says_nothing_about_the_route(FailureClass failure) {
+  return failure == FailureClass::rate_limit || failure == FailureClass::caller_fault || failure == FailureClass::cancelled;
+}
+
+}  // namespace
+
+pricing::CallSample sample_for(const AttemptRecord& attempt, SteadyTime finished) {
+  pricing::CallSample sample;
+  if (attempt.error) {
+    sample.success = false;
+    sample.counts_for_uptime = !says_nothing_about_the_route(attempt.error->failure);
+    return sample;
+  }
+  if (attempt.first_event) sample.ttft_ms = milliseconds_between(attempt.started, *attempt.first_event);
+  double seconds = milliseconds_between(attempt.started, finished) / 1000.0;
+  if (attempt.usage && seconds > 0) sample.throughput_tok_s = static_cast<double>(attempt.usage->completion_tokens) / seconds;
+  return sample;
+}
+
+std::string routes_tried_json(const std::vector<AttemptRecord>& attempts) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const AttemptRecord& attempt : attempts) {
+    nlohmann::json entry = {{"route", attempt.route}, {"outcome", attempt.error ? to_string(attempt.error->failure) : "ok"}};
+    if (attempt.error) entry["message"] = attempt.error->message;
+    out.push_back(std::move(entry));
+  }
+  return to_json_text(out);
+}
+
+pricing::LedgerRecord ledger_record_for(const ExchangeOutcome& outcome) {
+  pricing::LedgerRecord row;
+  row.request_id = outcome.request_id;
+  row.created_at_ms = outcome.arrival_unix_ms;
+  row.requested_model = outcome.request->model.empty() && !outcome.request->fallback_models.empty()
+                            ? outcome.request->fallback_models.front() : outcome.request->model;
+  row.route = outcome.answering_route;
+  if (outcome.usage) {
+    row.prompt_tokens = outcome.usage->prompt_tokens;
+    row.completion_tokens = outcome.usage->completion_tokens;
+  }
+  row.cost_usd = outcome.cost_usd;
+  if (outcome.first_byte_to_client) row.ttft_ms = milliseconds_between(outcome.arrival, *outcome.first_byte_to_client);
+  row.duration_ms = milliseconds_between(outcome.arrival, outcome.finished);
+  row.status = outcome.status;
+  row.error_code = outcome.error_code;
+  row.routes_tried_json = routes_tried_json(*outcome.attempts);
+  row.stream = outcome.request->stream;
+  return row;
+}
+
+std::int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace mg::gateway

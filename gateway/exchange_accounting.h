@@ -1,0 +1,54 @@
+// What one exchange leaves behind: a live-statistics sample per attempt and exactly one ledger row per
+// request. Pure functions over what the exchange observed, so the rules are testable on their own.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pricing/ledger.h"
+#include "pricing/live_stats.h"
+#include "providers/chat_event.h"
+#include "providers/chat_request.h"
+
+namespace mg::gateway {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+struct AttemptRecord {
+  std::string route;
+  SteadyTime started;
+  std::optional<SteadyTime> first_event;
+  std::optional<UsageReport> usage;
+  std::optional<Error> error;  // unset while running and on success
+};
+
+// The sample an attempt contributes to its route: TTFT from the attempt's start, throughput end to end
+// (completion tokens over the whole attempt, TTFT included). 429s, the caller's own faults and
+// cancellations say nothing about the route's health and are not counted.
+pricing::CallSample sample_for(const AttemptRecord& attempt, SteadyTime finished);
+
+struct ExchangeOutcome {
+  const ChatRequest* request = nullptr;
+  std::string request_id;
+  std::int64_t arrival_unix_ms = 0;
+  SteadyTime arrival;
+  SteadyTime finished;
+  std::optional<SteadyTime> first_byte_to_client;
+  const std::vector<AttemptRecord>* attempts = nullptr;
+  std::string answering_route;      // '' when no route answered
+  std::optional<UsageReport> usage;  // of the answering attempt
+  double cost_usd = 0;
+  int status = 200;                  // what the client got
+  std::string error_code;            // '' on success
+};
+
+pricing::LedgerRecord ledger_record_for(const ExchangeOutcome& outcome);
+
+// The `routes_tried` column: [{"route", "outcome", "message"}...].
+std::string routes_tried_json(const std::vector<AttemptRecord>& attempts);
+
+std::int64_t unix_now_ms();
+
+}  // namespace mg::gateway

@@ -1,0 +1,55 @@
+// The usage ledger: one row per request that reached a completion endpoint, success or not, written in
+// batches by the UsageRecorder, and the aggregate queries behind GET /v1/usage and `modelgate usage`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pricing/database.h"
+
+namespace mg::pricing {
+
+struct LedgerRecord {
+  std::string request_id;
+  std::int64_t created_at_ms = 0;  // arrival, Unix milliseconds
+  std::string api_key_id;
+  std::string requested_model;
+  std::string route;  // provider/model that answered; '' when none did
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  double cost_usd = 0;
+  std::optional<double> ttft_ms;  // arrival to the first token sent
+  double duration_ms = 0;
+  int status = 0;  // HTTP status the client got
+  std::string error_code;
+  std::string routes_tried_json = "[]";
+  bool stream = false;
+};
+
+// Inserts the rows in one transaction; all or none.
+void insert_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows);
+
+enum class UsageGrouping { model, route, key, day };
+
+struct UsageFilter {
+  std::optional<std::int64_t> from_ms;  // inclusive
+  std::optional<std::int64_t> to_ms;    // exclusive
+  UsageGrouping group_by = UsageGrouping::model;
+};
+
+struct UsageRow {
+  std::string group;  // the model, route, key id or day (YYYY-MM-DD, UTC)
+  std::int64_t requests = 0;
+  std::int64_t failed_requests = 0;  // status >= 400 or an error after the first byte
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+  double cost_usd = 0;
+  std::optional<double> average_ttft_ms;
+  double average_duration_ms = 0;
+};
+
+std::vector<UsageRow> query_usage(const Database& db, const UsageFilter& filter);
+
+}  // namespace mg::pricing

@@ -1,0 +1,170 @@
+// The usage ledger, end to end: every request that reaches a completion endpoint leaves exactly one row
+// in the real SQLite file, with the cost the client was told, and a shutdown loses none of them.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/test_gateway.h"
+
+namespace mg::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+struct LedgerTotals {
+  std::int64_t rows = 0;
+  double cost_usd = 0;
+  std::int64_t ok_rows = 0;
+};
+
+LedgerTotals ledger_totals(const std::string& db_path) {
+  pricing::Database db = pricing::Database::open(db_path);
+  pricing::Statement query = db.prepare("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0), COALESCE(SUM(status = 200 AND error_code = ''), 0) FROM usage_ledger");
+  query.step();
+  return LedgerTotals{query.integer(0), query.real(1), query.integer(2)};
+}
+
+json ledger_rows(const std::string& db_path) {
+  pricing::Database db = pricing::Database::open(db_path);
+  pricing::Statement query = db.prepare(
+      "SELECT request_id, requested_model, route, prompt_tokens, completion_tokens, cost_usd, status, error_code, routes_tried, stream"
+      " FROM usage_ledger ORDER BY id");
+  json rows = json::array();
+  while (query.step()) {
+    rows.push_back({{"request_id", query.text(0)}, {"requested_model", query.text(1)}, {"route", query.text(2)},
+                    {"prompt_tokens", query.integer(3)}, {"completion_tokens", query.integer(4)}, {"cost_usd", query.real(5)},
+                    {"status", query.integer(6)}, {"error_code", query.text(7)}, {"routes_tried", json::parse(query.text(8))},
+                    {"stream", query.integer(9) != 0}});
+  }
+  return rows;
+}
+
+// The fake provider's price: $1 per million prompt tokens, $2 per million completion tokens.
+double fake_cost(std::int64_t prompt_tokens, std::int64_t completion_tokens) { return (prompt_tokens * 1.0 + completion_tokens * 2.0) / 1e6; }
+
+TEST(LedgerTest, TenThousandSequentialRequestsLeaveTenThousandRowsWithExactCost) {
+  TempDir dir;
+  std::string db_path = (dir.path() / "ledger.db").string();
+  constexpr int kRequests = 10'000;
+  double expected_cost = 0;
+  double reported_cost = 0;
+  {
+    TestGateway server([&](gateway::ServerConfig& config) { config.db_path = db_path; });
+    RawConnection connection(server.port());
+    for (int i = 0; i < kRequests; ++i) {
+      int words = 1 + i % 7;  // "w0 w1 ..." : prompt tokens = words; answer "You said: ..." = 2 + words tokens
+      std::string text;
+      for (int w = 0; w < words; ++w) text += (w ? " w" : "w") + std::to_string(w);
+      ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("echo", text).dump()))) << i;
+      auto response = connection.read_response();
+      ASSERT_TRUE(response && response->status == 200) << i;
+      reported_cost += json::parse(response->body)["usage"]["cost"].get<double>();
+      expected_cost += fake_cost(words, 2 + words);
+    }
+  }  // shutdown flushes the ledger
+  LedgerTotals totals = ledger_totals(db_path);
+  EXPECT_EQ(totals.rows, kRequests);
+  EXPECT_EQ(totals.ok_rows, kRequests);
+  EXPECT_NEAR(totals.cost_usd, expected_cost, 1e-6);  // to the micro-dollar
+  EXPECT_NEAR(totals.cost_usd, reported_cost, 1e-9);  // and what the clients were told
+}
+
+TEST(LedgerTest, SigtermMidRunLosesNoCompletedRequest) {
+  TempDir dir;
+  std::string db_path = (dir.path() / "sigterm.db").string();
+  std::atomic<int> completed{0};
+  {
+    TestGateway server([&](gateway::ServerConfig& config) { config.db_path = db_path; });
+    server.gateway().handle_signals();
+    std::uint16_t port = server.port();
+    auto client = std::async(std::launch::async, [&] {
+      for (int i = 0; i < 100'000; ++i) {
+        auto response = http_request(port, "POST", "/v1/chat/completions", chat_body("echo", "count me " + std::to_string(i)).dump());
+        if (!response) return;  // the gateway has stopped accepting
+        if (response->status == 200) completed.fetch_add(1);
+      }
+    });
+    while (completed.load() < 300) std::this_thread::sleep_for(1ms);
+    ::kill(::getpid(), SIGTERM);
+    client.get();
+    server.gateway().wait();
+  }
+  LedgerTotals totals = ledger_totals(db_path);
+  EXPECT_GE(completed.load(), 300);
+  EXPECT_EQ(totals.ok_rows, completed.load()) << "every answered request has its row, and no row is invented";
+  EXPECT_EQ(totals.rows, totals.ok_rows);
+}
+
+TEST(LedgerTest, FailuresFallbacksAndRejectionsEachLeaveOneRow) {
+  TempDir dir;
+  std::string db_path = (dir.path() / "outcomes.db").string();
+  {
+    TestGateway server([&](gateway::ServerConfig& config) { config.db_path = db_path; });
+    auto post = [&](const json& body, const std::string& id) {
+      return http_request(server.port(), "POST", "/v1/chat/completions", body.dump(), {{"Content-Type", "application/json"}, {"X-Request-Id", id}});
+    };
+    json fallback = chat_body("error", "fall back");
+    fallback["models"] = {"echo"};
+    ASSERT_EQ(post(fallback, "r-fallback")->status, 200);
+    ASSERT_EQ(post(chat_body("error", "x"), "r-all-failed")->status, 503);
+    ASSERT_EQ(post(chat_body("nope", "x"), "r-unknown")->status, 404);
+    ASSERT_EQ(post(json{{"model", "echo"}}, "r-invalid")->status, 400);
+    ASSERT_EQ(post(chat_body("flaky", "a b c", true), "r-midstream")->status, 200);
+    {
+      RawConnection leaving(server.port());
+      leaving.send(build_request("POST", "/v1/chat/completions", chat_body("slow", "bye").dump(), {{"Content-Type", "application/json"}, {"X-Request-Id", "r-left"}}));
+      std::this_thread::sleep_for(50ms);
+      leaving.close_abruptly();
+    }
+    server.wait_for_health([](const json& h) { return h["active_generations"] == 0; });
+  }
+  json rows = ledger_rows(db_path);
+  ASSERT_EQ(rows.size(), 6u) << rows.dump(2);
+  std::map<std::string, json> by_id;
+  for (const json& row : rows) by_id[row["request_id"]] = row;
+
+  const json& fell_back = by_id["r-fallback"];
+  EXPECT_EQ(fell_back["route"], "fake/echo");
+  EXPECT_EQ(fell_back["status"], 200);
+  ASSERT_EQ(fell_back["routes_tried"].size(), 2u);
+  EXPECT_EQ(fell_back["routes_tried"][0]["route"], "fake/error");
+  EXPECT_EQ(fell_back["routes_tried"][0]["outcome"], "transient");
+  EXPECT_EQ(fell_back["routes_tried"][1]["outcome"], "ok");
+  EXPECT_DOUBLE_EQ(fell_back["cost_usd"].get<double>(), fake_cost(2, 4));
+
+  EXPECT_EQ(by_id["r-all-failed"]["status"], 503);
+  EXPECT_EQ(by_id["r-all-failed"]["error_code"], "no_route_available");
+  EXPECT_EQ(by_id["r-all-failed"]["route"], "");
+  EXPECT_EQ(by_id["r-unknown"]["status"], 404);
+  EXPECT_EQ(by_id["r-unknown"]["requested_model"], "nope");
+  EXPECT_EQ(by_id["r-invalid"]["status"], 400);
+  EXPECT_EQ(by_id["r-midstream"]["status"], 200);  // the client got 200, then an in-band error
+  EXPECT_EQ(by_id["r-midstream"]["error_code"], "upstream_error");
+  EXPECT_TRUE(by_id["r-midstream"]["stream"].get<bool>());
+  EXPECT_EQ(by_id["r-left"]["status"], 499);
+}
+
+TEST(LedgerTest, LiveStatisticsAreMeasuredOnRealTraffic) {
+  TempDir dir;
+  std::string db_path = (dir.path() / "stats.db").string();
+  {
+    TestGateway server([&](gateway::ServerConfig& config) { config.db_path = db_path; });
+    for (int i = 0; i < 6; ++i) ASSERT_EQ(server.post("/v1/chat/completions", chat_body("slow", "measure me"))->status, 200);
+    auto figures = server.gateway().routing().live_stats().figures("fake/slow");
+    ASSERT_TRUE(figures);
+    EXPECT_EQ(figures->samples, 6);
+    EXPECT_GE(*figures->ttft_ms, 250.0);  // the fake waits 300 ms for its first token
+    EXPECT_GT(*figures->throughput_tok_s, 0.0);
+    EXPECT_DOUBLE_EQ(figures->success_rate, 1.0);
+  }
+}
+
+}  // namespace
+}  // namespace mg::test
