@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "gateway/serve_command.h"
+#include "tools/catalogue_command.h"
 
 namespace {
 
@@ -12,6 +13,7 @@ const char* const kUsage =
     "\n"
     "Subcommands:\n"
     "  serve      run the OpenAI-compatible gateway (default)\n"
+    "  catalogue  list, import, export and edit the pricing catalogue\n"
     "  version    print the version\n"
     "  help       show this help\n"
     "\n"
@@ -27,6 +29,7 @@ int main(int argc, char** argv) {
     args.erase(args.begin());
   }
   if (subcommand == "serve") return mg::gateway::run_serve_command(args);
+  if (subcommand == "catalogue") return mg::tools::run_catalogue_command(args);
   bool wants_help = !args.empty() && (args.front() == "--help" || args.front() == "-h");
   if (subcommand == "version" && wants_help) {
     std::puts("Usage: modelgate version\n\nPrints the modelgate version.");
