@@ -17,7 +17,7 @@ struct Endpoint {
 
 constexpr std::array kEndpoints{
     Endpoint{"/v1/chat/completions", "POST"}, Endpoint{"/v1/completions", "POST"}, Endpoint{"/v1/models", "GET"},
-    Endpoint{"/health", "GET"},               Endpoint{"/ready", "GET"},
+    Endpoint{"/v1/usage", "GET"},             Endpoint{"/health", "GET"},         Endpoint{"/ready", "GET"},
 };
 
 HttpReply json_reply(const nlohmann::json& body, unsigned status = 200) {
@@ -55,8 +55,8 @@ bool is_json_media_type(std::string_view content_type) {
   return type.empty() || type == "application/json";
 }
 
-Api::Api(ExchangeServices services, const RoutingState& routing)
-    : services_(services), config_(services.config), routing_(routing), state_(services.state) {}
+Api::Api(ExchangeServices services, const RoutingState& routing, UsageReports* reports)
+    : services_(services), config_(services.config), routing_(routing), state_(services.state), reports_(reports) {}
 
 void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) {
   auto endpoint = std::find_if(kEndpoints.begin(), kEndpoints.end(), [&](const Endpoint& e) { return e.path == request.path; });
@@ -66,6 +66,7 @@ void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) 
   if (request.path == "/health") return channel->send_reply(health());
   if (request.path == "/ready") return channel->send_reply(ready());
   if (request.path == "/v1/models") return channel->send_reply(models());
+  if (request.path == "/v1/usage") return usage(request, std::move(channel));
   ApiFlavor flavor = request.path == "/v1/completions" ? ApiFlavor::completion : ApiFlavor::chat;
   handle_completion(request, flavor, std::move(channel));
 }
@@ -120,5 +121,28 @@ HttpReply Api::ready() const {
 }
 
 HttpReply Api::models() const { return json_reply(routing_.models_json()); }
+
+void Api::usage(const HttpRequest& request, std::shared_ptr<ResponseChannel> channel) {
+  Result<pricing::UsageFilter> filter = parse_usage_query(request.query);
+  if (!filter) return channel->send_reply(error_reply(filter.error()));
+  if (!reports_) return channel->send_reply(error_reply(Error::unavailable("the ledger is not available", config_.no_route_retry_after_s)));
+  static constexpr const char* kGroupNames[] = {"model", "route", "key", "day"};
+  nlohmann::json head = {{"object", "list"}, {"group_by", kGroupNames[static_cast<int>(filter->group_by)]},
+                         {"from_ms", filter->from_ms ? nlohmann::json(*filter->from_ms) : nullptr},
+                         {"to_ms", filter->to_ms ? nlohmann::json(*filter->to_ms) : nullptr}};
+  auto executor = channel->executor();
+  reports_->query(*filter, executor, [channel, head](Result<std::vector<pricing::UsageRow>> rows) mutable {
+    if (!rows) return channel->send_reply(error_reply(rows.error()));
+    nlohmann::json data = nlohmann::json::array();
+    for (const pricing::UsageRow& row : *rows) {
+      data.push_back({{"group", row.group}, {"requests", row.requests}, {"failed_requests", row.failed_requests},
+                      {"prompt_tokens", row.prompt_tokens}, {"completion_tokens", row.completion_tokens}, {"cost_usd", row.cost_usd},
+                      {"average_ttft_ms", row.average_ttft_ms ? nlohmann::json(*row.average_ttft_ms) : nullptr},
+                      {"average_duration_ms", row.average_duration_ms}});
+    }
+    head["data"] = std::move(data);
+    channel->send_reply(json_reply(head));
+  });
+}
 
 }  // namespace mg::gateway

@@ -9,12 +9,13 @@
 #include "gateway/http_exchange.h"
 #include "gateway/routing_state.h"
 #include "gateway/server_config.h"
+#include "gateway/usage_reports.h"
 
 namespace mg::gateway {
 
 class Api {
  public:
-  Api(ExchangeServices services, const RoutingState& routing);
+  Api(ExchangeServices services, const RoutingState& routing, UsageReports* reports);
 
   // Answers `request` on `channel`, now or later. Call on the channel's executor.
   void handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel);
@@ -24,6 +25,7 @@ class Api {
   HttpReply health() const;
   HttpReply ready() const;
   HttpReply models() const;
+  void usage(const HttpRequest& request, std::shared_ptr<ResponseChannel> channel);
 
   void reject_completion(const HttpRequest& request, const ChatRequest* parsed, const Error& error,
                          const std::shared_ptr<ResponseChannel>& channel);
@@ -32,6 +34,7 @@ class Api {
   const ServerConfig& config_;
   const RoutingState& routing_;
   GatewayState& state_;
+  UsageReports* reports_;
 };
 
 // True for "application/json" with any parameters, in any case; an absent type is accepted as JSON.

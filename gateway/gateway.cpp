@@ -57,10 +57,11 @@ Status Gateway::start() {
     routing_->reload(*database_);
     recorder_ = std::make_unique<pricing::UsageRecorder>(config_.db_path, &routing_->live_stats());
     watcher_ = std::make_unique<CatalogueWatcher>(config_.db_path, *routing_, config_.catalogue_poll_interval);
+    reports_ = std::make_unique<UsageReports>(config_.db_path);
   } catch (const std::exception& e) {
     return startup_error(e.what());
   }
-  api_ = std::make_unique<Api>(ExchangeServices{config_, state_, routing_->live_stats(), recorder_.get()}, *routing_);
+  api_ = std::make_unique<Api>(ExchangeServices{config_, state_, routing_->live_stats(), recorder_.get()}, *routing_, reports_.get());
 
   boost::system::error_code ec;
   tcp::endpoint endpoint(net::ip::make_address(config_.listen_host, ec), config_.listen_port);
@@ -166,6 +167,7 @@ void Gateway::wait() {
     if (thread.joinable()) thread.join();
   }
   watcher_.reset();
+  reports_.reset();  // its thread posts to io_: it must be gone before io_ is
   if (recorder_) recorder_->stop();  // writes every ledger row still queued
 }
 

@@ -65,6 +65,7 @@ class Gateway {
   std::unique_ptr<RoutingState> routing_;
   std::unique_ptr<pricing::UsageRecorder> recorder_;
   std::unique_ptr<CatalogueWatcher> watcher_;
+  std::unique_ptr<UsageReports> reports_;
   std::unique_ptr<Api> api_;
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;

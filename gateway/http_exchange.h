@@ -17,6 +17,7 @@ namespace mg::gateway {
 struct HttpRequest {
   std::string method;        // "GET", "POST", ...
   std::string path;          // target without the query string
+  std::string query;         // after '?', undecoded
   std::string content_type;  // as sent, may be empty
   std::string body;
   std::string request_id;    // the client's x-request-id or a generated one

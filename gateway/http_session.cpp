@@ -233,6 +233,7 @@ void HttpSession::dispatch_request() {
   HttpRequest view;
   view.method = std::string(request.method_string());
   view.path = std::string(target.substr(0, target.find('?')));
+  if (view.path.size() < target.size()) view.query = std::string(target.substr(view.path.size() + 1));
   view.content_type = std::string(request[http::field::content_type]);
   view.body = std::move(request.body());
   view.request_id = request_id_;

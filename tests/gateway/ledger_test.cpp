@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gateway/exchange_accounting.h"
 #include "tests/support/test_gateway.h"
 
 namespace mg::test {
@@ -149,6 +150,42 @@ TEST(LedgerTest, FailuresFallbacksAndRejectionsEachLeaveOneRow) {
   EXPECT_EQ(by_id["r-midstream"]["error_code"], "upstream_error");
   EXPECT_TRUE(by_id["r-midstream"]["stream"].get<bool>());
   EXPECT_EQ(by_id["r-left"]["status"], 499);
+}
+
+TEST(LedgerTest, UsageEndpointAggregatesTheLedger) {
+  TestGateway server;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(server.post("/v1/chat/completions", chat_body("echo", "one two"))->status, 200);
+  json fallback = chat_body("error", "x y z");
+  fallback["models"] = {"echo"};
+  ASSERT_EQ(server.post("/v1/chat/completions", fallback)->status, 200);
+  ASSERT_EQ(server.post("/v1/chat/completions", chat_body("nope", "x"))->status, 404);
+  server.gateway().recorder().flush();
+
+  auto by_model = server.get("/v1/usage");
+  ASSERT_TRUE(by_model);
+  ASSERT_EQ(by_model->status, 200) << by_model->body;
+  json report = json::parse(by_model->body);
+  EXPECT_EQ(report["group_by"], "model");
+  std::map<std::string, json> groups;
+  for (const json& row : report["data"]) groups[row["group"]] = row;
+  EXPECT_EQ(groups["echo"]["requests"], 3);
+  EXPECT_EQ(groups["echo"]["prompt_tokens"], 6);
+  EXPECT_NEAR(groups["echo"]["cost_usd"].get<double>(), 3 * fake_cost(2, 4), 1e-12);
+  EXPECT_EQ(groups["error"]["requests"], 1);  // requested "error", answered by fake/echo
+  EXPECT_EQ(groups["nope"]["failed_requests"], 1);
+
+  json by_route = json::parse(server.get("/v1/usage?group_by=route")->body);
+  std::map<std::string, json> routes;
+  for (const json& row : by_route["data"]) routes[row["group"]] = row;
+  EXPECT_EQ(routes["fake/echo"]["requests"], 4);
+  EXPECT_EQ(routes[""]["requests"], 1);  // the 404 reached no route
+
+  json future = json::parse(server.get("/v1/usage?from_ms=" + std::to_string(gateway::unix_now_ms() + 60'000))->body);
+  EXPECT_TRUE(future["data"].empty());
+  auto bad = server.get("/v1/usage?group_by=planet");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(json::parse(bad->body)["error"]["param"], "group_by");
 }
 
 TEST(LedgerTest, LiveStatisticsAreMeasuredOnRealTraffic) {
