@@ -1,5 +1,8 @@
 #include "gateway/gateway.h"
 
+#include <cstdlib>
+#include <map>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
@@ -7,6 +10,7 @@
 #include "gateway/http_session.h"
 #include "gateway/log.h"
 #include "providers/fake_provider.h"
+#include "providers/openai_http_provider.h"
 
 namespace mg::gateway {
 
@@ -27,6 +31,30 @@ std::vector<std::shared_ptr<Provider>> make_providers(const ServerConfig& config
   std::vector<std::shared_ptr<Provider>> providers;
   if (config.fake_provider_enabled) providers.push_back(std::make_shared<FakeProvider>(io.get_executor(), config.fake_provider));
   return providers;
+}
+
+struct RemoteProviders {
+  std::vector<std::shared_ptr<Provider>> clients;
+  std::map<std::string, std::string> unusable;  // provider -> why it has no client
+};
+
+// One OpenAI-compatible client per catalogue provider, with its key from the environment.
+RemoteProviders make_remote_providers(const std::vector<pricing::ProviderRecord>& providers, net::any_io_executor executor) {
+  RemoteProviders out;
+  for (const pricing::ProviderRecord& record : providers) {
+    UpstreamOptions options;
+    options.name = record.name;
+    options.base_url = record.base_url;
+    options.dialect = record.dialect;
+    if (!record.api_key_env.empty()) {
+      const char* key = std::getenv(record.api_key_env.c_str());
+      options.api_key = key ? key : "";
+    }
+    auto client = OpenAiHttpProvider::create(executor, std::move(options));
+    if (client) out.clients.push_back(std::move(client).value());
+    else out.unusable[record.name] = client.error().message;
+  }
+  return out;
 }
 
 Error startup_error(std::string message) {
@@ -50,10 +78,12 @@ Status Gateway::start() {
     return startup_error("--local-model " + config_.local_model_path +
                          ": this build has no local engine yet (it arrives with the local-engine milestone); start without it");
   }
-  routing_ = std::make_unique<RoutingState>(make_providers(config_, io_), std::vector<std::shared_ptr<Provider>>{},
-                                            RoutingOptions{RoutingPolicy::price, 0, config_.no_route_retry_after_s});
   try {
     database_.emplace(pricing::Database::open(config_.db_path));
+    RemoteProviders remote = make_remote_providers(pricing::load_catalogue(*database_).providers, io_.get_executor());
+    routing_ = std::make_unique<RoutingState>(make_providers(config_, io_), std::move(remote.clients),
+                                              RoutingOptions{RoutingPolicy::price, 0, config_.no_route_retry_after_s},
+                                              std::move(remote.unusable));
     routing_->reload(*database_);
     recorder_ = std::make_unique<pricing::UsageRecorder>(config_.db_path, &routing_->live_stats());
     watcher_ = std::make_unique<CatalogueWatcher>(config_.db_path, *routing_, config_.catalogue_poll_interval);

@@ -66,8 +66,8 @@ double RouteTarget::cost_usd(const UsageReport& usage) const {
 }
 
 RoutingState::RoutingState(std::vector<std::shared_ptr<Provider>> in_process, std::vector<std::shared_ptr<Provider>> remote,
-                           RoutingOptions options)
-    : options_(options), snapshot_(pricing::CatalogueSnapshot::build({}, {}, {}, 0)) {
+                           RoutingOptions options, std::map<std::string, std::string> unusable)
+    : unusable_(std::move(unusable)), options_(options), snapshot_(pricing::CatalogueSnapshot::build({}, {}, {}, 0)) {
   for (auto& provider : in_process) {
     for (const ModelOffer& offer : provider->models()) builtin_routes_.push_back(builtin_route_for(*provider, offer));
     providers_[provider->name()] = std::move(provider);
@@ -77,7 +77,8 @@ RoutingState::RoutingState(std::vector<std::shared_ptr<Provider>> in_process, st
 }
 
 std::string RoutingState::unavailable_reason(const pricing::ProviderRecord& provider) const {
-  if (!providers_.contains(provider.name)) return "no client for provider '" + provider.name + "' in this build";
+  if (auto why = unusable_.find(provider.name); why != unusable_.end()) return why->second;
+  if (!providers_.contains(provider.name)) return "no client for provider '" + provider.name + "'";
   if (!provider.api_key_env.empty()) {
     const char* key = std::getenv(provider.api_key_env.c_str());
     if (!key || !*key) return "no API key in " + provider.api_key_env;

@@ -3,6 +3,7 @@
 // snapshot and the stats, never SQLite.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -36,8 +37,9 @@ class RoutingState {
  public:
   // `in_process` providers (the fake provider, the local engine) add their own models as routes;
   // `remote` providers serve the catalogue's routes of the provider with the same name.
+  // `unusable` names catalogue providers that got no client, and why (shown as the routes' reason).
   RoutingState(std::vector<std::shared_ptr<Provider>> in_process, std::vector<std::shared_ptr<Provider>> remote,
-               RoutingOptions options = {});
+               RoutingOptions options = {}, std::map<std::string, std::string> unusable = {});
 
   // Rebuilds the snapshot from the database and swaps it in. Off the request path; throws on SQLite errors.
   void reload(const pricing::Database& db);
@@ -54,6 +56,7 @@ class RoutingState {
   std::string unavailable_reason(const pricing::ProviderRecord& provider) const;
 
   std::unordered_map<std::string, std::shared_ptr<Provider>> providers_;  // by provider name
+  std::map<std::string, std::string> unusable_;
   std::vector<pricing::BuiltinRoute> builtin_routes_;
   RoutingOptions options_;
   pricing::SnapshotHolder snapshot_;

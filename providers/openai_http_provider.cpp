@@ -1,0 +1,304 @@
+#include "providers/openai_http_provider.h"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include "providers/openai_response_decoder.h"
+#include "providers/openai_wire.h"
+#include "providers/sse_parser.h"
+
+namespace mg {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+constexpr std::size_t kErrorBodyLimit = 64 * 1024;
+constexpr std::chrono::seconds kDnsCacheTtl{60};
+
+Error transport_error(const std::string& provider, const std::string& what, beast::error_code ec) {
+  bool timed_out = ec == beast::error::timeout;
+  return Error{timed_out ? 504 : 502, timed_out ? FailureClass::timeout : FailureClass::transient, "upstream_error",
+               timed_out ? "upstream_timeout" : "upstream_unreachable", {}, provider + ": " + what + ": " + ec.message(), 0};
+}
+
+Error cancelled_error() {
+  return Error{499, FailureClass::cancelled, "cancelled", "client_closed_request", {}, "the request was cancelled", 0};
+}
+
+std::int64_t rough_prompt_tokens(const ChatRequest& request) {
+  std::size_t characters = request.prompt.size();
+  for (const Message& message : request.messages) characters += message.text().size() + 16;
+  return static_cast<std::int64_t>((characters + 3) / 4);
+}
+
+// One request to the upstream, start to finish, on a strand of its own. Exactly one terminal event.
+class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
+ public:
+  UpstreamCall(std::shared_ptr<OpenAiHttpProvider> provider, std::shared_ptr<const ChatRequest> request, std::string body,
+               RequestContext context, EventSink sink)
+      : provider_(std::move(provider)), request_(std::move(request)), context_(std::move(context)), sink_(std::move(sink)),
+        strand_(net::make_strand(provider_->executor())), resolver_(strand_),
+        sse_([this](SseEvent&& event) { on_sse_event(std::move(event)); }, nullptr),
+        decoder_(request_->flavor, rough_prompt_tokens(*request_)) {
+    build_http_request(std::move(body));
+  }
+
+  void start() {
+    std::weak_ptr<UpstreamCall> weak = weak_from_this();
+    context_.cancellation.on_cancel([weak] {
+      if (auto self = weak.lock()) {
+        net::post(self->strand_, [self] {
+          self->cancelled_ = true;
+          if (self->stream_) self->stream_->cancel();
+          self->resolver_.cancel();
+        });
+      }
+    });
+    net::post(strand_, [self = shared_from_this()] { self->acquire_connection(true); });
+  }
+
+ private:
+  const std::string& name() const { return provider_->name(); }
+
+  void build_http_request(std::string body) {
+    const UpstreamOptions& options = provider_->options();
+    const char* endpoint = request_->flavor == ApiFlavor::chat ? "/chat/completions" : "/completions";
+    http_request_ = http::request<http::string_body>(http::verb::post, provider_->base_url().path_prefix + endpoint, 11);
+    http_request_.set(http::field::host, provider_->base_url().host_header());
+    http_request_.set(http::field::user_agent, "modelgate");
+    http_request_.set(http::field::content_type, "application/json");
+    http_request_.set(http::field::accept, request_->stream ? "text/event-stream" : "application/json");
+    if (!options.api_key.empty()) http_request_.set(http::field::authorization, "Bearer " + options.api_key);
+    if (options.dialect == "openrouter") {
+      http_request_.set("HTTP-Referer", "https://github.com/modelgate/modelgate");
+      http_request_.set("X-Title", "modelgate");
+    }
+    http_request_.body() = std::move(body);
+    http_request_.prepare_payload();
+  }
+
+  void acquire_connection(bool allow_pooled = true) {
+    if (cancelled_) return finish_with(cancelled_error());
+    if (auto pooled = allow_pooled ? provider_->pool().take() : std::nullopt) {
+      stream_.emplace(std::move(*pooled));
+      reused_ = true;
+      return send_request();
+    }
+    reused_ = false;
+    if (auto endpoints = provider_->pool().cached_endpoints()) return connect(*endpoints);
+    resolver_.async_resolve(provider_->base_url().host, std::to_string(provider_->base_url().port),
+                            net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+                              if (self->cancelled_) return self->finish_with(cancelled_error());
+                              if (ec) return self->finish_with(transport_error(self->name(), "cannot resolve " + self->provider_->base_url().host, ec));
+                              self->provider_->pool().cache_endpoints(results, kDnsCacheTtl);
+                              self->connect(results);
+                            }));
+  }
+
+  void connect(const tcp::resolver::results_type& endpoints) {
+    stream_.emplace(provider_->executor());
+    stream_->expires_after(provider_->options().connect_timeout);
+    stream_->async_connect(endpoints, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+      if (self->cancelled_) return self->finish_with(cancelled_error());
+      if (ec) return self->finish_with(transport_error(self->name(), "cannot connect", ec));
+      self->stream_->socket().set_option(tcp::no_delay(true), ec);
+      self->send_request();
+    }));
+  }
+
+  void send_request() {
+    stream_->expires_after(provider_->options().first_byte_timeout);
+    http::async_write(*stream_, http_request_, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (self->cancelled_) return self->finish_with(cancelled_error());
+      if (ec) return self->retry_or_fail("cannot send the request", ec);
+      self->read_head();
+    }));
+  }
+
+  // A pooled connection the upstream has meanwhile closed fails before any answer: try once more on a
+  // fresh one. Nothing has reached the client, so this is invisible.
+  void retry_or_fail(const std::string& what, beast::error_code ec) {
+    stream_.reset();
+    if (reused_) return acquire_connection(false);
+    finish_with(transport_error(name(), what, ec));
+  }
+
+  void read_head() {
+    parser_.emplace();
+    parser_->body_limit(boost::none);
+    http::async_read_header(*stream_, buffer_, *parser_, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (self->cancelled_) return self->finish_with(cancelled_error());
+      if (ec) return self->retry_or_fail("no answer", ec);
+      self->on_head();
+    }));
+  }
+
+  void on_head() {
+    auto& head = parser_->get();
+    status_ = head.result_int();
+    auto content_type = head[http::field::content_type];
+    streaming_ = status_ == 200 && content_type.starts_with("text/event-stream");
+    if (status_ == 200 && !streaming_ && !content_type.starts_with("application/json")) {
+      return finish_with(Error::upstream(name() + ": answered with content type '" + std::string(content_type) + "', not JSON or an event stream",
+                                         FailureClass::transient));
+    }
+    auto retry_after = head[http::field::retry_after];
+    if (!retry_after.empty()) retry_after_s_ = std::atoi(std::string(retry_after).c_str());
+    read_body_chunk();
+  }
+
+  void read_body_chunk() {
+    if (parser_->is_done()) return on_body_complete();
+    parser_->get().body().data = chunk_;
+    parser_->get().body().size = sizeof chunk_;
+    stream_->expires_after(streaming_ ? provider_->options().idle_timeout : provider_->options().first_byte_timeout);
+    http::async_read_some(*stream_, buffer_, *parser_, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_body_chunk(ec);
+    }));
+  }
+
+  void on_body_chunk(beast::error_code ec) {
+    if (ec == http::error::need_buffer) ec = {};
+    if (cancelled_) return finish_with(cancelled_error());
+    std::size_t got = sizeof chunk_ - parser_->get().body().size;
+    std::string_view bytes(chunk_, got);
+    if (ec) {
+      stream_.reset();
+      if (streaming_) return finish_with(transport_error(name(), "the stream broke", ec));
+      return finish_with(transport_error(name(), "the answer broke off", ec));
+    }
+    if (streaming_) {
+      if (Status fed = sse_.feed(bytes); !fed) return finish_with(fed.error());
+    } else {
+      std::size_t limit = status_ == 200 ? provider_->options().max_body_bytes : kErrorBodyLimit;
+      if (whole_body_.size() + bytes.size() > limit) {
+        stream_.reset();
+        return finish_with(Error::upstream(name() + ": answer larger than " + std::to_string(limit) + " bytes", FailureClass::transient));
+      }
+      whole_body_.append(bytes);
+    }
+    read_body_chunk();  // after [DONE] too: the connection is reusable only once the message has ended
+  }
+
+  void on_body_complete() {
+    bool keep = parser_->get().keep_alive();
+    if (status_ != 200) {
+      finish_with(upstream_status_error(name(), status_, whole_body_, retry_after_s_));
+    } else if (streaming_) {
+      std::vector<ChatEvent> events;
+      decoder_.on_stream_end(events);  // a clean end without [DONE] is still a failure
+      deliver(std::move(events));
+    } else {
+      std::vector<ChatEvent> events;
+      decoder_.on_body(whole_body_, events);
+      deliver(std::move(events));
+    }
+    if (keep && stream_ && status_ < 500) provider_->pool().put_back(std::move(*stream_));
+    stream_.reset();
+  }
+
+  void on_sse_event(SseEvent&& event) {
+    std::vector<ChatEvent> events;
+    decoder_.on_stream_data(event.data, events);
+    deliver(std::move(events));
+  }
+
+  void deliver(std::vector<ChatEvent> events) {
+    for (ChatEvent& event : events) {
+      if (finished_) return;
+      finished_ = is_terminal(event);
+      sink_(std::move(event));
+    }
+  }
+
+  void finish_with(Error error) {
+    if (finished_) return;
+    finished_ = true;
+    sink_(StreamFailed{std::move(error)});
+  }
+
+  std::shared_ptr<OpenAiHttpProvider> provider_;
+  std::shared_ptr<const ChatRequest> request_;
+  RequestContext context_;
+  EventSink sink_;
+  net::strand<net::any_io_executor> strand_;
+  tcp::resolver resolver_;
+  std::optional<beast::tcp_stream> stream_;
+  bool reused_ = false;
+  bool cancelled_ = false;
+  bool finished_ = false;
+  bool streaming_ = false;
+  unsigned status_ = 0;
+  int retry_after_s_ = 0;
+  http::request<http::string_body> http_request_;
+  beast::flat_buffer buffer_;
+  std::optional<http::response_parser<http::buffer_body>> parser_;
+  char chunk_[16 * 1024];
+  std::string whole_body_;
+  SseParser sse_;
+  OpenAiResponseDecoder decoder_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<OpenAiHttpProvider>> OpenAiHttpProvider::create(boost::asio::any_io_executor executor, UpstreamOptions options) {
+  Result<BaseUrl> url = parse_base_url(options.base_url);
+  if (!url) return url.error();
+  if (url->scheme == "https") {
+    return Error::invalid_request("provider '" + options.name + "': https upstreams need the TLS client, which is not in this build yet", "base_url");
+  }
+  return std::shared_ptr<OpenAiHttpProvider>(new OpenAiHttpProvider(std::move(executor), std::move(options), std::move(url).value()));
+}
+
+std::string OpenAiHttpProvider::request_body(const ChatRequest& request, const std::string& model_id) const {
+  nlohmann::json body = to_openai_json(request);
+  body["model"] = model_id;
+  if (options_.dialect != "openrouter") {  // OpenRouter's routing fields mean nothing to a single provider
+    body.erase("models");
+    body.erase("provider");
+  }
+  if (request.stream) body["stream_options"]["include_usage"] = true;  // bill from the upstream's own count
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void OpenAiHttpProvider::chat_stream(std::shared_ptr<const ChatRequest> request, const std::string& model_id, const RequestContext& context,
+                                     EventSink sink) {
+  std::string body = request_body(*request, model_id);
+  std::make_shared<UpstreamCall>(shared_from_this(), std::move(request), std::move(body), context, std::move(sink))->start();
+}
+
+Error upstream_status_error(const std::string& provider, unsigned status, const std::string& body, int retry_after_s) {
+  std::string detail;
+  Result<nlohmann::json> document = parse_json_document(body);
+  if (document && document->is_object() && document->contains("error")) {
+    const nlohmann::json& error = (*document)["error"];
+    if (error.is_object() && error.contains("message") && error["message"].is_string()) detail = error["message"].get<std::string>();
+    else if (error.is_string()) detail = error.get<std::string>();
+  }
+  if (detail.empty()) detail = body.substr(0, 200);
+  FailureClass failure = status == 429 ? FailureClass::rate_limit
+                       : status == 408 ? FailureClass::timeout
+                       : status >= 500 ? FailureClass::transient
+                       : status == 401 || status == 403 ? FailureClass::auth
+                       : status == 400 || status == 413 || status == 422 ? FailureClass::caller_fault
+                       : FailureClass::permanent;
+  int client_status = failure == FailureClass::caller_fault ? static_cast<int>(status) : 502;
+  Error error{client_status, failure, failure == FailureClass::caller_fault ? "invalid_request_error" : "upstream_error",
+              "upstream_http_" + std::to_string(status), {}, provider + ": HTTP " + std::to_string(status) + ": " + detail, retry_after_s};
+  return error;
+}
+
+}  // namespace mg

@@ -1,0 +1,60 @@
+// A provider that speaks the OpenAI chat completions protocol over HTTP to an upstream (vLLM, llama.cpp
+// server, Ollama, OpenRouter, DeepInfra, ...): keep-alive connections from a pool, true pass-through
+// streaming (each SSE event becomes ChatEvents as it arrives), timeouts for connect, first byte and
+// the gap between chunks, and upstream failures mapped to FailureClass for the router.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+
+#include "providers/provider.h"
+#include "providers/upstream_endpoint.h"
+
+namespace mg {
+
+struct UpstreamOptions {
+  std::string name;            // the catalogue's provider name
+  std::string base_url;        // "http://127.0.0.1:8000/v1"
+  std::string api_key;         // sent as a Bearer token; never logged or echoed
+  std::string dialect = "openai";  // "openrouter" keeps the `provider` and `models` fields
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds first_byte_timeout{60'000};
+  std::chrono::milliseconds idle_timeout{60'000};  // between two chunks of a stream
+  std::size_t max_body_bytes = 32 * 1024 * 1024;   // of a non-streamed answer or an error body
+};
+
+class OpenAiHttpProvider final : public Provider, public std::enable_shared_from_this<OpenAiHttpProvider> {
+ public:
+  // Fails for a malformed base URL, or one this build cannot reach (https for now).
+  static Result<std::shared_ptr<OpenAiHttpProvider>> create(boost::asio::any_io_executor executor, UpstreamOptions options);
+
+  const std::string& name() const override { return options_.name; }
+  std::vector<ModelOffer> models() const override { return {}; }  // its routes come from the catalogue
+  void chat_stream(std::shared_ptr<const ChatRequest> request, const std::string& model_id, const RequestContext& context,
+                   EventSink sink) override;
+
+  const UpstreamOptions& options() const { return options_; }
+  const BaseUrl& base_url() const { return base_url_; }
+  ConnectionPool& pool() { return pool_; }
+  boost::asio::any_io_executor executor() const { return executor_; }
+
+  // The JSON body sent upstream for `request` on `model_id`.
+  std::string request_body(const ChatRequest& request, const std::string& model_id) const;
+
+ private:
+  OpenAiHttpProvider(boost::asio::any_io_executor executor, UpstreamOptions options, BaseUrl base_url)
+      : executor_(std::move(executor)), options_(std::move(options)), base_url_(std::move(base_url)) {}
+
+  boost::asio::any_io_executor executor_;
+  UpstreamOptions options_;
+  BaseUrl base_url_;
+  ConnectionPool pool_;
+};
+
+// An upstream's HTTP status as the router sees it.
+Error upstream_status_error(const std::string& provider, unsigned status, const std::string& body, int retry_after_s);
+
+}  // namespace mg

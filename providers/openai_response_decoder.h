@@ -1,0 +1,47 @@
+// Translates an OpenAI-compatible upstream's answer, streamed SSE chunks or one JSON body, into the
+// canonical ChatEvents: finish reasons normalised (the raw one kept), tool-call fragments with their
+// index, usage taken from the upstream or counted when it sends none, errors in-band or as the body.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "providers/chat_event.h"
+#include "providers/chat_request.h"
+
+namespace mg {
+
+FinishReason normalise_finish_reason(std::string_view native);
+
+class OpenAiResponseDecoder {
+ public:
+  OpenAiResponseDecoder(ApiFlavor flavor, std::int64_t estimated_prompt_tokens)
+      : flavor_(flavor), estimated_prompt_tokens_(estimated_prompt_tokens) {}
+
+  // One `data:` payload of a stream; "[DONE]" completes it.
+  void on_stream_data(std::string_view data, std::vector<ChatEvent>& out);
+  // The byte stream ended; without [DONE] that is a failure, never a clean end.
+  void on_stream_end(std::vector<ChatEvent>& out);
+  // A whole non-streamed body.
+  void on_body(std::string_view body, std::vector<ChatEvent>& out);
+
+  bool finished() const { return finished_; }
+
+ private:
+  void decode_choice(const nlohmann::json& choice, bool streamed, std::vector<ChatEvent>& out);
+  void decode_usage(const nlohmann::json& usage);
+  void finish(std::vector<ChatEvent>& out);
+  void fail(Error error, std::vector<ChatEvent>& out);
+
+  ApiFlavor flavor_;
+  std::int64_t estimated_prompt_tokens_;
+  std::optional<UsageReport> usage_;
+  std::int64_t content_events_ = 0;  // the token count when the upstream reports no usage
+  std::set<std::pair<int, int>> tool_calls_seen_;  // (choice, index): id and name only on the first fragment
+  bool finished_ = false;
+};
+
+}  // namespace mg

@@ -1,0 +1,51 @@
+#include "providers/sse_parser.h"
+
+namespace mg {
+
+Status SseParser::feed(std::string_view bytes) {
+  if (failed_) return Error::upstream("the event stream was already broken", FailureClass::transient);
+  for (char c : bytes) {
+    if (c == '\n' && last_was_cr_) {
+      last_was_cr_ = false;
+      continue;
+    }
+    last_was_cr_ = c == '\r';
+    if (c == '\r' || c == '\n') {
+      process_line(line_);
+      line_.clear();
+      continue;
+    }
+    line_ += c;
+    if (line_.size() + pending_.data.size() > max_event_bytes_) {
+      failed_ = true;
+      return Error::upstream("an upstream event exceeds " + std::to_string(max_event_bytes_) + " bytes", FailureClass::transient);
+    }
+  }
+  return Ok{};
+}
+
+void SseParser::process_line(std::string_view line) {
+  if (line.empty()) return dispatch();
+  if (line.front() == ':') {
+    if (on_comment_) on_comment_(line.substr(1));
+    return;
+  }
+  std::string_view field = line.substr(0, line.find(':'));
+  std::string_view value = field.size() < line.size() ? line.substr(field.size() + 1) : std::string_view();
+  if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  if (field == "data") {
+    if (has_data_) pending_.data += '\n';
+    pending_.data += value;
+    has_data_ = true;
+  } else if (field == "event") {
+    pending_.event = std::string(value);
+  }  // "id" and "retry" do not matter to a proxy that never reconnects; unknown fields are ignored
+}
+
+void SseParser::dispatch() {
+  if (has_data_) on_event_(std::move(pending_));
+  pending_ = SseEvent{};
+  has_data_ = false;
+}
+
+}  // namespace mg

@@ -1,0 +1,233 @@
+// The OpenAI-compatible HTTP provider against a mock upstream on a real loopback socket, driven through
+// the whole gateway: answers, pass-through streaming, pooled connections, and upstream failures.
+#include "providers/openai_http_provider.h"
+
+#include <cstdlib>
+
+#include <gtest/gtest.h>
+
+#include "providers/openai_response_decoder.h"
+#include "providers/sse_parser.h"
+#include "tests/support/mock_upstream.h"
+#include "tests/support/test_gateway.h"
+
+namespace mg::test {
+namespace {
+
+using nlohmann::json;
+
+// A catalogue whose models route to the mock: model "m" -> mock-ok, and so on.
+void add_mock_routes(const std::string& db_path, const MockUpstream& mock) {
+  pricing::Database db = pricing::Database::open(db_path);
+  pricing::upsert_provider(db, {"mock", mock.base_url(), "MODELGATE_TEST_MOCK_KEY", "openai", true});
+  pricing::upsert_provider(db, {"mockbad", mock.base_url(), "", "openai", true});
+  pricing::upsert_provider(db, {"nowhere", "http://127.0.0.1:1/v1", "", "openai", true});
+  auto route = [&](const std::string& model, const std::string& provider, const std::string& upstream, double price) {
+    pricing::upsert_model(db, {model, "", 32768, true, true, {}});
+    pricing::RouteRecord record;
+    record.model_id = model;
+    record.provider = provider;
+    record.upstream_model_id = upstream;
+    record.usd_per_mtok_input = record.usd_per_mtok_output = price;
+    record.context_length = 32768;
+    pricing::upsert_route(db, record);
+  };
+  route("m", "mock", "mock-ok", 1.0);
+  route("m-no-usage", "mock", "mock-no-usage", 1.0);
+  route("m-broken", "mock", "mock-broken", 1.0);
+  route("m-429", "mock", "mock-429", 1.0);
+  route("m-text", "mock", "mock-text", 1.0);
+  route("m-fallback", "mockbad", "mock-500", 0.5);  // cheaper, so tried first
+  route("m-fallback", "mock", "mock-ok", 1.0);
+  route("m-unreachable", "nowhere", "mock-ok", 1.0);
+}
+
+class OpenAiHttpProviderTest : public ::testing::Test {
+ protected:
+  OpenAiHttpProviderTest() {
+    ::setenv("MODELGATE_TEST_MOCK_KEY", "secret-key", 1);
+    add_mock_routes(db_path_, mock_);
+    server_ = std::make_unique<TestGateway>([this](gateway::ServerConfig& config) { config.db_path = db_path_; });
+  }
+
+  std::optional<RawResponse> chat(const std::string& model, bool stream = false) {
+    return server_->post("/v1/chat/completions", chat_body(model, "hello upstream", stream));
+  }
+
+  MockUpstream mock_;
+  TempDir dir_;
+  std::string db_path_ = (dir_.path() / "upstream.db").string();
+  std::unique_ptr<TestGateway> server_;
+};
+
+std::string streamed_text(const RawResponse& response) {
+  std::string text;
+  for (const std::string& line : sse_data_lines(response.body)) {
+    if (line == "[DONE]") continue;
+    json chunk = json::parse(line);
+    if (!chunk["choices"].empty() && chunk["choices"][0]["delta"].contains("content")) text += chunk["choices"][0]["delta"]["content"].get<std::string>();
+  }
+  return text;
+}
+
+TEST_F(OpenAiHttpProviderTest, AnswersThroughTheUpstreamWithItsUsageAndTheKey) {
+  auto response = chat("m");
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(response->header("x-modelgate-route"), "mock/m");
+  json answer = json::parse(response->body);
+  EXPECT_EQ(answer["choices"][0]["message"]["content"], "Hi from the mock");
+  EXPECT_EQ(answer["usage"]["prompt_tokens"], 11);
+  EXPECT_EQ(answer["usage"]["completion_tokens"], 4);
+  EXPECT_DOUBLE_EQ(answer["usage"]["cost"].get<double>(), 15 * 1.0 / 1e6);
+  json sent = mock_.last_request();
+  EXPECT_EQ(sent["model"], "mock-ok");  // the upstream's own id for the model
+  EXPECT_EQ(sent["messages"][0]["content"], "hello upstream");
+  EXPECT_FALSE(sent.contains("provider"));
+  EXPECT_EQ(mock_.last_authorization(), "Bearer secret-key");
+  EXPECT_EQ(response->body.find("secret-key"), std::string::npos);
+}
+
+TEST_F(OpenAiHttpProviderTest, StreamsThroughAndAsksForUsage) {
+  auto response = chat("m", true);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->header("content-type"), "text/event-stream");
+  EXPECT_EQ(streamed_text(*response), "Hi from the mock");
+  EXPECT_EQ(sse_data_lines(response->body).back(), "[DONE]");
+  EXPECT_EQ(mock_.last_request()["stream_options"]["include_usage"], true);
+}
+
+TEST_F(OpenAiHttpProviderTest, KeepAliveConnectionsAreReused) {
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(chat("m", i % 2 == 0)->status, 200);
+  EXPECT_EQ(mock_.requests_served(), 20);
+  EXPECT_EQ(mock_.connections_accepted(), 1);
+}
+
+TEST_F(OpenAiHttpProviderTest, AnUpstream500FallsBackToTheNextRoute) {
+  auto response = chat("m-fallback");
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(response->header("x-modelgate-route"), "mock/m-fallback");
+  EXPECT_EQ(mock_.requests_served(), 2);
+}
+
+TEST_F(OpenAiHttpProviderTest, RateLimitedEverywhereIs503NamingTheUpstreamStatus) {
+  auto response = chat("m-429");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 503);
+  EXPECT_NE(json::parse(response->body)["error"]["message"].get<std::string>().find("HTTP 429: slow down"), std::string::npos);
+}
+
+TEST_F(OpenAiHttpProviderTest, ABrokenStreamEndsWithAnInBandErrorNotACleanEnd) {
+  auto response = chat("m-broken", true);
+  ASSERT_TRUE(response);
+  auto events = sse_data_lines(response->body);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events.back(), "[DONE]");
+  json error_chunk = json::parse(events[events.size() - 2]);
+  EXPECT_EQ(error_chunk["choices"][0]["finish_reason"], "error");
+  EXPECT_EQ(streamed_text(*response), "Hi from ");
+}
+
+TEST_F(OpenAiHttpProviderTest, UsageIsCountedWhenTheUpstreamSendsNone) {
+  json body = chat_body("m-no-usage", "hello upstream", true);
+  body["stream_options"] = {{"include_usage", true}};
+  auto response = server_->post("/v1/chat/completions", body);
+  ASSERT_TRUE(response);
+  json usage_chunk = json::parse(sse_data_lines(response->body).rbegin()[1]);
+  EXPECT_EQ(usage_chunk["usage"]["completion_tokens"], 4);  // four content chunks
+  EXPECT_GT(usage_chunk["usage"]["prompt_tokens"], 0);
+}
+
+TEST_F(OpenAiHttpProviderTest, WrongContentTypeAndUnreachableUpstreamsFailCleanly) {
+  auto text = chat("m-text");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->status, 503);
+  EXPECT_NE(text->body.find("text/plain"), std::string::npos);
+  auto unreachable = chat("m-unreachable");
+  ASSERT_TRUE(unreachable);
+  EXPECT_EQ(unreachable->status, 503);
+  EXPECT_NE(unreachable->body.find("nowhere: cannot connect"), std::string::npos) << unreachable->body;
+}
+
+TEST(SseParserTest, EventsSurviveAnySplitOfTheBytes) {
+  const std::string stream = ": keep-alive\r\n\r\ndata: {\"a\":1}\r\n\r\nevent: x\ndata: line one\ndata: line two\n\ndata: [DONE]\n\n";
+  for (std::size_t step = 1; step <= stream.size(); ++step) {
+    std::vector<SseEvent> events;
+    int comments = 0;
+    SseParser parser([&](SseEvent&& event) { events.push_back(std::move(event)); }, [&](std::string_view) { ++comments; });
+    for (std::size_t at = 0; at < stream.size(); at += step) ASSERT_TRUE(parser.feed(std::string_view(stream).substr(at, step)));
+    ASSERT_EQ(events.size(), 3u) << "step " << step;
+    EXPECT_EQ(events[0].data, "{\"a\":1}");
+    EXPECT_EQ(events[1].event, "x");
+    EXPECT_EQ(events[1].data, "line one\nline two");
+    EXPECT_EQ(events[2].data, "[DONE]");
+    EXPECT_EQ(comments, 1);
+  }
+}
+
+TEST(SseParserTest, AnOversizedEventIsAnErrorNotAnAllocation) {
+  SseParser parser([](SseEvent&&) {}, nullptr, 1024);
+  EXPECT_FALSE(parser.feed("data: " + std::string(2048, 'x')));
+}
+
+TEST(OpenAiResponseDecoderTest, ToolCallFragmentsKeepTheirIndexAndNormalisedFinish) {
+  OpenAiResponseDecoder decoder(ApiFlavor::chat, 5);
+  std::vector<ChatEvent> events;
+  decoder.on_stream_data(R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"c1","function":{"name":"f","arguments":"{\"a\""}}]}}]})", events);
+  decoder.on_stream_data(R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":":1}"}}]},"finish_reason":"tool_use"}]})", events);
+  decoder.on_stream_data("[DONE]", events);
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(std::get<ToolCallDelta>(events[0]).index, 1);
+  EXPECT_EQ(std::get<ToolCallDelta>(events[0]).name, "f");
+  EXPECT_EQ(std::get<ToolCallDelta>(events[1]).arguments, ":1}");
+  EXPECT_EQ(std::get<ChoiceFinished>(events[2]).reason, FinishReason::tool_calls);
+  EXPECT_EQ(std::get<ChoiceFinished>(events[2]).native_reason, "tool_use");
+  EXPECT_EQ(std::get<UsageReport>(events[3]).prompt_tokens, 5);  // estimated: the upstream sent none
+  EXPECT_TRUE(std::holds_alternative<StreamDone>(events[4]));
+}
+
+TEST(OpenAiResponseDecoderTest, MalformedChunksAndInBandErrorsFailTheStream) {
+  OpenAiResponseDecoder broken(ApiFlavor::chat, 1);
+  std::vector<ChatEvent> events;
+  broken.on_stream_data("{not json", events);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<StreamFailed>(events[0]));
+  OpenAiResponseDecoder erroring(ApiFlavor::chat, 1);
+  events.clear();
+  erroring.on_stream_data(R"({"error":{"message":"overloaded"}})", events);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_NE(std::get<StreamFailed>(events[0]).error.message.find("overloaded"), std::string::npos);
+}
+
+TEST(UpstreamStatusTest, StatusesMapToFailureClasses) {
+  EXPECT_EQ(upstream_status_error("p", 429, "", 2).failure, FailureClass::rate_limit);
+  EXPECT_EQ(upstream_status_error("p", 429, "", 2).retry_after_s, 2);
+  EXPECT_EQ(upstream_status_error("p", 503, "", 0).failure, FailureClass::transient);
+  EXPECT_EQ(upstream_status_error("p", 401, "", 0).failure, FailureClass::auth);
+  EXPECT_EQ(upstream_status_error("p", 400, R"({"error":{"message":"bad"}})", 0).http_status, 400);
+  EXPECT_EQ(upstream_status_error("p", 400, "", 0).failure, FailureClass::caller_fault);
+  EXPECT_EQ(upstream_status_error("p", 404, "", 0).failure, FailureClass::permanent);
+}
+
+TEST(BaseUrlTest, Forms) {
+  auto url = parse_base_url("http://127.0.0.1:8000/v1/");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->host, "127.0.0.1");
+  EXPECT_EQ(url->port, 8000);
+  EXPECT_EQ(url->path_prefix, "/v1");
+  auto https = parse_base_url("https://api.deepinfra.com/v1/openai");
+  ASSERT_TRUE(https);
+  EXPECT_EQ(https->port, 443);
+  EXPECT_EQ(https->host_header(), "api.deepinfra.com");
+  auto v6 = parse_base_url("http://[::1]:9000");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 9000);
+  EXPECT_FALSE(parse_base_url("ftp://x"));
+  EXPECT_FALSE(parse_base_url("http://x:99999/v1"));
+  EXPECT_FALSE(parse_base_url("localhost:8000"));
+}
+
+}  // namespace
+}  // namespace mg::test

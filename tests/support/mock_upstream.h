@@ -1,0 +1,56 @@
+// A programmable OpenAI-compatible upstream for tests: a real HTTP/1.1 server on a loopback port, written
+// with plain sockets and threads so it shares no code with the gateway it tests. The upstream model id
+// picks the behaviour:
+//   mock-ok        answers "Hi from the mock" (SSE when asked to stream), with usage
+//   mock-no-usage  streams the same answer without a usage chunk
+//   mock-500       HTTP 500 with an OpenAI error body
+//   mock-429       HTTP 429 with Retry-After: 2
+//   mock-broken    streams two chunks, then closes without [DONE]
+//   mock-text      HTTP 200 with Content-Type text/plain
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mg::test {
+
+class MockUpstream {
+ public:
+  MockUpstream();
+  ~MockUpstream();
+  MockUpstream(const MockUpstream&) = delete;
+  MockUpstream& operator=(const MockUpstream&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+
+  int connections_accepted() const { return connections_.load(); }
+  int requests_served() const { return requests_.load(); }
+  nlohmann::json last_request() const;
+  std::string last_authorization() const;
+
+ private:
+  void accept_loop();
+  void serve_connection(int fd);
+  bool answer(int fd, const std::string& path, const std::string& authorization, const std::string& body);
+
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::atomic<int> requests_{0};
+  mutable std::mutex mutex_;
+  nlohmann::json last_request_;
+  std::string last_authorization_;
+  std::vector<int> open_fds_;
+  std::vector<std::thread> threads_;
+  std::thread acceptor_;
+};
+
+}  // namespace mg::test
