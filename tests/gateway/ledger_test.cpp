@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/exchange_accounting.h"
+#include "tests/support/mock_upstream.h"
 #include "tests/support/test_gateway.h"
 
 namespace mg::test {
@@ -50,36 +51,54 @@ json ledger_rows(const std::string& db_path) {
 // The fake provider's price: $1 per million prompt tokens, $2 per million completion tokens.
 double fake_cost(std::int64_t prompt_tokens, std::int64_t completion_tokens) { return (prompt_tokens * 1.0 + completion_tokens * 2.0) / 1e6; }
 
+// A catalogue route to the mock upstream at $0.11 in / $0.19 out per million tokens. The mock reports
+// 11 prompt and 4 completion tokens per answer.
+void route_to_mock(const std::string& db_path, const MockUpstream& mock) {
+  pricing::Database db = pricing::Database::open(db_path);
+  pricing::upsert_provider(db, {"mock", mock.base_url(), "", "openai", true});
+  pricing::upsert_model(db, {"m", "", 32768, true, true, {}});
+  pricing::RouteRecord route;
+  route.model_id = "m";
+  route.provider = "mock";
+  route.upstream_model_id = "mock-ok";
+  route.usd_per_mtok_input = 0.11;
+  route.usd_per_mtok_output = 0.19;
+  route.context_length = 32768;
+  pricing::upsert_route(db, route);
+}
+
+constexpr double kMockAnswerCost = (11 * 0.11 + 4 * 0.19) / 1e6;
+
 TEST(LedgerTest, TenThousandSequentialRequestsLeaveTenThousandRowsWithExactCost) {
+  MockUpstream mock;
   TempDir dir;
   std::string db_path = (dir.path() / "ledger.db").string();
+  route_to_mock(db_path, mock);
   constexpr int kRequests = 10'000;
-  double expected_cost = 0;
   double reported_cost = 0;
   {
     TestGateway server([&](gateway::ServerConfig& config) { config.db_path = db_path; });
     RawConnection connection(server.port());
     for (int i = 0; i < kRequests; ++i) {
-      int words = 1 + i % 7;  // "w0 w1 ..." : prompt tokens = words; answer "You said: ..." = 2 + words tokens
-      std::string text;
-      for (int w = 0; w < words; ++w) text += (w ? " w" : "w") + std::to_string(w);
-      ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("echo", text).dump()))) << i;
+      ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("m", "request " + std::to_string(i), i % 4 == 0).dump())));
       auto response = connection.read_response();
       ASSERT_TRUE(response && response->status == 200) << i;
-      reported_cost += json::parse(response->body)["usage"]["cost"].get<double>();
-      expected_cost += fake_cost(words, 2 + words);
+      if (i % 4 != 0) reported_cost += json::parse(response->body)["usage"]["cost"].get<double>();
     }
   }  // shutdown flushes the ledger
+  EXPECT_EQ(mock.requests_served(), kRequests);
   LedgerTotals totals = ledger_totals(db_path);
   EXPECT_EQ(totals.rows, kRequests);
   EXPECT_EQ(totals.ok_rows, kRequests);
-  EXPECT_NEAR(totals.cost_usd, expected_cost, 1e-6);  // to the micro-dollar
-  EXPECT_NEAR(totals.cost_usd, reported_cost, 1e-9);  // and what the clients were told
+  EXPECT_NEAR(totals.cost_usd, kRequests * kMockAnswerCost, 1e-6);  // to the micro-dollar
+  EXPECT_NEAR(reported_cost, (kRequests - kRequests / 4) * kMockAnswerCost, 1e-9);  // what the clients were told
 }
 
 TEST(LedgerTest, SigtermMidRunLosesNoCompletedRequest) {
+  MockUpstream mock;
   TempDir dir;
   std::string db_path = (dir.path() / "sigterm.db").string();
+  route_to_mock(db_path, mock);
   std::atomic<int> completed{0};
   {
     TestGateway server([&](gateway::ServerConfig& config) { config.db_path = db_path; });
@@ -87,7 +106,7 @@ TEST(LedgerTest, SigtermMidRunLosesNoCompletedRequest) {
     std::uint16_t port = server.port();
     auto client = std::async(std::launch::async, [&] {
       for (int i = 0; i < 100'000; ++i) {
-        auto response = http_request(port, "POST", "/v1/chat/completions", chat_body("echo", "count me " + std::to_string(i)).dump());
+        auto response = http_request(port, "POST", "/v1/chat/completions", chat_body("m", "count me " + std::to_string(i)).dump());
         if (!response) return;  // the gateway has stopped accepting
         if (response->status == 200) completed.fetch_add(1);
       }
@@ -101,6 +120,7 @@ TEST(LedgerTest, SigtermMidRunLosesNoCompletedRequest) {
   EXPECT_GE(completed.load(), 300);
   EXPECT_EQ(totals.ok_rows, completed.load()) << "every answered request has its row, and no row is invented";
   EXPECT_EQ(totals.rows, totals.ok_rows);
+  EXPECT_NEAR(totals.cost_usd, completed.load() * kMockAnswerCost, 1e-9);
 }
 
 TEST(LedgerTest, FailuresFallbacksAndRejectionsEachLeaveOneRow) {
