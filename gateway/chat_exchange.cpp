@@ -27,7 +27,8 @@ bool is_content(const ChatEvent& event) {
 ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedRequest routed, std::shared_ptr<ResponseChannel> channel,
                            ExchangeServices services, std::string request_id)
     : request_(std::move(request)), routed_(std::move(routed)), channel_(std::move(channel)), services_(services),
-      config_(services.config), keepalive_timer_(channel_->executor()), deadline_timer_(channel_->executor()), arrival_(Clock::now()),
+      config_(services.config), keepalive_timer_(channel_->executor()), deadline_timer_(channel_->executor()),
+      retry_timer_(channel_->executor()), arrival_(Clock::now()),
       arrival_unix_ms_(unix_now_ms()) {
   context_.request_id = std::move(request_id);
   context_.cancellation = channel_->cancellation();
@@ -51,7 +52,18 @@ ChatExchange::~ChatExchange() {
 void ChatExchange::start() {
   if (request_->stream) arm_keepalive();
   arm_deadline();
-  try_route(0);
+  try_next_route(0);
+}
+
+// The first route from `index` on whose circuit lets a call through (one may have opened since routing).
+void ChatExchange::try_next_route(std::size_t index) {
+  for (; index < chain_.size(); ++index) {
+    if (services_.circuits.allow(chain_[index].name())) {
+      retries_on_route_ = 0;
+      return try_route(index);
+    }
+  }
+  fail_all_routes();
 }
 
 void ChatExchange::try_route(std::size_t index) {
@@ -94,15 +106,47 @@ void ChatExchange::end_attempt(std::optional<Error> error) {
   AttemptRecord& record = attempts_.back();
   record.error = std::move(error);
   services_.live_stats.record(record.route, sample_for(record, Clock::now()));
+  services_.circuits.record(record.route, record.error);
 }
 
 void ChatExchange::on_attempt_failed(const Error& error) {
   end_attempt(error);
   if (error.failure == FailureClass::cancelled) return fail_cancelled(error);
-  bool can_fall_back = !writer_->committed() && error.failure != FailureClass::caller_fault;
-  if (can_fall_back && current_ + 1 < chain_.size()) return try_route(current_ + 1);
-  if (!can_fall_back) return fail(error);
-  fail_all_routes();
+  if (writer_->committed() || error.failure == FailureClass::caller_fault) return fail(error);
+  if (static_cast<int>(attempts_.size()) >= config_.retry.max_attempts) return fail_all_routes();
+  if (auto delay = retry_delay(error)) return retry_after(*delay);
+  try_next_route(current_ + 1);
+}
+
+// How long to wait before trying the same route again, or nullopt to move on: only transient
+// failures, timeouts and rate limits are retried, within the per-route budget and the deadline.
+std::optional<std::chrono::milliseconds> ChatExchange::retry_delay(const Error& error) const {
+  const RetryPolicy& policy = config_.retry;
+  bool retryable = error.failure == FailureClass::transient || error.failure == FailureClass::timeout ||
+                   error.failure == FailureClass::rate_limit;
+  if (!retryable || retries_on_route_ >= policy.retries_per_route) return std::nullopt;
+  std::chrono::milliseconds delay;
+  if (error.retry_after_s > 0) {
+    delay = std::chrono::seconds(error.retry_after_s);
+    if (delay > policy.max_retry_after) return std::nullopt;  // better served elsewhere
+  } else {
+    auto backoff = std::min(policy.backoff_max, policy.backoff_initial * (1 << std::min(retries_on_route_, 20)));
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    delay = std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(backoff.count() / 2, backoff.count())(random));
+  }
+  if (Clock::now() + delay >= context_.deadline) return std::nullopt;
+  return delay;
+}
+
+void ChatExchange::retry_after(std::chrono::milliseconds delay) {
+  retry_timer_.expires_after(delay);
+  retry_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->concluded_) return;
+    // The failure may just have opened the route's circuit (a failed half-open probe): move on then.
+    if (!self->services_.circuits.allow(self->chain_[self->current_].name())) return self->try_next_route(self->current_ + 1);
+    ++self->retries_on_route_;
+    self->try_route(self->current_);
+  });
 }
 
 // Cancelled by the request deadline, by a shutdown that ran out of grace, or by the client leaving.
@@ -141,6 +185,7 @@ void ChatExchange::conclude(const Error* error) {
   concluded_ = true;
   keepalive_timer_.cancel();
   deadline_timer_.cancel();
+  retry_timer_.cancel();
   if (!services_.recorder) return;
   const AttemptRecord* answering = error || attempts_.empty() ? nullptr : &attempts_.back();
   ExchangeOutcome outcome;

@@ -22,6 +22,7 @@ struct ExchangeServices {
   const ServerConfig& config;
   GatewayState& state;
   pricing::LiveStats& live_stats;
+  CircuitBreakers& circuits;
   pricing::UsageRecorder* recorder;  // nullptr: no ledger (tests of the pieces)
 };
 
@@ -38,7 +39,10 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   void start();
 
  private:
+  void try_next_route(std::size_t index);
   void try_route(std::size_t index);
+  std::optional<std::chrono::milliseconds> retry_delay(const Error& error) const;
+  void retry_after(std::chrono::milliseconds delay);
   void on_event(std::size_t attempt, ChatEvent event);
   void on_attempt_failed(const Error& error);
   void fail_cancelled(const Error& error);
@@ -60,6 +64,8 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   std::unique_ptr<CompletionWriter> writer_;
   boost::asio::steady_timer keepalive_timer_;
   boost::asio::steady_timer deadline_timer_;
+  boost::asio::steady_timer retry_timer_;
+  int retries_on_route_ = 0;
   std::size_t current_ = 0;
   bool timed_out_ = false;
   bool concluded_ = false;

@@ -34,7 +34,7 @@ std::vector<std::shared_ptr<Provider>> make_providers(const ServerConfig& config
 }
 
 struct RemoteProviders {
-  std::vector<std::shared_ptr<Provider>> clients;
+  std::vector<std::shared_ptr<OpenAiHttpProvider>> clients;
   std::map<std::string, std::string> unusable;  // provider -> why it has no client
 };
 
@@ -81,9 +81,10 @@ Status Gateway::start() {
   try {
     database_.emplace(pricing::Database::open(config_.db_path));
     RemoteProviders remote = make_remote_providers(pricing::load_catalogue(*database_).providers, io_.get_executor());
-    routing_ = std::make_unique<RoutingState>(make_providers(config_, io_), std::move(remote.clients),
+    upstreams_ = remote.clients;
+    routing_ = std::make_unique<RoutingState>(make_providers(config_, io_), std::vector<std::shared_ptr<Provider>>(remote.clients.begin(), remote.clients.end()),
                                               RoutingOptions{RoutingPolicy::price, 0, config_.no_route_retry_after_s},
-                                              std::move(remote.unusable));
+                                              std::move(remote.unusable), config_.circuit);
     routing_->reload(*database_);
     recorder_ = std::make_unique<pricing::UsageRecorder>(config_.db_path, &routing_->live_stats());
     watcher_ = std::make_unique<CatalogueWatcher>(config_.db_path, *routing_, config_.catalogue_poll_interval);
@@ -91,7 +92,8 @@ Status Gateway::start() {
   } catch (const std::exception& e) {
     return startup_error(e.what());
   }
-  api_ = std::make_unique<Api>(ExchangeServices{config_, state_, routing_->live_stats(), recorder_.get()}, *routing_, reports_.get());
+  api_ = std::make_unique<Api>(ExchangeServices{config_, state_, routing_->live_stats(), routing_->circuits(), recorder_.get()}, *routing_,
+                               reports_.get());
 
   boost::system::error_code ec;
   tcp::endpoint endpoint(net::ip::make_address(config_.listen_host, ec), config_.listen_port);
@@ -198,6 +200,7 @@ void Gateway::wait() {
   }
   watcher_.reset();
   reports_.reset();  // its thread posts to io_: it must be gone before io_ is
+  for (auto& upstream : upstreams_) upstream->pool().clear();  // idle sockets belong to io_ too
   if (recorder_) recorder_->stop();  // writes every ledger row still queued
 }
 

@@ -19,6 +19,7 @@
 #include "gateway/server_config.h"
 #include "gateway/session_registry.h"
 #include "pricing/database.h"
+#include "providers/openai_http_provider.h"
 
 namespace mg::gateway {
 
@@ -62,6 +63,7 @@ class Gateway {
   GatewayState state_;
   SessionRegistry sessions_;
   std::optional<pricing::Database> database_;
+  std::vector<std::shared_ptr<OpenAiHttpProvider>> upstreams_;
   std::unique_ptr<RoutingState> routing_;
   std::unique_ptr<pricing::UsageRecorder> recorder_;
   std::unique_ptr<CatalogueWatcher> watcher_;

@@ -66,8 +66,8 @@ double RouteTarget::cost_usd(const UsageReport& usage) const {
 }
 
 RoutingState::RoutingState(std::vector<std::shared_ptr<Provider>> in_process, std::vector<std::shared_ptr<Provider>> remote,
-                           RoutingOptions options, std::map<std::string, std::string> unusable)
-    : unusable_(std::move(unusable)), options_(options), snapshot_(pricing::CatalogueSnapshot::build({}, {}, {}, 0)) {
+                           RoutingOptions options, std::map<std::string, std::string> unusable, CircuitOptions circuit)
+    : unusable_(std::move(unusable)), options_(options), snapshot_(pricing::CatalogueSnapshot::build({}, {}, {}, 0)), circuits_(circuit) {
   for (auto& provider : in_process) {
     for (const ModelOffer& offer : provider->models()) builtin_routes_.push_back(builtin_route_for(*provider, offer));
     providers_[provider->name()] = std::move(provider);
@@ -94,7 +94,8 @@ void RoutingState::reload(const pricing::Database& db) {
 Result<RoutedRequest> RoutingState::route(const ChatRequest& request) const {
   thread_local std::mt19937_64 random{std::random_device{}()};
   RoutedRequest routed{snapshot_.get(), {}};
-  RoutingContext context{*routed.snapshot, &live_stats_, {}, &random};
+  RoutingContext context{*routed.snapshot, &live_stats_, [this](const pricing::RouteEntry& route) { return circuits_.is_open(route.name); },
+                         &random};
   Result<RoutePlan> plan = plan_routes(request, context, options_);
   if (!plan) return plan.error();
   for (const pricing::RouteEntry* entry : plan->chain) {
@@ -118,6 +119,7 @@ nlohmann::json RoutingState::models_json() const {
     for (std::uint32_t index : model->routes) {
       const pricing::RouteEntry& route = snapshot->routes()[index];
       routes.push_back(route_json(route));
+      routes.back()["circuit"] = to_string(circuits_.state(route.name));
       if (!cheapest || listed_before(route, *cheapest)) cheapest = &route;
     }
     data.push_back({{"id", model->id},

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "gateway/circuit_breakers.h"
 #include "gateway/router.h"
 #include "pricing/catalogue_snapshot.h"
 #include "pricing/database.h"
@@ -39,7 +40,7 @@ class RoutingState {
   // `remote` providers serve the catalogue's routes of the provider with the same name.
   // `unusable` names catalogue providers that got no client, and why (shown as the routes' reason).
   RoutingState(std::vector<std::shared_ptr<Provider>> in_process, std::vector<std::shared_ptr<Provider>> remote,
-               RoutingOptions options = {}, std::map<std::string, std::string> unusable = {});
+               RoutingOptions options = {}, std::map<std::string, std::string> unusable = {}, CircuitOptions circuit = {});
 
   // Rebuilds the snapshot from the database and swaps it in. Off the request path; throws on SQLite errors.
   void reload(const pricing::Database& db);
@@ -47,6 +48,7 @@ class RoutingState {
   Result<RoutedRequest> route(const ChatRequest& request) const;
   std::shared_ptr<const pricing::CatalogueSnapshot> snapshot() const { return snapshot_.get(); }
   pricing::LiveStats& live_stats() { return live_stats_; }
+  CircuitBreakers& circuits() { return circuits_; }
   const pricing::LiveStats& live_stats() const { return live_stats_; }
 
   // GET /v1/models: OpenAI list shape, each model with its cheapest usable price and every route.
@@ -61,6 +63,7 @@ class RoutingState {
   RoutingOptions options_;
   pricing::SnapshotHolder snapshot_;
   pricing::LiveStats live_stats_;
+  mutable CircuitBreakers circuits_;
   std::uint64_t next_version_ = 1;
 };
 

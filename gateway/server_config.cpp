@@ -42,6 +42,21 @@ void read_http(ObjectReader& root, HttpLimits& http) {
   reader.reject_unread();
 }
 
+void read_routing(ObjectReader& root, ServerConfig& config) {
+  const json* section = root.find("routing");
+  if (!section) return;
+  ObjectReader reader(*section, "routing");
+  if (auto retries = reader.small_integer("retries_per_route", 0, 10)) config.retry.retries_per_route = *retries;
+  read_duration(reader, "backoff_initial_ms", config.retry.backoff_initial);
+  read_duration(reader, "backoff_max_ms", config.retry.backoff_max);
+  read_duration(reader, "max_retry_after_ms", config.retry.max_retry_after);
+  if (auto attempts = reader.small_integer("max_attempts", 1, 100)) config.retry.max_attempts = *attempts;
+  if (auto failures = reader.small_integer("circuit_consecutive_failures", 1, 1000)) config.circuit.consecutive_failures = *failures;
+  if (auto rate = reader.number("circuit_error_rate", 0.01, 1.0)) config.circuit.error_rate = *rate;
+  read_duration(reader, "circuit_cooldown_ms", config.circuit.cooldown);
+  reader.reject_unread();
+}
+
 void read_fake_provider(ObjectReader& root, ServerConfig& config) {
   const json* section = root.find("fake_provider");
   if (!section) return;
@@ -66,6 +81,7 @@ void read_root(const json& document, ServerConfig& config) {
   read_duration(root, "request_timeout_ms", config.request_timeout);
   read_duration(root, "catalogue_poll_interval_ms", config.catalogue_poll_interval);
   if (auto retry = root.small_integer("no_route_retry_after_s", 1, 3600)) config.no_route_retry_after_s = *retry;
+  read_routing(root, config);
   read_fake_provider(root, config);
   root.reject_unread();
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "gateway/circuit_breakers.h"
 #include "providers/fake_provider.h"
 #include "providers/result.h"
 
@@ -25,6 +26,15 @@ struct HttpLimits {
   std::size_t max_pending_stream_bytes = 8 * 1024 * 1024;  // unsent SSE bytes before a slow reader is cut off
 };
 
+// Retrying the same route before falling back to the next one.
+struct RetryPolicy {
+  int retries_per_route = 1;                // after the first attempt, for transient failures, timeouts and 429s
+  Milliseconds backoff_initial{100};        // doubled per retry, with jitter in [half, full]
+  Milliseconds backoff_max{2'000};
+  Milliseconds max_retry_after{2'000};      // a longer Retry-After moves on to the next route instead
+  int max_attempts = 6;                     // across all routes of one request
+};
+
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;  // 0: any free port (logged at start)
@@ -37,6 +47,8 @@ struct ServerConfig {
   Milliseconds request_timeout{600'000};           // a whole answer, all routes and retries included
   Milliseconds catalogue_poll_interval{1'000};     // how soon catalogue edits from the CLI take effect
   int no_route_retry_after_s = 5;
+  RetryPolicy retry;
+  CircuitOptions circuit;
   bool fake_provider_enabled = false;  // test-only in-process provider (see providers/fake_provider.h)
   FakeProviderOptions fake_provider;
 

@@ -52,6 +52,11 @@ void ConnectionPool::put_back(boost::beast::tcp_stream stream) {
   if (idle_.size() < max_idle_) idle_.push_back(std::move(stream));
 }
 
+void ConnectionPool::clear() {
+  std::lock_guard lock(mutex_);
+  idle_.clear();
+}
+
 std::optional<boost::asio::ip::tcp::resolver::results_type> ConnectionPool::cached_endpoints() const {
   std::lock_guard lock(mutex_);
   if (!endpoints_ || std::chrono::steady_clock::now() >= endpoints_expire_) return std::nullopt;

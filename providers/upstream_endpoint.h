@@ -37,6 +37,8 @@ class ConnectionPool {
 
   std::optional<boost::beast::tcp_stream> take();
   void put_back(boost::beast::tcp_stream stream);
+  // Closes every idle connection; they must not outlive the io_context they are registered with.
+  void clear();
 
   // Cached resolver results, valid for `ttl`.
   std::optional<boost::asio::ip::tcp::resolver::results_type> cached_endpoints() const;

@@ -243,13 +243,15 @@ TEST(HttpServerTest, ModelsListFallsBackPastAFailingModel) {
 }
 
 TEST(HttpServerTest, StreamFallsBackBeforeTheFirstByte) {
-  TestGateway server;
+  TestGateway server([](gateway::ServerConfig& config) { config.retry.retries_per_route = 0; });
   json body = chat_body("error", "fall back", true);
   body["models"] = {"echo"};
   auto response = server.post("/v1/chat/completions", body);
   ASSERT_TRUE(response);
   EXPECT_EQ(response->header("x-modelgate-route"), "fake/echo");
-  EXPECT_EQ(streamed_text(sse_chunks(*response)), "You said: fall back");
+  auto chunks = sse_chunks(*response);
+  EXPECT_EQ(streamed_text(chunks), "You said: fall back");
+  EXPECT_EQ(chunks.front()["model"], "echo");
 }
 
 TEST(HttpServerTest, KeepAliveCommentsDoNotStopFallback) {

@@ -154,10 +154,11 @@ TEST(LedgerTest, FailuresFallbacksAndRejectionsEachLeaveOneRow) {
   const json& fell_back = by_id["r-fallback"];
   EXPECT_EQ(fell_back["route"], "fake/echo");
   EXPECT_EQ(fell_back["status"], 200);
-  ASSERT_EQ(fell_back["routes_tried"].size(), 2u);
+  ASSERT_EQ(fell_back["routes_tried"].size(), 3u);  // the failing route, its one retry, then the fallback
   EXPECT_EQ(fell_back["routes_tried"][0]["route"], "fake/error");
   EXPECT_EQ(fell_back["routes_tried"][0]["outcome"], "transient");
-  EXPECT_EQ(fell_back["routes_tried"][1]["outcome"], "ok");
+  EXPECT_EQ(fell_back["routes_tried"][1]["route"], "fake/error");
+  EXPECT_EQ(fell_back["routes_tried"][2]["outcome"], "ok");
   EXPECT_DOUBLE_EQ(fell_back["cost_usd"].get<double>(), fake_cost(2, 4));
 
   EXPECT_EQ(by_id["r-all-failed"]["status"], 503);

@@ -3,6 +3,7 @@
 #include "providers/openai_http_provider.h"
 
 #include <cstdlib>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -40,6 +41,9 @@ void add_mock_routes(const std::string& db_path, const MockUpstream& mock) {
   route("m-fallback", "mockbad", "mock-500", 0.5);  // cheaper, so tried first
   route("m-fallback", "mock", "mock-ok", 1.0);
   route("m-unreachable", "nowhere", "mock-ok", 1.0);
+  route("m-once", "mock", "mock-503-once", 1.0);
+  route("m-limited", "mockbad", "mock-429", 0.5);
+  route("m-limited", "mock", "mock-ok", 1.0);
 }
 
 class OpenAiHttpProviderTest : public ::testing::Test {
@@ -48,6 +52,14 @@ class OpenAiHttpProviderTest : public ::testing::Test {
     ::setenv("MODELGATE_TEST_MOCK_KEY", "secret-key", 1);
     add_mock_routes(db_path_, mock_);
     server_ = std::make_unique<TestGateway>([this](gateway::ServerConfig& config) { config.db_path = db_path_; });
+  }
+
+  void restart_with(const std::function<void(gateway::ServerConfig&)>& adjust) {
+    server_.reset();
+    server_ = std::make_unique<TestGateway>([&](gateway::ServerConfig& config) {
+      config.db_path = db_path_;
+      adjust(config);
+    });
   }
 
   std::optional<RawResponse> chat(const std::string& model, bool stream = false) {
@@ -108,10 +120,75 @@ TEST_F(OpenAiHttpProviderTest, AnUpstream500FallsBackToTheNextRoute) {
   ASSERT_TRUE(response);
   ASSERT_EQ(response->status, 200) << response->body;
   EXPECT_EQ(response->header("x-modelgate-route"), "mock/m-fallback");
+  EXPECT_EQ(mock_.requests_served(), 3);  // the 500, its retry, the fallback
+}
+
+TEST_F(OpenAiHttpProviderTest, ATransientFailureIsRetriedOnTheSameRoute) {
+  auto response = chat("m-once");
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(response->header("x-modelgate-route"), "mock/m-once");
   EXPECT_EQ(mock_.requests_served(), 2);
 }
 
+// A failing first route costs at most one backoff: the added delay stays under the configured backoff
+// plus 20 ms.
+TEST_F(OpenAiHttpProviderTest, FallbackAddsAtMostTheBackoff) {
+  constexpr auto kBackoff = std::chrono::milliseconds(100);
+  restart_with([&](gateway::ServerConfig& config) { config.retry.backoff_initial = kBackoff; });
+  auto timed = [&](const std::string& model) {
+    auto started = std::chrono::steady_clock::now();
+    auto response = chat(model);
+    EXPECT_TRUE(response && response->status == 200);
+    return std::chrono::steady_clock::now() - started;
+  };
+  timed("m");  // warm the connection pool
+  auto direct = timed("m");
+  auto with_fallback = timed("m-fallback");
+  auto added = std::chrono::duration_cast<std::chrono::milliseconds>(with_fallback - direct);
+  EXPECT_LT(added, kBackoff + std::chrono::milliseconds(20)) << "added " << added.count() << " ms";
+}
+
+TEST_F(OpenAiHttpProviderTest, ALongRetryAfterMovesOnInsteadOfWaiting) {
+  restart_with([](gateway::ServerConfig& config) { config.retry.max_retry_after = std::chrono::milliseconds(500); });
+  auto started = std::chrono::steady_clock::now();
+  auto response = chat("m-limited");  // mockbad answers 429 with Retry-After: 2
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->header("x-modelgate-route"), "mock/m-limited");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
+}
+
+TEST_F(OpenAiHttpProviderTest, CircuitOpensAfterRepeatedFailuresAndProbesAfterCooldown) {
+  restart_with([](gateway::ServerConfig& config) {
+    config.circuit.consecutive_failures = 4;
+    config.circuit.cooldown = std::chrono::milliseconds(300);
+    config.retry.backoff_initial = std::chrono::milliseconds(1);
+  });
+  auto circuit_of = [&](const std::string& route) {
+    json listing = json::parse(server_->get("/v1/models")->body);
+    for (const json& model : listing["data"]) {
+      for (const json& entry : model["routes"]) {
+        if (entry["route"] == route) return entry["circuit"].get<std::string>();
+      }
+    }
+    return std::string("missing");
+  };
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(chat("m-fallback")->status, 200);  // 2 x (500 + retry) = 4 failures
+  EXPECT_EQ(circuit_of("mockbad/m-fallback"), "open");
+  int before = mock_.requests_served();
+  ASSERT_EQ(chat("m-fallback")->status, 200);
+  EXPECT_EQ(mock_.requests_served(), before + 1) << "the open route is skipped";
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  EXPECT_EQ(circuit_of("mockbad/m-fallback"), "half_open");
+  before = mock_.requests_served();
+  ASSERT_EQ(chat("m-fallback")->status, 200);
+  EXPECT_EQ(mock_.requests_served(), before + 2) << "one probe (no retry of a failed probe), then the healthy route";
+  EXPECT_EQ(circuit_of("mockbad/m-fallback"), "open");
+}
+
 TEST_F(OpenAiHttpProviderTest, RateLimitedEverywhereIs503NamingTheUpstreamStatus) {
+  restart_with([](gateway::ServerConfig& config) { config.retry.max_retry_after = std::chrono::milliseconds(500); });
   auto response = chat("m-429");
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 503);

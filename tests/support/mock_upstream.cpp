@@ -150,6 +150,9 @@ bool MockUpstream::answer(int fd, const std::string& path, const std::string& au
   bool stream = request.is_object() && request.value("stream", false);
   if (path != "/v1/chat/completions") return send_all(fd, json_response(404, {{"error", {{"message", "no such path " + path}}}}));
   if (model == "mock-500") return send_all(fd, json_response(500, {{"error", {{"message", "the mock is broken"}}}}));
+  if (model == "mock-503-once" && !failed_once_.exchange(true)) {
+    return send_all(fd, json_response(503, {{"error", {{"message", "warming up"}}}}));
+  }
   if (model == "mock-429") return send_all(fd, json_response(429, {{"error", {{"message", "slow down"}}}}, "Retry-After: 2\r\n"));
   if (model == "mock-text") {
     return send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello");

@@ -7,6 +7,7 @@
 //   mock-429       HTTP 429 with Retry-After: 2
 //   mock-broken    streams two chunks, then closes without [DONE]
 //   mock-text      HTTP 200 with Content-Type text/plain
+//   mock-503-once  HTTP 503 the first time it is asked, then like mock-ok
 #pragma once
 
 #include <atomic>
@@ -45,6 +46,7 @@ class MockUpstream {
   std::atomic<bool> stopping_{false};
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
+  std::atomic<bool> failed_once_{false};
   mutable std::mutex mutex_;
   nlohmann::json last_request_;
   std::string last_authorization_;
