@@ -23,7 +23,7 @@ const char* const kServeHelp =
     "  --local-model PATH    GGUF model for the built-in engine (not in this build yet)\n"
     "  --help                show this help\n"
     "\n"
-    "Config file keys: listen, db, threads, local_model, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
+    "Config file keys: listen, db, threads, local_model, upstream_ca_file, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
     "request_timeout_ms, catalogue_poll_interval_ms, no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
     "idle_timeout_ms, write_timeout_ms, max_connections, max_pending_stream_bytes}, routing {retries_per_route,\n"
     "backoff_initial_ms, backoff_max_ms, max_retry_after_ms, max_attempts, circuit_consecutive_failures,\n"

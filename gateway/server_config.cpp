@@ -75,6 +75,7 @@ void read_root(const json& document, ServerConfig& config) {
   if (auto db = root.string("db")) config.db_path = *db;
   if (auto threads = root.small_integer("threads", 0, 1024)) config.io_threads = *threads;
   if (auto model = root.string("local_model")) config.local_model_path = *model;
+  if (auto ca_file = root.string("upstream_ca_file")) config.upstream_ca_file = *ca_file;
   read_http(root, config.http);
   read_duration(root, "stream_keepalive_interval_ms", config.stream_keepalive_interval);
   read_duration(root, "shutdown_grace_ms", config.shutdown_grace);

@@ -41,6 +41,7 @@ struct ServerConfig {
   std::string db_path = "modelgate.db";
   int io_threads = 0;  // 0: one per core
   std::string local_model_path;
+  std::string upstream_ca_file;  // PEM CAs trusted for https upstreams instead of the system store
   HttpLimits http;
   Milliseconds stream_keepalive_interval{15'000};  // SSE comments while waiting for the first token
   Milliseconds shutdown_grace{30'000};             // how long in-flight requests may finish after SIGTERM

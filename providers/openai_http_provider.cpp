@@ -3,6 +3,7 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -62,7 +63,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
       if (auto self = weak.lock()) {
         net::post(self->strand_, [self] {
           self->cancelled_ = true;
-          if (self->stream_) self->stream_->cancel();
+          if (self->stream_) self->stream_->tcp().cancel();
           self->resolver_.cancel();
         });
       }
@@ -109,23 +110,47 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   }
 
   void connect(const tcp::resolver::results_type& endpoints) {
-    stream_.emplace(provider_->executor());
-    stream_->expires_after(provider_->options().connect_timeout);
-    stream_->async_connect(endpoints, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+    if (auto* context = provider_->tls_context()) stream_.emplace(UpstreamStream::Tls(provider_->executor(), *context));
+    else stream_.emplace(UpstreamStream::Plain(provider_->executor()));
+    stream_->tcp().expires_after(provider_->options().connect_timeout);
+    stream_->tcp().async_connect(endpoints, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
       if (self->cancelled_) return self->finish_with(cancelled_error());
       if (ec) return self->finish_with(transport_error(self->name(), "cannot connect", ec));
-      self->stream_->socket().set_option(tcp::no_delay(true), ec);
+      self->stream_->tcp().socket().set_option(tcp::no_delay(true), ec);
+      if (self->stream_->tls()) return self->handshake();
+      self->send_request();
+    }));
+  }
+
+  // TLS always sends SNI and verifies the peer: its chain against the trusted CAs, and its name.
+  void handshake() {
+    UpstreamStream::Tls& tls = *stream_->tls();
+    const std::string& host = provider_->base_url().host;
+    if (!SSL_set_tlsext_host_name(tls.native_handle(), host.c_str())) {
+      return finish_with(Error::upstream(name() + ": cannot set the TLS server name", FailureClass::permanent));
+    }
+    tls.set_verify_callback(net::ssl::host_name_verification(host));
+    tls.async_handshake(net::ssl::stream_base::client, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec) {
+      if (self->cancelled_) return self->finish_with(cancelled_error());
+      if (ec) {
+        // A peer that cannot prove who it is will not improve on a retry: permanent, so the router moves on.
+        Error error = transport_error(self->name(), "TLS handshake failed", ec);
+        error.failure = FailureClass::permanent;
+        error.code = "upstream_tls_failed";
+        return self->finish_with(std::move(error));
+      }
       self->send_request();
     }));
   }
 
   void send_request() {
-    stream_->expires_after(provider_->options().first_byte_timeout);
-    http::async_write(*stream_, http_request_, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    stream_->tcp().expires_after(provider_->options().first_byte_timeout);
+    auto on_sent = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (self->cancelled_) return self->finish_with(cancelled_error());
       if (ec) return self->retry_or_fail("cannot send the request", ec);
       self->read_head();
-    }));
+    });
+    stream_->visit([&](auto& stream) { http::async_write(stream, http_request_, on_sent); });
   }
 
   // A pooled connection the upstream has meanwhile closed fails before any answer: try once more on a
@@ -139,11 +164,12 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void read_head() {
     parser_.emplace();
     parser_->body_limit(boost::none);
-    http::async_read_header(*stream_, buffer_, *parser_, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    auto on_head = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       if (self->cancelled_) return self->finish_with(cancelled_error());
       if (ec) return self->retry_or_fail("no answer", ec);
       self->on_head();
-    }));
+    });
+    stream_->visit([&](auto& stream) { http::async_read_header(stream, buffer_, *parser_, on_head); });
   }
 
   void on_head() {
@@ -164,10 +190,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     if (parser_->is_done()) return on_body_complete();
     parser_->get().body().data = chunk_;
     parser_->get().body().size = sizeof chunk_;
-    stream_->expires_after(streaming_ ? provider_->options().idle_timeout : provider_->options().first_byte_timeout);
-    http::async_read_some(*stream_, buffer_, *parser_, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->on_body_chunk(ec);
-    }));
+    stream_->tcp().expires_after(streaming_ ? provider_->options().idle_timeout : provider_->options().first_byte_timeout);
+    auto on_chunk = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body_chunk(ec); });
+    stream_->visit([&](auto& stream) { http::async_read_some(stream, buffer_, *parser_, on_chunk); });
   }
 
   void on_body_chunk(beast::error_code ec) {
@@ -236,7 +261,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   EventSink sink_;
   net::strand<net::any_io_executor> strand_;
   tcp::resolver resolver_;
-  std::optional<beast::tcp_stream> stream_;
+  std::optional<UpstreamStream> stream_;
   bool reused_ = false;
   bool cancelled_ = false;
   bool finished_ = false;
@@ -257,10 +282,21 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 Result<std::shared_ptr<OpenAiHttpProvider>> OpenAiHttpProvider::create(boost::asio::any_io_executor executor, UpstreamOptions options) {
   Result<BaseUrl> url = parse_base_url(options.base_url);
   if (!url) return url.error();
+  std::unique_ptr<boost::asio::ssl::context> tls;
   if (url->scheme == "https") {
-    return Error::invalid_request("provider '" + options.name + "': https upstreams need the TLS client, which is not in this build yet", "base_url");
+    tls = std::make_unique<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
+    boost::system::error_code ec;
+    tls->set_verify_mode(boost::asio::ssl::verify_peer);
+    if (options.ca_file.empty()) tls->set_default_verify_paths(ec);
+    else tls->load_verify_file(options.ca_file, ec);
+    if (ec) {
+      return Error::invalid_request("provider '" + options.name + "': cannot load trusted certificates" +
+                                        (options.ca_file.empty() ? std::string() : " from '" + options.ca_file + "'") + ": " + ec.message(),
+                                    "ca_file");
+    }
   }
-  return std::shared_ptr<OpenAiHttpProvider>(new OpenAiHttpProvider(std::move(executor), std::move(options), std::move(url).value()));
+  return std::shared_ptr<OpenAiHttpProvider>(
+      new OpenAiHttpProvider(std::move(executor), std::move(options), std::move(url).value(), std::move(tls)));
 }
 
 std::string OpenAiHttpProvider::request_body(const ChatRequest& request, const std::string& model_id) const {

@@ -9,6 +9,7 @@
 #include <string>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include "providers/provider.h"
 #include "providers/upstream_endpoint.h"
@@ -20,6 +21,7 @@ struct UpstreamOptions {
   std::string base_url;        // "http://127.0.0.1:8000/v1"
   std::string api_key;         // sent as a Bearer token; never logged or echoed
   std::string dialect = "openai";  // "openrouter" keeps the `provider` and `models` fields
+  std::string ca_file;             // PEM file of trusted CAs for https; '' for the system store
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds first_byte_timeout{60'000};
   std::chrono::milliseconds idle_timeout{60'000};  // between two chunks of a stream
@@ -28,7 +30,7 @@ struct UpstreamOptions {
 
 class OpenAiHttpProvider final : public Provider, public std::enable_shared_from_this<OpenAiHttpProvider> {
  public:
-  // Fails for a malformed base URL, or one this build cannot reach (https for now).
+  // Fails for a malformed base URL, or trusted certificates that cannot be loaded.
   static Result<std::shared_ptr<OpenAiHttpProvider>> create(boost::asio::any_io_executor executor, UpstreamOptions options);
 
   const std::string& name() const override { return options_.name; }
@@ -40,17 +42,20 @@ class OpenAiHttpProvider final : public Provider, public std::enable_shared_from
   const BaseUrl& base_url() const { return base_url_; }
   ConnectionPool& pool() { return pool_; }
   boost::asio::any_io_executor executor() const { return executor_; }
+  boost::asio::ssl::context* tls_context() { return tls_.get(); }  // nullptr for plain http
 
   // The JSON body sent upstream for `request` on `model_id`.
   std::string request_body(const ChatRequest& request, const std::string& model_id) const;
 
  private:
-  OpenAiHttpProvider(boost::asio::any_io_executor executor, UpstreamOptions options, BaseUrl base_url)
-      : executor_(std::move(executor)), options_(std::move(options)), base_url_(std::move(base_url)) {}
+  OpenAiHttpProvider(boost::asio::any_io_executor executor, UpstreamOptions options, BaseUrl base_url,
+                     std::unique_ptr<boost::asio::ssl::context> tls)
+      : executor_(std::move(executor)), options_(std::move(options)), base_url_(std::move(base_url)), tls_(std::move(tls)) {}
 
   boost::asio::any_io_executor executor_;
   UpstreamOptions options_;
   BaseUrl base_url_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
   ConnectionPool pool_;
 };
 

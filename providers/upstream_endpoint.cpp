@@ -39,15 +39,15 @@ Result<BaseUrl> parse_base_url(const std::string& url) {
   return out;
 }
 
-std::optional<boost::beast::tcp_stream> ConnectionPool::take() {
+std::optional<UpstreamStream> ConnectionPool::take() {
   std::lock_guard lock(mutex_);
   if (idle_.empty()) return std::nullopt;
-  boost::beast::tcp_stream stream = std::move(idle_.back());
+  UpstreamStream stream = std::move(idle_.back());
   idle_.pop_back();
   return stream;
 }
 
-void ConnectionPool::put_back(boost::beast::tcp_stream stream) {
+void ConnectionPool::put_back(UpstreamStream stream) {
   std::lock_guard lock(mutex_);
   if (idle_.size() < max_idle_) idle_.push_back(std::move(stream));
 }

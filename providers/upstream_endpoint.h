@@ -15,6 +15,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include "providers/result.h"
+#include "providers/upstream_stream.h"
 
 namespace mg {
 
@@ -35,8 +36,8 @@ class ConnectionPool {
  public:
   explicit ConnectionPool(std::size_t max_idle = 32) : max_idle_(max_idle) {}
 
-  std::optional<boost::beast::tcp_stream> take();
-  void put_back(boost::beast::tcp_stream stream);
+  std::optional<UpstreamStream> take();
+  void put_back(UpstreamStream stream);
   // Closes every idle connection; they must not outlive the io_context they are registered with.
   void clear();
 
@@ -46,7 +47,7 @@ class ConnectionPool {
 
  private:
   mutable std::mutex mutex_;
-  std::vector<boost::beast::tcp_stream> idle_;
+  std::vector<UpstreamStream> idle_;
   std::size_t max_idle_;
   std::optional<boost::asio::ip::tcp::resolver::results_type> endpoints_;
   std::chrono::steady_clock::time_point endpoints_expire_;

@@ -308,3 +308,59 @@ TEST(BaseUrlTest, Forms) {
 
 }  // namespace
 }  // namespace mg::test
+
+namespace mg::test {
+namespace {
+
+class HttpsUpstreamTest : public ::testing::Test {
+ protected:
+  void start(const TlsFiles& served_with) {
+    mock_ = std::make_unique<MockUpstream>(served_with);
+    pricing::Database db = pricing::Database::open(db_path_);
+    pricing::upsert_provider(db, {"secure", mock_->base_url(), "", "openai", true});
+    pricing::upsert_model(db, {"s", "", 32768, true, true, {}});
+    pricing::RouteRecord route;
+    route.model_id = "s";
+    route.provider = "secure";
+    route.upstream_model_id = "mock-ok";
+    route.context_length = 32768;
+    pricing::upsert_route(db, route);
+    server_ = std::make_unique<TestGateway>([this](gateway::ServerConfig& config) {
+      config.db_path = db_path_;
+      config.upstream_ca_file = certificates_.ca_file;
+    });
+  }
+
+  TempDir dir_;
+  TestCertificates certificates_{dir_.path().string()};
+  std::string db_path_ = (dir_.path() / "tls.db").string();
+  std::unique_ptr<MockUpstream> mock_;
+  std::unique_ptr<TestGateway> server_;
+};
+
+TEST_F(HttpsUpstreamTest, AnUpstreamSignedByTheConfiguredCaAnswersOverPooledTls) {
+  start(certificates_.server);
+  for (int i = 0; i < 6; ++i) {
+    auto response = server_->post("/v1/chat/completions", chat_body("s", "over tls", i % 2 == 1));
+    ASSERT_TRUE(response);
+    ASSERT_EQ(response->status, 200) << response->body;
+    EXPECT_NE(response->body.find(i % 2 ? "mock" : "Hi from the mock"), std::string::npos);
+  }
+  EXPECT_EQ(mock_->connections_accepted(), 1);
+  EXPECT_EQ(mock_->tls_handshakes_failed(), 0);
+}
+
+TEST_F(HttpsUpstreamTest, ACertificateNotSignedByTheCaIsRefusedAndNotRetried) {
+  start(certificates_.rogue);
+  auto response = server_->post("/v1/chat/completions", chat_body("s", "who are you"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 503);
+  std::string message = json::parse(response->body)["error"]["message"];
+  EXPECT_NE(message.find("secure: TLS handshake failed"), std::string::npos) << message;
+  EXPECT_NE(message.find("certificate verify failed"), std::string::npos) << message;
+  EXPECT_EQ(mock_->requests_served(), 0);
+  EXPECT_EQ(mock_->connections_accepted(), 1) << "a failed handshake is not retried on the same route";
+}
+
+}  // namespace
+}  // namespace mg::test

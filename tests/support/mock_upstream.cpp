@@ -7,22 +7,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 
 namespace mg::test {
 namespace {
 
 using nlohmann::json;
 
-bool send_all(int fd, const std::string& bytes) {
-  std::size_t sent = 0;
-  while (sent < bytes.size()) {
-    ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    sent += static_cast<std::size_t>(n);
-  }
-  return true;
+void run_openssl(const std::string& arguments) {
+  std::string command = "openssl " + arguments + " >/dev/null 2>&1";
+  if (std::system(command.c_str()) != 0) throw std::runtime_error("failed: " + command);
 }
 
 std::string lower(std::string text) {
@@ -53,7 +53,54 @@ std::string json_response(int status, const json& body, const std::string& extra
 
 }  // namespace
 
-MockUpstream::MockUpstream() {
+TestCertificates::TestCertificates(const std::string& directory) {
+  const std::string d = directory + "/";
+  const std::string ec_key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2";
+  run_openssl("req -x509 " + ec_key + " -keyout " + d + "ca.key -out " + d + "ca.pem -subj /CN=modelgate-test-ca");
+  run_openssl("req " + ec_key + " -keyout " + d + "server.key -out " + d + "server.csr -subj /CN=localhost");
+  {
+    FILE* extensions = std::fopen((d + "san.cnf").c_str(), "w");
+    std::fputs("subjectAltName=IP:127.0.0.1,DNS:localhost\n", extensions);
+    std::fclose(extensions);
+  }
+  run_openssl("x509 -req -in " + d + "server.csr -CA " + d + "ca.pem -CAkey " + d + "ca.key -CAcreateserial -days 2 -out " + d +
+              "server.pem -extfile " + d + "san.cnf");
+  run_openssl("req -x509 " + ec_key + " -keyout " + d + "rogue.key -out " + d + "rogue.pem -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost");
+  ca_file = d + "ca.pem";
+  server = {d + "server.pem", d + "server.key"};
+  rogue = {d + "rogue.pem", d + "rogue.key"};
+}
+
+// One accepted connection, plain or TLS.
+struct MockUpstream::Peer {
+  int fd;
+  SSL* ssl = nullptr;
+
+  ssize_t read(char* buffer, std::size_t size) {
+    if (!ssl) return ::recv(fd, buffer, size, 0);
+    int n = SSL_read(ssl, buffer, static_cast<int>(size));
+    return n > 0 ? n : -1;
+  }
+  bool write(const std::string& bytes) {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      ssize_t n = ssl ? SSL_write(ssl, bytes.data() + sent, static_cast<int>(bytes.size() - sent))
+                      : ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+};
+
+MockUpstream::MockUpstream(std::optional<TlsFiles> tls) {
+  if (tls) {
+    tls_ = SSL_CTX_new(TLS_server_method());
+    if (SSL_CTX_use_certificate_chain_file(tls_, tls->certificate.c_str()) != 1 ||
+        SSL_CTX_use_PrivateKey_file(tls_, tls->key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      throw std::runtime_error("mock upstream: cannot load " + tls->certificate);
+    }
+  }
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -78,6 +125,7 @@ MockUpstream::~MockUpstream() {
     for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
   }
   for (auto& thread : threads_) thread.join();
+  if (tls_) SSL_CTX_free(tls_);
 }
 
 json MockUpstream::last_request() const {
@@ -106,13 +154,29 @@ void MockUpstream::accept_loop() {
 // Reads requests (headers, then a Content-Length body) until the peer closes or a behaviour ends the
 // connection.
 void MockUpstream::serve_connection(int fd) {
+  Peer peer{fd};
+  struct Closer {
+    Peer& peer;
+    ~Closer() {
+      if (peer.ssl) SSL_free(peer.ssl);
+      ::close(peer.fd);
+    }
+  } closer{peer};
+  if (tls_) {
+    peer.ssl = SSL_new(tls_);
+    SSL_set_fd(peer.ssl, fd);
+    if (SSL_accept(peer.ssl) != 1) {
+      handshakes_failed_.fetch_add(1);
+      return;
+    }
+  }
   std::string pending;
   char buffer[65536];
   while (!stopping_) {
     std::size_t head_end;
     while ((head_end = pending.find("\r\n\r\n")) == std::string::npos) {
-      ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-      if (n <= 0) return (void)::close(fd);
+      ssize_t n = peer.read(buffer, sizeof buffer);
+      if (n <= 0) return;
       pending.append(buffer, static_cast<std::size_t>(n));
     }
     std::string head = pending.substr(0, head_end);
@@ -127,19 +191,18 @@ void MockUpstream::serve_connection(int fd) {
     std::string path = head.substr(head.find(' ') + 1);
     path = path.substr(0, path.find(' '));
     while (pending.size() < head_end + 4 + length) {
-      ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-      if (n <= 0) return (void)::close(fd);
+      ssize_t n = peer.read(buffer, sizeof buffer);
+      if (n <= 0) return;
       pending.append(buffer, static_cast<std::size_t>(n));
     }
     std::string body = pending.substr(head_end + 4, length);
     pending.erase(0, head_end + 4 + length);
     requests_.fetch_add(1);
-    if (!answer(fd, path, authorization, body)) return (void)::close(fd);
+    if (!answer(peer, path, authorization, body)) return;
   }
-  ::close(fd);
 }
 
-bool MockUpstream::answer(int fd, const std::string& path, const std::string& authorization, const std::string& body) {
+bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string& authorization, const std::string& body) {
   json request = json::parse(body, nullptr, false);
   {
     std::lock_guard lock(mutex_);
@@ -148,27 +211,27 @@ bool MockUpstream::answer(int fd, const std::string& path, const std::string& au
   }
   std::string model = request.is_object() ? request.value("model", "") : "";
   bool stream = request.is_object() && request.value("stream", false);
-  if (path != "/v1/chat/completions") return send_all(fd, json_response(404, {{"error", {{"message", "no such path " + path}}}}));
-  if (model == "mock-500") return send_all(fd, json_response(500, {{"error", {{"message", "the mock is broken"}}}}));
+  if (path != "/v1/chat/completions") return peer.write(json_response(404, {{"error", {{"message", "no such path " + path}}}}));
+  if (model == "mock-500") return peer.write(json_response(500, {{"error", {{"message", "the mock is broken"}}}}));
   if (model == "mock-503-once" && !failed_once_.exchange(true)) {
-    return send_all(fd, json_response(503, {{"error", {{"message", "warming up"}}}}));
+    return peer.write(json_response(503, {{"error", {{"message", "warming up"}}}}));
   }
-  if (model == "mock-429") return send_all(fd, json_response(429, {{"error", {{"message", "slow down"}}}}, "Retry-After: 2\r\n"));
+  if (model == "mock-429") return peer.write(json_response(429, {{"error", {{"message", "slow down"}}}}, "Retry-After: 2\r\n"));
   if (model == "mock-text") {
-    return send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello");
+    return peer.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello");
   }
   json usage = {{"prompt_tokens", 11}, {"completion_tokens", 4}, {"total_tokens", 15}};
   if (!stream) {
     json answer = {{"id", "mock-1"}, {"object", "chat.completion"}, {"created", 1}, {"model", model},
                    {"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", "Hi from the mock"}}}, {"finish_reason", "stop"}}})},
                    {"usage", usage}};
-    return send_all(fd, json_response(200, answer));
+    return peer.write(json_response(200, answer));
   }
-  if (!send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")) return false;
+  if (!peer.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")) return false;
   for (std::size_t i = 0; i < kAnswer.size(); ++i) {
     if (model == "mock-broken" && i == 2) return false;  // close mid-stream, no [DONE]
     json delta = i == 0 ? json{{"role", "assistant"}, {"content", kAnswer[i]}} : json{{"content", kAnswer[i]}};
-    if (!send_all(fd, sse(chunk_json(model, delta, nullptr)))) return false;
+    if (!peer.write(sse(chunk_json(model, delta, nullptr)))) return false;
   }
   std::string tail = sse(chunk_json(model, json::object(), "stop"));
   if (model != "mock-no-usage") {
@@ -176,7 +239,7 @@ bool MockUpstream::answer(int fd, const std::string& path, const std::string& au
     tail += sse(usage_chunk);
   }
   tail += chunk("data: [DONE]\n\n") + "0\r\n\r\n";
-  return send_all(fd, tail);
+  return peer.write(tail);
 }
 
 }  // namespace mg::test

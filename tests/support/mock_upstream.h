@@ -13,23 +13,42 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+struct ssl_ctx_st;
+
 namespace mg::test {
+
+// Certificate and key files (PEM) for an https mock.
+struct TlsFiles {
+  std::string certificate;
+  std::string key;
+};
+
+// A throwaway test CA, a server certificate it signs for 127.0.0.1 and localhost, and a "rogue" one
+// for the same names that no trusted CA signed; made with the openssl command in `directory`.
+struct TestCertificates {
+  explicit TestCertificates(const std::string& directory);
+  std::string ca_file;
+  TlsFiles server;
+  TlsFiles rogue;
+};
 
 class MockUpstream {
  public:
-  MockUpstream();
+  explicit MockUpstream(std::optional<TlsFiles> tls = std::nullopt);
   ~MockUpstream();
   MockUpstream(const MockUpstream&) = delete;
   MockUpstream& operator=(const MockUpstream&) = delete;
 
   std::uint16_t port() const { return port_; }
-  std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  std::string base_url() const { return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + "/v1"; }
+  int tls_handshakes_failed() const { return handshakes_failed_.load(); }
 
   int connections_accepted() const { return connections_.load(); }
   int requests_served() const { return requests_.load(); }
@@ -38,8 +57,9 @@ class MockUpstream {
 
  private:
   void accept_loop();
+  struct Peer;
   void serve_connection(int fd);
-  bool answer(int fd, const std::string& path, const std::string& authorization, const std::string& body);
+  bool answer(Peer& peer, const std::string& path, const std::string& authorization, const std::string& body);
 
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
@@ -47,6 +67,8 @@ class MockUpstream {
   std::atomic<int> connections_{0};
   std::atomic<int> requests_{0};
   std::atomic<bool> failed_once_{false};
+  std::atomic<int> handshakes_failed_{0};
+  ssl_ctx_st* tls_ = nullptr;
   mutable std::mutex mutex_;
   nlohmann::json last_request_;
   std::string last_authorization_;
