@@ -171,7 +171,9 @@ void ChatExchange::fail_all_routes() {
     message += " " + attempt.route + " (" + to_string(attempt.error->failure) + ": " + attempt.error->message + ");";
   }
   message.pop_back();
-  fail(Error::unavailable(std::move(message), config_.no_route_retry_after_s));
+  int retry_after_s = config_.no_route_retry_after_s;  // or longer, if an upstream asked for more
+  for (const AttemptRecord& attempt : attempts_) retry_after_s = std::max(retry_after_s, attempt.error->retry_after_s);
+  fail(Error::unavailable(std::move(message), retry_after_s));
 }
 
 void ChatExchange::fail(const Error& error) {

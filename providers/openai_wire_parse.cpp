@@ -7,8 +7,10 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "providers/json_object_reader.h"
+#include "providers/json_scan.h"
 #include "providers/openai_wire.h"
 
 namespace mg {
@@ -334,27 +336,21 @@ ChatRequest parse_request_object(const json& document, ApiFlavor flavor) {
 // Rejects documents nested deeper than the limit before the DOM is built, so hostile input costs O(n).
 Status check_nesting_depth(std::string_view text, std::size_t max_depth) {
   std::size_t depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') {
-      if (++depth > max_depth) {
-        return Error::invalid_request("JSON nests deeper than " + std::to_string(max_depth) + " levels at byte " + std::to_string(i),
-                                      {}, "json_too_deep");
-      }
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return Ok{};
+  std::optional<std::size_t> too_deep_at;
+  scan_json_structure(
+      text,
+      [&](char c, std::size_t offset) {
+        if (c == '{' || c == '[') {
+          if (++depth > max_depth) too_deep_at = offset;
+        } else if ((c == '}' || c == ']') && depth > 0) {
+          --depth;
+        }
+        return !too_deep_at;
+      },
+      [](std::string_view) {});
+  if (!too_deep_at) return Ok{};
+  return Error::invalid_request("JSON nests deeper than " + std::to_string(max_depth) + " levels at byte " + std::to_string(*too_deep_at), {},
+                                "json_too_deep");
 }
 
 }  // namespace

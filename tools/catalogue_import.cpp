@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "providers/json_scan.h"
 #include "providers/openai_wire.h"
 
 namespace mg::tools {
@@ -32,34 +33,22 @@ int line_of(const std::string& text, std::size_t offset) {
 std::vector<std::size_t> data_element_offsets(const std::string& text) {
   std::vector<std::size_t> offsets;
   int depth = 0;
-  bool in_string = false, escaped = false, in_data = false;
-  std::string last_key, current_string;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      else current_string += c;
-      continue;
-    }
-    switch (c) {
-      case '"': in_string = true; current_string.clear(); break;
-      case ':': if (depth == 1) last_key = current_string; break;
-      case '{':
-      case '[':
-        if (in_data && depth == 2) offsets.push_back(i);
-        if (depth == 1 && c == '[' && last_key == "data") in_data = true;
-        ++depth;
-        break;
-      case '}':
-      case ']':
-        --depth;
-        if (depth == 1) in_data = false;
-        break;
-      default: break;
-    }
-  }
+  bool in_data = false;
+  std::string_view last_string, last_key;
+  scan_json_structure(
+      text,
+      [&](char c, std::size_t offset) {
+        if (c == ':' && depth == 1) last_key = last_string;
+        if (c == '{' || c == '[') {
+          if (in_data && depth == 2) offsets.push_back(offset);
+          if (depth == 1 && c == '[' && last_key == "data") in_data = true;
+          ++depth;
+        } else if (c == '}' || c == ']') {
+          if (--depth == 1) in_data = false;
+        }
+        return true;
+      },
+      [&](std::string_view content) { last_string = content; });
   return offsets;
 }
 

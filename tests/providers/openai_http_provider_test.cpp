@@ -188,10 +188,14 @@ TEST_F(OpenAiHttpProviderTest, CircuitOpensAfterRepeatedFailuresAndProbesAfterCo
 }
 
 TEST_F(OpenAiHttpProviderTest, RateLimitedEverywhereIs503NamingTheUpstreamStatus) {
-  restart_with([](gateway::ServerConfig& config) { config.retry.max_retry_after = std::chrono::milliseconds(500); });
+  restart_with([](gateway::ServerConfig& config) {
+    config.retry.max_retry_after = std::chrono::milliseconds(500);
+    config.no_route_retry_after_s = 1;
+  });
   auto response = chat("m-429");
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 503);
+  EXPECT_EQ(response->header("retry-after"), "2") << "the upstream's Retry-After, longer than our own";
   EXPECT_NE(json::parse(response->body)["error"]["message"].get<std::string>().find("HTTP 429: slow down"), std::string::npos);
 }
 
