@@ -44,7 +44,7 @@ ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedReq
 ChatExchange::~ChatExchange() {
   if (!concluded_) {  // every path concludes; this keeps "one ledger row per request" true even for a bug
     Error abandoned{500, FailureClass::permanent, "server_error", "abandoned", {}, "the exchange ended without an answer", 0};
-    conclude(&abandoned);
+    conclude(&abandoned, false);
   }
   services_.state.active_generations.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -86,7 +86,7 @@ void ChatExchange::try_route(std::size_t index) {
 }
 
 void ChatExchange::on_event(std::size_t attempt, ChatEvent event) {
-  if (attempt != current_ || concluded_) return;  // a stale attempt, or the answer is complete
+  if (attempt != current_ || writer_->finished()) return;  // a stale attempt, or the answer is complete
   if (auto failed = std::get_if<StreamFailed>(&event)) return on_attempt_failed(failed->error);
   AttemptRecord& record = attempts_.back();
   if (!record.first_event) {
@@ -95,11 +95,13 @@ void ChatExchange::on_event(std::size_t attempt, ChatEvent event) {
   }
   if (!first_byte_to_client_ && is_content(event) && request_->stream) first_byte_to_client_ = Clock::now();
   if (auto usage = std::get_if<UsageReport>(&event)) record.usage = *usage;
+  if (std::holds_alternative<StreamDone>(event)) {
+    // Account before the last bytes leave: whoever sees the answer complete can rely on its ledger row.
+    if (!first_byte_to_client_) first_byte_to_client_ = Clock::now();
+    end_attempt(std::nullopt);
+    conclude(nullptr, false);
+  }
   writer_->write(event);
-  if (!writer_->finished()) return;
-  if (!first_byte_to_client_) first_byte_to_client_ = Clock::now();
-  end_attempt(std::nullopt);
-  conclude(nullptr);
 }
 
 void ChatExchange::end_attempt(std::optional<Error> error) {
@@ -177,19 +179,21 @@ void ChatExchange::fail_all_routes() {
 }
 
 void ChatExchange::fail(const Error& error) {
+  conclude(&error, writer_->committed());  // accounted before the client can see the end
   writer_->fail(error);
-  conclude(&error);
 }
 
-// The request is over: stop the timers and write its one ledger row.
-void ChatExchange::conclude(const Error* error) {
+// The request is over: stop the timers and write its one ledger row. `partly_answered`: a failed
+// request had already streamed part of its answer from the last route.
+void ChatExchange::conclude(const Error* error, bool partly_answered) {
   if (concluded_) return;
   concluded_ = true;
   keepalive_timer_.cancel();
   deadline_timer_.cancel();
   retry_timer_.cancel();
   if (!services_.recorder) return;
-  const AttemptRecord* answering = error || attempts_.empty() ? nullptr : &attempts_.back();
+  bool answered = !attempts_.empty() && (!error || partly_answered);
+  const AttemptRecord* answering = answered ? &attempts_.back() : nullptr;
   ExchangeOutcome outcome;
   outcome.request = request_.get();
   outcome.request_id = context_.request_id;

@@ -48,7 +48,7 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   void fail_cancelled(const Error& error);
   void fail_all_routes();
   void fail(const Error& error);
-  void conclude(const Error* error);
+  void conclude(const Error* error, bool partly_answered);
   void end_attempt(std::optional<Error> error);
   void arm_keepalive();
   void arm_deadline();

@@ -40,14 +40,18 @@ struct RemoteProviders {
 
 // One OpenAI-compatible client per catalogue provider, with its key from the environment.
 RemoteProviders make_remote_providers(const std::vector<pricing::ProviderRecord>& providers, net::any_io_executor executor,
-                                      const std::string& ca_file) {
+                                      const ServerConfig& config) {
   RemoteProviders out;
   for (const pricing::ProviderRecord& record : providers) {
     UpstreamOptions options;
     options.name = record.name;
     options.base_url = record.base_url;
     options.dialect = record.dialect;
-    options.ca_file = ca_file;
+    options.ca_file = config.upstream_ca_file;
+    options.connect_timeout = config.upstream.connect_timeout;
+    options.first_byte_timeout = config.upstream.first_byte_timeout;
+    options.idle_timeout = config.upstream.idle_timeout;
+    options.max_body_bytes = config.upstream.max_body_bytes;
     if (!record.api_key_env.empty()) {
       const char* key = std::getenv(record.api_key_env.c_str());
       options.api_key = key ? key : "";
@@ -82,7 +86,7 @@ Status Gateway::start() {
   }
   try {
     database_.emplace(pricing::Database::open(config_.db_path));
-    RemoteProviders remote = make_remote_providers(pricing::load_catalogue(*database_).providers, io_.get_executor(), config_.upstream_ca_file);
+    RemoteProviders remote = make_remote_providers(pricing::load_catalogue(*database_).providers, io_.get_executor(), config_);
     upstreams_ = remote.clients;
     routing_ = std::make_unique<RoutingState>(make_providers(config_, io_), std::vector<std::shared_ptr<Provider>>(remote.clients.begin(), remote.clients.end()),
                                               RoutingOptions{RoutingPolicy::price, 0, config_.no_route_retry_after_s},

@@ -27,7 +27,8 @@ const char* const kServeHelp =
     "request_timeout_ms, catalogue_poll_interval_ms, no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
     "idle_timeout_ms, write_timeout_ms, max_connections, max_pending_stream_bytes}, routing {retries_per_route,\n"
     "backoff_initial_ms, backoff_max_ms, max_retry_after_ms, max_attempts, circuit_consecutive_failures,\n"
-    "circuit_error_rate, circuit_cooldown_ms}, and for tests only\n"
+    "circuit_error_rate, circuit_cooldown_ms}, upstream {connect_timeout_ms, first_byte_timeout_ms, idle_timeout_ms,\n"
+    "max_body_bytes}, and for tests only\n"
     "fake_provider {enabled, slow_first_token_ms, slow_between_tokens_ms}.\n"
     "\n"
     "SIGTERM or SIGINT drains: no new connections, in-flight requests finish within the grace period.\n";

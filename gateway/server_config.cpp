@@ -57,6 +57,17 @@ void read_routing(ObjectReader& root, ServerConfig& config) {
   reader.reject_unread();
 }
 
+void read_upstream(ObjectReader& root, UpstreamLimits& upstream) {
+  const json* section = root.find("upstream");
+  if (!section) return;
+  ObjectReader reader(*section, "upstream");
+  read_duration(reader, "connect_timeout_ms", upstream.connect_timeout);
+  read_duration(reader, "first_byte_timeout_ms", upstream.first_byte_timeout);
+  read_duration(reader, "idle_timeout_ms", upstream.idle_timeout);
+  read_size(reader, "max_body_bytes", upstream.max_body_bytes, 1024, std::int64_t{1} << 31);
+  reader.reject_unread();
+}
+
 void read_fake_provider(ObjectReader& root, ServerConfig& config) {
   const json* section = root.find("fake_provider");
   if (!section) return;
@@ -83,6 +94,7 @@ void read_root(const json& document, ServerConfig& config) {
   read_duration(root, "catalogue_poll_interval_ms", config.catalogue_poll_interval);
   if (auto retry = root.small_integer("no_route_retry_after_s", 1, 3600)) config.no_route_retry_after_s = *retry;
   read_routing(root, config);
+  read_upstream(root, config.upstream);
   read_fake_provider(root, config);
   root.reject_unread();
 }

@@ -35,6 +35,14 @@ struct RetryPolicy {
   int max_attempts = 6;                     // across all routes of one request
 };
 
+// How long the gateway waits on an upstream, and how much it reads from one.
+struct UpstreamLimits {
+  Milliseconds connect_timeout{5'000};
+  Milliseconds first_byte_timeout{60'000};
+  Milliseconds idle_timeout{60'000};  // between two chunks of a stream
+  std::size_t max_body_bytes = 32 * 1024 * 1024;
+};
+
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;  // 0: any free port (logged at start)
@@ -49,6 +57,7 @@ struct ServerConfig {
   Milliseconds catalogue_poll_interval{1'000};     // how soon catalogue edits from the CLI take effect
   int no_route_retry_after_s = 5;
   RetryPolicy retry;
+  UpstreamLimits upstream;
   CircuitOptions circuit;
   bool fake_provider_enabled = false;  // test-only in-process provider (see providers/fake_provider.h)
   FakeProviderOptions fake_provider;

@@ -202,6 +202,18 @@ void MockUpstream::serve_connection(int fd) {
   }
 }
 
+// Says nothing more until the peer gives up (closes) or the mock stops; then ends the connection.
+bool MockUpstream::hang(Peer& peer) {
+  while (!stopping_) {
+    pollfd poller{peer.fd, POLLIN, 0};
+    if (::poll(&poller, 1, 50) > 0) {
+      char byte;
+      if (::recv(peer.fd, &byte, 1, MSG_PEEK) <= 0) break;
+    }
+  }
+  return false;
+}
+
 bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string& authorization, const std::string& body) {
   json request = json::parse(body, nullptr, false);
   {
@@ -217,6 +229,11 @@ bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string
     return peer.write(json_response(503, {{"error", {{"message", "warming up"}}}}));
   }
   if (model == "mock-429") return peer.write(json_response(429, {{"error", {{"message", "slow down"}}}}, "Retry-After: 2\r\n"));
+  if (model == "mock-hang-head") return hang(peer);
+  if (model == "mock-huge") {
+    json answer = {{"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", std::string(3 << 20, 'x')}}}}})}};
+    return peer.write(json_response(200, answer));
+  }
   if (model == "mock-text") {
     return peer.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello");
   }
@@ -228,8 +245,15 @@ bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string
     return peer.write(json_response(200, answer));
   }
   if (!peer.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")) return false;
+  if (model == "mock-bad-sse") return peer.write(chunk("data: {this is not json\n\n"));
   for (std::size_t i = 0; i < kAnswer.size(); ++i) {
     if (model == "mock-broken" && i == 2) return false;  // close mid-stream, no [DONE]
+    if (model == "mock-hang-mid" && i == 2) return hang(peer);
+    if (model == "mock-reset-mid" && i == 2) {
+      linger reset{1, 0};
+      ::setsockopt(peer.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+      return false;
+    }
     json delta = i == 0 ? json{{"role", "assistant"}, {"content", kAnswer[i]}} : json{{"content", kAnswer[i]}};
     if (!peer.write(sse(chunk_json(model, delta, nullptr)))) return false;
   }

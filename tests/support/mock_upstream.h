@@ -8,6 +8,11 @@
 //   mock-broken    streams two chunks, then closes without [DONE]
 //   mock-text      HTTP 200 with Content-Type text/plain
 //   mock-503-once  HTTP 503 the first time it is asked, then like mock-ok
+//   mock-hang-head reads the request and never answers
+//   mock-hang-mid  streams two chunks, then goes silent
+//   mock-reset-mid streams two chunks, then resets the connection
+//   mock-bad-sse   streams a chunk that is not JSON
+//   mock-huge      answers 200 with a 3 MiB JSON body
 #pragma once
 
 #include <atomic>
@@ -60,6 +65,7 @@ class MockUpstream {
   struct Peer;
   void serve_connection(int fd);
   bool answer(Peer& peer, const std::string& path, const std::string& authorization, const std::string& body);
+  bool hang(Peer& peer);
 
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
