@@ -1,4 +1,6 @@
 // The schema, one numbered migration at a time. Append only: a shipped migration is never edited.
+#include <string>
+
 #include "pricing/database.h"
 
 namespace mg::pricing {
@@ -121,44 +123,40 @@ constexpr const char* kSeedCatalogue = R"sql(
 )sql";
 
 // A counter that every catalogue change bumps, so a running gateway notices edits made by the CLI (another
-// process) and rebuilds its snapshot. Measured figures are written constantly and deliberately do not bump it.
-constexpr const char* kCatalogueVersion = R"sql(
-  INSERT INTO gateway_meta(key, value) VALUES ('catalogue_version', '1');
-  CREATE TRIGGER providers_changed_insert AFTER INSERT ON providers BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-  CREATE TRIGGER providers_changed_update AFTER UPDATE ON providers BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-  CREATE TRIGGER providers_changed_delete AFTER DELETE ON providers BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-  CREATE TRIGGER models_changed_insert AFTER INSERT ON models BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-  CREATE TRIGGER models_changed_update AFTER UPDATE ON models BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-  CREATE TRIGGER models_changed_delete AFTER DELETE ON models BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-  CREATE TRIGGER aliases_changed_insert AFTER INSERT ON model_aliases BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-  CREATE TRIGGER aliases_changed_update AFTER UPDATE ON model_aliases BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-  CREATE TRIGGER aliases_changed_delete AFTER DELETE ON model_aliases BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-  CREATE TRIGGER routes_changed_insert AFTER INSERT ON routes BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-  CREATE TRIGGER routes_changed_update AFTER UPDATE OF model_id, provider, upstream_model_id, usd_per_mtok_input,
-      usd_per_mtok_output, context_length, quantization, published_ttft_ms, published_throughput_tok_s, enabled ON routes BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-  CREATE TRIGGER routes_changed_delete AFTER DELETE ON routes BEGIN
-    UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;
-)sql";
+// process) and rebuilds its snapshot. Measured figures are written constantly and deliberately do not bump
+// it. Generated from a table, deterministically: the text must never change once shipped.
+std::string catalogue_version_sql() {
+  struct Watched {
+    const char* table;
+    const char* update_of;  // columns whose update counts; '' for all
+  };
+  const Watched watched[] = {
+      {"providers", ""},
+      {"models", ""},
+      {"model_aliases", ""},
+      {"routes", " OF model_id, provider, upstream_model_id, usd_per_mtok_input, usd_per_mtok_output, context_length,"
+                 " quantization, published_ttft_ms, published_throughput_tok_s, enabled"},
+  };
+  std::string sql = "INSERT INTO gateway_meta(key, value) VALUES ('catalogue_version', '1');\n";
+  for (const Watched& table : watched) {
+    for (const char* event : {"INSERT", "UPDATE", "DELETE"}) {
+      std::string columns = std::string(event) == "UPDATE" ? table.update_of : "";
+      sql += std::string("CREATE TRIGGER ") + table.table + "_changed_" + event + " AFTER " + event + columns + " ON " + table.table +
+             " BEGIN UPDATE gateway_meta SET value = value + 1 WHERE key = 'catalogue_version'; END;\n";
+    }
+  }
+  return sql;
+}
 
 }  // namespace
 
 const std::vector<Migration>& schema_migrations() {
+  static const std::string catalogue_version = catalogue_version_sql();
   static const std::vector<Migration> migrations = {
       {1, kMeta},
       {2, kCatalogueAndLedger},
       {3, kSeedCatalogue},
-      {4, kCatalogueVersion},
+      {4, catalogue_version.c_str()},
   };
   return migrations;
 }

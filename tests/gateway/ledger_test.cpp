@@ -56,15 +56,7 @@ double fake_cost(std::int64_t prompt_tokens, std::int64_t completion_tokens) { r
 void route_to_mock(const std::string& db_path, const MockUpstream& mock) {
   pricing::Database db = pricing::Database::open(db_path);
   pricing::upsert_provider(db, {"mock", mock.base_url(), "", "openai", true});
-  pricing::upsert_model(db, {"m", "", 32768, true, true, {}});
-  pricing::RouteRecord route;
-  route.model_id = "m";
-  route.provider = "mock";
-  route.upstream_model_id = "mock-ok";
-  route.usd_per_mtok_input = 0.11;
-  route.usd_per_mtok_output = 0.19;
-  route.context_length = 32768;
-  pricing::upsert_route(db, route);
+  put_route(db, "m", "mock", "mock-ok", 0.11, 0.19);
 }
 
 constexpr double kMockAnswerCost = (11 * 0.11 + 4 * 0.19) / 1e6;

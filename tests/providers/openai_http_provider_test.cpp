@@ -24,14 +24,7 @@ void add_mock_routes(const std::string& db_path, const MockUpstream& mock) {
   pricing::upsert_provider(db, {"mockbad", mock.base_url(), "", "openai", true});
   pricing::upsert_provider(db, {"nowhere", "http://127.0.0.1:1/v1", "", "openai", true});
   auto route = [&](const std::string& model, const std::string& provider, const std::string& upstream, double price) {
-    pricing::upsert_model(db, {model, "", 32768, true, true, {}});
-    pricing::RouteRecord record;
-    record.model_id = model;
-    record.provider = provider;
-    record.upstream_model_id = upstream;
-    record.usd_per_mtok_input = record.usd_per_mtok_output = price;
-    record.context_length = 32768;
-    pricing::upsert_route(db, record);
+    put_route(db, model, provider, upstream, price, price);
   };
   route("m", "mock", "mock-ok", 1.0);
   route("m-no-usage", "mock", "mock-no-usage", 1.0);
@@ -322,13 +315,7 @@ class HttpsUpstreamTest : public ::testing::Test {
     mock_ = std::make_unique<MockUpstream>(served_with);
     pricing::Database db = pricing::Database::open(db_path_);
     pricing::upsert_provider(db, {"secure", mock_->base_url(), "", "openai", true});
-    pricing::upsert_model(db, {"s", "", 32768, true, true, {}});
-    pricing::RouteRecord route;
-    route.model_id = "s";
-    route.provider = "secure";
-    route.upstream_model_id = "mock-ok";
-    route.context_length = 32768;
-    pricing::upsert_route(db, route);
+    put_route(db, "s", "secure", "mock-ok", 0, 0);
     server_ = std::make_unique<TestGateway>([this](gateway::ServerConfig& config) {
       config.db_path = db_path_;
       config.upstream_ca_file = certificates_.ca_file;

@@ -43,18 +43,8 @@ class UpstreamFaultTest : public ::testing::TestWithParam<Fault> {
     pricing::Database db = pricing::Database::open(db_path_);
     pricing::upsert_provider(db, {"faulty", mock_.base_url(), "", "openai", true});
     pricing::upsert_provider(db, {"healthy", mock_.base_url(), "", "openai", true});
-    pricing::upsert_model(db, {"f", "", 32768, true, true, {}});
-    auto route = [&](const char* provider, const char* upstream, double price) {
-      pricing::RouteRecord record;
-      record.model_id = "f";
-      record.provider = provider;
-      record.upstream_model_id = upstream;
-      record.usd_per_mtok_input = record.usd_per_mtok_output = price;
-      record.context_length = 32768;
-      pricing::upsert_route(db, record);
-    };
-    route("faulty", GetParam().upstream_model, 0.1);  // cheaper: first in the chain
-    route("healthy", "mock-ok", 0.2);
+    put_route(db, "f", "faulty", GetParam().upstream_model, 0.1, 0.1);  // cheaper: first in the chain
+    put_route(db, "f", "healthy", "mock-ok", 0.2, 0.2);
     server_ = std::make_unique<TestGateway>([this](gateway::ServerConfig& config) {
       config.db_path = db_path_;
       config.upstream.first_byte_timeout = 500ms;

@@ -80,4 +80,17 @@ nlohmann::json chat_body(const std::string& model, const std::string& user_text,
   return body;
 }
 
+void put_route(pricing::Database& db, const std::string& model, const std::string& provider, const std::string& upstream_model,
+               double usd_per_mtok_input, double usd_per_mtok_output) {
+  pricing::upsert_model(db, {model, "", 32768, true, true, {}});
+  pricing::RouteRecord route;
+  route.model_id = model;
+  route.provider = provider;
+  route.upstream_model_id = upstream_model;
+  route.usd_per_mtok_input = usd_per_mtok_input;
+  route.usd_per_mtok_output = usd_per_mtok_output;
+  route.context_length = 32768;
+  pricing::upsert_route(db, route);
+}
+
 }  // namespace mg::test

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/gateway.h"
+#include "pricing/catalogue.h"
 #include "tests/support/raw_http_client.h"
 
 namespace mg::test {
@@ -51,5 +52,10 @@ class TestGateway {
 };
 
 nlohmann::json chat_body(const std::string& model, const std::string& user_text, bool stream = false);
+
+// Adds a catalogue route: `model` (32K context, tools and JSON) on `provider`, known upstream as
+// `upstream_model`, at the given USD per million input and output tokens.
+void put_route(pricing::Database& db, const std::string& model, const std::string& provider, const std::string& upstream_model,
+               double usd_per_mtok_input, double usd_per_mtok_output);
 
 }  // namespace mg::test
