@@ -96,7 +96,7 @@ void Api::reject_completion(const HttpRequest& request, const ChatRequest* parse
     row.stream = parsed->stream;
   }
   row.status = error.http_status;
-  row.error_code = error.code.empty() ? to_string(error.failure) : error.code;
+  row.error_code = ledger_error_code(error);
   services_.recorder->record(std::move(row));
 }
 

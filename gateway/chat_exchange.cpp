@@ -10,14 +10,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string random_hex(std::size_t length) {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(length, '0');
-  for (char& c : out) c = kDigits[engine() & 15];
-  return out;
-}
-
 bool is_content(const ChatEvent& event) {
   return std::holds_alternative<TextDelta>(event) || std::holds_alternative<ToolCallDelta>(event);
 }
@@ -210,7 +202,7 @@ void ChatExchange::conclude(const Error* error, bool partly_answered) {
   if (error) {
     bool client_left = error->failure == FailureClass::cancelled && !timed_out_ && !services_.state.draining.load();
     outcome.status = client_left ? 499 : channel_->stream_started() ? 200 : error->http_status;
-    outcome.error_code = error->code.empty() ? to_string(error->failure) : error->code;
+    outcome.error_code = ledger_error_code(*error);
   }
   services_.recorder->record(ledger_record_for(outcome));
 }

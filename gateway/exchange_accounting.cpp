@@ -1,5 +1,7 @@
 #include "gateway/exchange_accounting.h"
 
+#include <random>
+
 #include <nlohmann/json.hpp>
 
 #include "gateway/http_exchange.h"
@@ -59,6 +61,16 @@ pricing::LedgerRecord ledger_record_for(const ExchangeOutcome& outcome) {
   row.routes_tried_json = routes_tried_json(*outcome.attempts);
   row.stream = outcome.request->stream;
   return row;
+}
+
+std::string ledger_error_code(const Error& error) { return error.code.empty() ? to_string(error.failure) : error.code; }
+
+std::string random_hex(std::size_t length) {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(length, '0');
+  for (char& c : out) c = kDigits[engine() & 15];
+  return out;
 }
 
 std::int64_t unix_now_ms() {

@@ -51,4 +51,10 @@ std::string routes_tried_json(const std::vector<AttemptRecord>& attempts);
 
 std::int64_t unix_now_ms();
 
+// `length` random lowercase hex digits, for request and completion ids.
+std::string random_hex(std::size_t length);
+
+// The ledger's error_code for a failed request: the error's code, or its failure class when it has none.
+std::string ledger_error_code(const Error& error);
+
 }  // namespace mg::gateway

@@ -3,7 +3,6 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <random>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -12,6 +11,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
 
+#include "gateway/exchange_accounting.h"
 #include "gateway/log.h"
 #include "gateway/session_registry.h"
 
@@ -25,13 +25,7 @@ namespace net = boost::asio;
 constexpr std::size_t kReadChunkBytes = 16 * 1024;
 constexpr Milliseconds kLingerTimeout{2'000};
 
-std::string new_request_id() {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string id = "req_";
-  for (int i = 0; i < 24; ++i) id += kDigits[engine() & 15];
-  return id;
-}
+std::string new_request_id() { return "req_" + random_hex(24); }
 
 // A client's id is echoed only when it is short and made of safe characters (it goes into a header).
 bool is_acceptable_request_id(std::string_view id) {

@@ -91,7 +91,7 @@ class ChainBuilder {
  public:
   ChainBuilder(const ChatRequest& request, const RoutingContext& context, const RoutingOptions& options)
       : request_(request), context_(context), options_(options), prefs_(request.provider ? *request.provider : kNoPreferences),
-        prompt_tokens_(estimate_prompt_tokens(request)),
+        prompt_tokens_(request.estimated_prompt_tokens()),
         completion_tokens_(request.max_tokens ? *request.max_tokens : options.assumed_completion_tokens) {}
 
   // Appends the ranked eligible routes of one model; false when the model is unknown.
@@ -243,18 +243,6 @@ Error nothing_eligible_error(const RoutePlan& plan, int retry_after_s) {
 }
 
 }  // namespace
-
-std::int64_t estimate_prompt_tokens(const ChatRequest& request) {
-  std::size_t characters = request.prompt.size();
-  for (const Message& message : request.messages) {
-    characters += message.content ? message.content->size() : 0;
-    for (const ContentPart& part : message.content_parts) characters += part.text.size();
-    for (const ToolCall& call : message.tool_calls) characters += call.name.size() + call.arguments.size();
-    characters += 16;  // role and template tokens, about four
-  }
-  for (const Tool& tool : request.tools) characters += tool.name.size() + tool.description.size() + 64;
-  return static_cast<std::int64_t>((characters + 3) / 4);
-}
 
 double expected_cost_usd(const pricing::RouteEntry& route, std::int64_t prompt_tokens, std::int64_t completion_tokens) {
   return (static_cast<double>(prompt_tokens) * route.usd_per_mtok_input + static_cast<double>(completion_tokens) * route.usd_per_mtok_output) / 1e6;

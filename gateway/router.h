@@ -42,9 +42,6 @@ struct RoutePlan {
 // when the models are known but no route is eligible.
 Result<RoutePlan> plan_routes(const ChatRequest& request, const RoutingContext& context, const RoutingOptions& options = {});
 
-// A cheap estimate (about four characters a token) used for context fit and expected cost.
-std::int64_t estimate_prompt_tokens(const ChatRequest& request);
-
 // The cost a route would charge for `prompt_tokens` in and `completion_tokens` out.
 double expected_cost_usd(const pricing::RouteEntry& route, std::int64_t prompt_tokens, std::int64_t completion_tokens);
 

@@ -34,4 +34,16 @@ std::vector<std::string> ChatRequest::requested_models() const {
   return chain;
 }
 
+std::int64_t ChatRequest::estimated_prompt_tokens() const {
+  std::size_t characters = prompt.size();
+  for (const Message& message : messages) {
+    characters += message.content ? message.content->size() : 0;
+    for (const ContentPart& part : message.content_parts) characters += part.text.size();
+    for (const ToolCall& call : message.tool_calls) characters += call.name.size() + call.arguments.size();
+    characters += 16;  // role and template tokens, about four
+  }
+  for (const Tool& tool : tools) characters += tool.name.size() + tool.description.size() + 64;
+  return static_cast<std::int64_t>((characters + 3) / 4);
+}
+
 }  // namespace mg

@@ -124,6 +124,10 @@ struct ChatRequest {
 
   // The chain of model ids the caller accepts, in order: `model` then `models`, without repeats.
   std::vector<std::string> requested_models() const;
+
+  // A cheap estimate (about four characters a token): for context fit, expected cost, and usage when an
+  // upstream reports none.
+  std::int64_t estimated_prompt_tokens() const;
 };
 
 }  // namespace mg

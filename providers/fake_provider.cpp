@@ -128,7 +128,7 @@ class FakeStream : public std::enable_shared_from_this<FakeStream> {
 
   void step() {
     if (context_.cancellation.cancelled()) {
-      sink_(StreamFailed{Error{499, FailureClass::cancelled, "cancelled", "client_closed_request", {}, "the client went away", 0}});
+      sink_(StreamFailed{Error::cancelled("the client went away")});
       return;
     }
     bool last = next_ + 1 == events_.size();

@@ -35,16 +35,6 @@ Error transport_error(const std::string& provider, const std::string& what, beas
                timed_out ? "upstream_timeout" : "upstream_unreachable", {}, provider + ": " + what + ": " + ec.message(), 0};
 }
 
-Error cancelled_error() {
-  return Error{499, FailureClass::cancelled, "cancelled", "client_closed_request", {}, "the request was cancelled", 0};
-}
-
-std::int64_t rough_prompt_tokens(const ChatRequest& request) {
-  std::size_t characters = request.prompt.size();
-  for (const Message& message : request.messages) characters += message.text().size() + 16;
-  return static_cast<std::int64_t>((characters + 3) / 4);
-}
-
 // One request to the upstream, start to finish, on a strand of its own. Exactly one terminal event.
 class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
  public:
@@ -53,7 +43,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
       : provider_(std::move(provider)), request_(std::move(request)), context_(std::move(context)), sink_(std::move(sink)),
         strand_(net::make_strand(provider_->executor())), resolver_(strand_),
         sse_([this](SseEvent&& event) { on_sse_event(std::move(event)); }, nullptr),
-        decoder_(request_->flavor, rough_prompt_tokens(*request_)) {
+        decoder_(request_->flavor, request_->estimated_prompt_tokens()) {
     build_http_request(std::move(body));
   }
 
@@ -92,7 +82,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   }
 
   void acquire_connection(bool allow_pooled = true) {
-    if (cancelled_) return finish_with(cancelled_error());
+    if (cancelled_) return finish_with(Error::cancelled("the request was cancelled"));
     if (auto pooled = allow_pooled ? provider_->pool().take() : std::nullopt) {
       stream_.emplace(std::move(*pooled));
       reused_ = true;
@@ -102,7 +92,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     if (auto endpoints = provider_->pool().cached_endpoints()) return connect(*endpoints);
     resolver_.async_resolve(provider_->base_url().host, std::to_string(provider_->base_url().port),
                             net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
-                              if (self->cancelled_) return self->finish_with(cancelled_error());
+                              if (self->cancelled_) return self->finish_with(Error::cancelled("the request was cancelled"));
                               if (ec) return self->finish_with(transport_error(self->name(), "cannot resolve " + self->provider_->base_url().host, ec));
                               self->provider_->pool().cache_endpoints(results, kDnsCacheTtl);
                               self->connect(results);
@@ -114,7 +104,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     else stream_.emplace(UpstreamStream::Plain(provider_->executor()));
     stream_->tcp().expires_after(provider_->options().connect_timeout);
     stream_->tcp().async_connect(endpoints, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
-      if (self->cancelled_) return self->finish_with(cancelled_error());
+      if (self->cancelled_) return self->finish_with(Error::cancelled("the request was cancelled"));
       if (ec) return self->finish_with(transport_error(self->name(), "cannot connect", ec));
       self->stream_->tcp().socket().set_option(tcp::no_delay(true), ec);
       if (self->stream_->tls()) return self->handshake();
@@ -131,7 +121,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     }
     tls.set_verify_callback(net::ssl::host_name_verification(host));
     tls.async_handshake(net::ssl::stream_base::client, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec) {
-      if (self->cancelled_) return self->finish_with(cancelled_error());
+      if (self->cancelled_) return self->finish_with(Error::cancelled("the request was cancelled"));
       if (ec) {
         // A peer that cannot prove who it is will not improve on a retry: permanent, so the router moves on.
         Error error = transport_error(self->name(), "TLS handshake failed", ec);
@@ -146,7 +136,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void send_request() {
     stream_->tcp().expires_after(provider_->options().first_byte_timeout);
     auto on_sent = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (self->cancelled_) return self->finish_with(cancelled_error());
+      if (self->cancelled_) return self->finish_with(Error::cancelled("the request was cancelled"));
       if (ec) return self->retry_or_fail("cannot send the request", ec);
       self->read_head();
     });
@@ -165,7 +155,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     parser_.emplace();
     parser_->body_limit(boost::none);
     auto on_head = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (self->cancelled_) return self->finish_with(cancelled_error());
+      if (self->cancelled_) return self->finish_with(Error::cancelled("the request was cancelled"));
       if (ec) return self->retry_or_fail("no answer", ec);
       self->on_head();
     });
@@ -197,7 +187,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
   void on_body_chunk(beast::error_code ec) {
     if (ec == http::error::need_buffer) ec = {};
-    if (cancelled_) return finish_with(cancelled_error());
+    if (cancelled_) return finish_with(Error::cancelled("the request was cancelled"));
     std::size_t got = sizeof chunk_ - parser_->get().body().size;
     std::string_view bytes(chunk_, got);
     if (ec) {

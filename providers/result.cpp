@@ -34,4 +34,8 @@ Error Error::upstream(std::string message, FailureClass failure, int http_status
   return Error{http_status, failure, "upstream_error", "upstream_error", {}, std::move(message), 0};
 }
 
+Error Error::cancelled(std::string message) {
+  return Error{499, FailureClass::cancelled, "cancelled", "client_closed_request", {}, std::move(message), 0};
+}
+
 }  // namespace mg

@@ -35,6 +35,7 @@ struct Error {
   static Error not_found(std::string message, std::string code);
   static Error unavailable(std::string message, int retry_after_s);
   static Error upstream(std::string message, FailureClass failure, int http_status = 502);
+  static Error cancelled(std::string message);  // 499, as nginx logs a client that left
 };
 
 struct Ok {};

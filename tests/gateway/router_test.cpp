@@ -295,7 +295,7 @@ TEST(RouterPropertyTest, PricePolicyNeverChoosesACostlierRouteThanAnEligibleOne)
                             prompt + R"("}]})");
     RoutingContext routing{*snapshot, nullptr, {}, nullptr};
     auto result = plan_routes(r, routing);
-    std::int64_t prompt_tokens = estimate_prompt_tokens(r);
+    std::int64_t prompt_tokens = r.estimated_prompt_tokens();
     std::int64_t needed = prompt_tokens + max_tokens;
     double cheapest_eligible = std::numeric_limits<double>::infinity();
     for (const RouteEntry& route : snapshot->routes()) {
