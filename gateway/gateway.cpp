@@ -38,24 +38,40 @@ struct RemoteProviders {
   std::map<std::string, std::string> unusable;  // provider -> why it has no client
 };
 
-// One OpenAI-compatible client per catalogue provider, with its key from the environment.
+// The provider's key: from the config file, else from the environment variable the catalogue names.
+std::string api_key_for(const pricing::ProviderRecord& record, const ProviderSettings* settings) {
+  if (settings && !settings->api_key.empty()) return settings->api_key;
+  const char* key = record.api_key_env.empty() ? nullptr : std::getenv(record.api_key_env.c_str());
+  return key ? key : "";
+}
+
+// One OpenAI-compatible client per catalogue provider, speaking its dialect.
 RemoteProviders make_remote_providers(const std::vector<pricing::ProviderRecord>& providers, net::any_io_executor executor,
                                       const ServerConfig& config) {
   RemoteProviders out;
   for (const pricing::ProviderRecord& record : providers) {
+    auto configured = config.providers.find(record.name);
+    const ProviderSettings* settings = configured == config.providers.end() ? nullptr : &configured->second;
+    std::string dialect_name = settings && !settings->dialect.empty() ? settings->dialect : record.dialect;
+    const Dialect* dialect = config.dialects.find(dialect_name);
+    if (!dialect) {
+      out.unusable[record.name] = "unknown dialect '" + dialect_name + "'";
+      continue;
+    }
     UpstreamOptions options;
+    options.api_key = api_key_for(record, settings);
+    if (options.api_key.empty() && !record.api_key_env.empty()) {
+      out.unusable[record.name] = "no API key in " + record.api_key_env + " or providers." + record.name + ".api_key";
+      continue;
+    }
     options.name = record.name;
     options.base_url = record.base_url;
-    options.dialect = record.dialect;
+    options.dialect = *dialect;
     options.ca_file = config.upstream_ca_file;
     options.connect_timeout = config.upstream.connect_timeout;
     options.first_byte_timeout = config.upstream.first_byte_timeout;
     options.idle_timeout = config.upstream.idle_timeout;
     options.max_body_bytes = config.upstream.max_body_bytes;
-    if (!record.api_key_env.empty()) {
-      const char* key = std::getenv(record.api_key_env.c_str());
-      options.api_key = key ? key : "";
-    }
     auto client = OpenAiHttpProvider::create(executor, std::move(options));
     if (client) out.clients.push_back(std::move(client).value());
     else out.unusable[record.name] = client.error().message;

@@ -79,10 +79,6 @@ RoutingState::RoutingState(std::vector<std::shared_ptr<Provider>> in_process, st
 std::string RoutingState::unavailable_reason(const pricing::ProviderRecord& provider) const {
   if (auto why = unusable_.find(provider.name); why != unusable_.end()) return why->second;
   if (!providers_.contains(provider.name)) return "no client for provider '" + provider.name + "'";
-  if (!provider.api_key_env.empty()) {
-    const char* key = std::getenv(provider.api_key_env.c_str());
-    if (!key || !*key) return "no API key in " + provider.api_key_env;
-  }
   return {};
 }
 

@@ -54,6 +54,7 @@ void read_routing(ObjectReader& root, ServerConfig& config) {
   if (auto failures = reader.small_integer("circuit_consecutive_failures", 1, 1000)) config.circuit.consecutive_failures = *failures;
   if (auto rate = reader.number("circuit_error_rate", 0.01, 1.0)) config.circuit.error_rate = *rate;
   read_duration(reader, "circuit_cooldown_ms", config.circuit.cooldown);
+  if (auto resume = reader.boolean("resume_streams")) config.retry.resume_streams = *resume;
   reader.reject_unread();
 }
 
@@ -78,6 +79,32 @@ void read_fake_provider(ObjectReader& root, ServerConfig& config) {
   reader.reject_unread();
 }
 
+void read_dialects(ObjectReader& root, DialectRegistry& dialects) {
+  const json* section = root.find("dialects");
+  if (!section) return;
+  ObjectReader reader(*section, "dialects");  // checks it is an object
+  for (const auto& [name, definition] : section->items()) {
+    reader.find(name);
+    if (Status defined = dialects.define(name, definition); !defined) violate(defined.error().param, defined.error().message);
+  }
+}
+
+void read_providers(ObjectReader& root, ServerConfig& config) {
+  const json* section = root.find("providers");
+  if (!section) return;
+  ObjectReader all(*section, "providers");
+  for (const auto& [name, value] : section->items()) {
+    ObjectReader reader(*all.find(name), all.path_of(name));
+    ProviderSettings& settings = config.providers[name];
+    settings.api_key = reader.string("api_key").value_or("");
+    settings.dialect = reader.string("dialect").value_or("");
+    if (!settings.dialect.empty() && !config.dialects.find(settings.dialect)) {
+      violate(reader.path_of("dialect"), "names no dialect: '" + settings.dialect + "'");
+    }
+    reader.reject_unread();
+  }
+}
+
 void read_root(const json& document, ServerConfig& config) {
   ObjectReader root(document, "");
   if (auto listen = root.string("listen")) {
@@ -96,6 +123,8 @@ void read_root(const json& document, ServerConfig& config) {
   read_routing(root, config);
   read_upstream(root, config.upstream);
   read_fake_provider(root, config);
+  read_dialects(root, config.dialects);
+  read_providers(root, config);  // after the dialects it may name
   root.reject_unread();
 }
 

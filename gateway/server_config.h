@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "gateway/circuit_breakers.h"
+#include "providers/dialect.h"
 #include "providers/fake_provider.h"
 #include "providers/result.h"
 
@@ -33,6 +35,7 @@ struct RetryPolicy {
   Milliseconds backoff_max{2'000};
   Milliseconds max_retry_after{2'000};      // a longer Retry-After moves on to the next route instead
   int max_attempts = 6;                     // across all routes of one request
+  bool resume_streams = false;              // every stream resumes on the next route (else per request)
 };
 
 // How long the gateway waits on an upstream, and how much it reads from one.
@@ -41,6 +44,12 @@ struct UpstreamLimits {
   Milliseconds first_byte_timeout{60'000};
   Milliseconds idle_timeout{60'000};  // between two chunks of a stream
   std::size_t max_body_bytes = 32 * 1024 * 1024;
+};
+
+// Per-provider settings from the config file, over what the catalogue says.
+struct ProviderSettings {
+  std::string api_key;  // wins over the catalogue's environment variable
+  std::string dialect;  // '' keeps the catalogue's
 };
 
 struct ServerConfig {
@@ -59,6 +68,8 @@ struct ServerConfig {
   RetryPolicy retry;
   UpstreamLimits upstream;
   CircuitOptions circuit;
+  DialectRegistry dialects;                         // the presets plus the config file's "dialects"
+  std::map<std::string, ProviderSettings> providers;  // by catalogue provider name
   bool fake_provider_enabled = false;  // test-only in-process provider (see providers/fake_provider.h)
   FakeProviderOptions fake_provider;
 

@@ -148,6 +148,14 @@ std::string catalogue_version_sql() {
   return sql;
 }
 
+// The seeded providers get the dialect presets named after them (the seed predates presets), unless an
+// operator already chose another.
+constexpr const char* kSeedDialects = R"sql(
+  UPDATE providers SET dialect = name
+   WHERE dialect = 'openai'
+     AND name IN ('deepinfra', 'together', 'groq', 'fireworks', 'vllm', 'llamacpp', 'ollama');
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& schema_migrations() {
@@ -157,6 +165,7 @@ const std::vector<Migration>& schema_migrations() {
       {2, kCatalogueAndLedger},
       {3, kSeedCatalogue},
       {4, catalogue_version.c_str()},
+      {5, kSeedDialects},
   };
   return migrations;
 }

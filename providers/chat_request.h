@@ -121,6 +121,9 @@ struct ChatRequest {
   std::optional<ProviderPreferences> provider;
   std::string user;
   nlohmann::json passthrough = nlohmann::json::object();  // unknown top-level fields, passed upstream as sent
+  bool resume_stream = false;  // modelgate.resume: a broken stream continues on the next route
+  // Set by the gateway when resuming: the assistant text already streamed, for the route to continue.
+  std::string continuation_prefix;
 
   // The chain of model ids the caller accepts, in order: `model` then `models`, without repeats.
   std::vector<std::string> requested_models() const;

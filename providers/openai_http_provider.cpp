@@ -72,11 +72,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     http_request_.set(http::field::user_agent, "modelgate");
     http_request_.set(http::field::content_type, "application/json");
     http_request_.set(http::field::accept, request_->stream ? "text/event-stream" : "application/json");
-    if (!options.api_key.empty()) http_request_.set(http::field::authorization, "Bearer " + options.api_key);
-    if (options.dialect == "openrouter") {
-      http_request_.set("HTTP-Referer", "https://github.com/modelgate/modelgate");
-      http_request_.set("X-Title", "modelgate");
-    }
+    const Dialect& dialect = options.dialect;
+    if (!options.api_key.empty() && !dialect.auth_header.empty()) http_request_.set(dialect.auth_header, dialect.auth_prefix + options.api_key);
+    for (const auto& [name, value] : dialect.extra_headers) http_request_.set(name, value);
     http_request_.body() = std::move(body);
     http_request_.prepare_payload();
   }
@@ -290,13 +288,13 @@ Result<std::shared_ptr<OpenAiHttpProvider>> OpenAiHttpProvider::create(boost::as
 }
 
 std::string OpenAiHttpProvider::request_body(const ChatRequest& request, const std::string& model_id) const {
+  const Dialect& dialect = options_.dialect;
   nlohmann::json body = to_openai_json(request);
   body["model"] = model_id;
-  if (options_.dialect != "openrouter") {  // OpenRouter's routing fields mean nothing to a single provider
-    body.erase("models");
-    body.erase("provider");
-  }
-  if (request.stream) body["stream_options"]["include_usage"] = true;  // bill from the upstream's own count
+  if (!request.continuation_prefix.empty()) dialect.ask_to_continue(body, request.continuation_prefix);
+  // Bill from the upstream's own count.
+  if (request.stream && dialect.asks_for_stream_usage) body["stream_options"]["include_usage"] = true;
+  dialect.adapt(body);
   return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include "providers/dialect.h"
 #include "providers/provider.h"
 #include "providers/upstream_endpoint.h"
 
@@ -19,8 +20,8 @@ namespace mg {
 struct UpstreamOptions {
   std::string name;            // the catalogue's provider name
   std::string base_url;        // "http://127.0.0.1:8000/v1"
-  std::string api_key;         // sent as a Bearer token; never logged or echoed
-  std::string dialect = "openai";  // "openrouter" keeps the `provider` and `models` fields
+  std::string api_key;         // sent as the dialect says (a Bearer token by default); never logged or echoed
+  Dialect dialect = dialect_presets().front();
   std::string ca_file;             // PEM file of trusted CAs for https; '' for the system store
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds first_byte_timeout{60'000};

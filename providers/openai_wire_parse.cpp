@@ -308,6 +308,15 @@ void parse_models(ObjectReader& body, ChatRequest& request) {
   }
 }
 
+// modelgate's own request options, in an object of their own so no upstream ever sees them.
+void parse_gateway_options(ObjectReader& body, ChatRequest& request) {
+  const json* options = body.find("modelgate");
+  if (!options) return;
+  ObjectReader reader(*options, body.path_of("modelgate"));
+  request.resume_stream = reader.boolean("resume").value_or(false);
+  reader.reject_unread();
+}
+
 ChatRequest parse_request_object(const json& document, ApiFlavor flavor) {
   ObjectReader body(document, "");
   ChatRequest request;
@@ -329,6 +338,7 @@ ChatRequest parse_request_object(const json& document, ApiFlavor flavor) {
   request.response_format = parse_response_format(body);
   request.provider = parse_provider(body);
   request.user = body.string("user").value_or("");
+  parse_gateway_options(body, request);
   request.passthrough = body.unread();
   return request;
 }

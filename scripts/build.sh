@@ -5,7 +5,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 preset=${1:-release}
 jobs=${MODELGATE_BUILD_JOBS:-2}
 cd "$root"
-if [[ ! -f "build/$preset/CMakeCache.txt" ]]; then
+if [[ ! -f "build/$preset/build.ninja" ]]; then  # also heals a configure that was cut short
   cmake --preset "$preset" >/dev/null
 fi
 cmake --build --preset "$preset" -j "$jobs"

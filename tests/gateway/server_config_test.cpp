@@ -15,6 +15,33 @@ TEST(ServerConfigTest, DefaultsAreTheDocumentedOnes) {
   EXPECT_TRUE(config.validate());
 }
 
+TEST(ServerConfigTest, DialectsAndProviderSettingsComeFromTheConfigFile) {
+  ServerConfig config;
+  Status status = apply_config_json(R"({"dialects":{"corp":{"base":"vllm","auth_header":"api-key","auth_prefix":""}},
+      "providers":{"vllm":{"api_key":"k1","dialect":"corp"},"groq":{"api_key":"k2"}},
+      "routing":{"resume_streams":true}})", config);
+  ASSERT_TRUE(status) << status.error().message;
+  ASSERT_NE(config.dialects.find("corp"), nullptr);
+  EXPECT_EQ(config.dialects.find("corp")->auth_header, "api-key");
+  EXPECT_EQ(config.providers.at("vllm").dialect, "corp");
+  EXPECT_EQ(config.providers.at("groq").api_key, "k2");
+  EXPECT_TRUE(config.retry.resume_streams);
+  ASSERT_NE(config.dialects.find("mistral"), nullptr);  // the presets stay
+}
+
+TEST(ServerConfigTest, ProviderSettingsNamingNoDialectAreRefused) {
+  ServerConfig config;
+  Status unknown = apply_config_json(R"({"providers":{"vllm":{"dialect":"nope"}}})", config);
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("providers.vllm.dialect"), std::string::npos) << unknown.error().message;
+  Status typo = apply_config_json(R"({"providers":{"vllm":{"apikey":"x"}}})", config);
+  ASSERT_FALSE(typo);
+  EXPECT_NE(typo.error().message.find("apikey"), std::string::npos) << typo.error().message;
+  Status bad_dialect = apply_config_json(R"({"dialects":{"d":{"drop":"seed"}}})", config);
+  ASSERT_FALSE(bad_dialect);
+  EXPECT_NE(bad_dialect.error().message.find("dialects.d.drop"), std::string::npos) << bad_dialect.error().message;
+}
+
 TEST(ServerConfigTest, ListenAddressForms) {
   ServerConfig config;
   ASSERT_TRUE(apply_listen_address("0.0.0.0:9000", config));
