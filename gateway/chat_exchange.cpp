@@ -21,7 +21,7 @@ ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedReq
     : request_(std::move(request)), routed_(std::move(routed)), channel_(std::move(channel)), services_(services),
       config_(services.config), keepalive_timer_(channel_->executor()), deadline_timer_(channel_->executor()),
       retry_timer_(channel_->executor()), arrival_(Clock::now()),
-      arrival_unix_ms_(unix_now_ms()) {
+      arrival_unix_ms_(unix_now_ms()), resume_enabled_(request_->stream && (request_->resume_stream || config_.retry.resume_streams)) {
   context_.request_id = std::move(request_id);
   context_.cancellation = channel_->cancellation();
   context_.deadline = arrival_ + config_.request_timeout;
@@ -85,7 +85,7 @@ void ChatExchange::on_event(std::size_t attempt, ChatEvent event) {
     record.first_event = Clock::now();
     keepalive_timer_.cancel();
   }
-  if (!first_byte_to_client_ && is_content(event) && request_->stream) first_byte_to_client_ = Clock::now();
+  if (is_content(event)) note_content(event);
   if (auto usage = std::get_if<UsageReport>(&event)) record.usage = *usage;
   if (std::holds_alternative<StreamDone>(event)) {
     // Account before the last bytes leave: whoever sees the answer complete can rely on its ledger row.
@@ -94,6 +94,15 @@ void ChatExchange::on_event(std::size_t attempt, ChatEvent event) {
     conclude(nullptr, false);
   }
   writer_->write(event);
+}
+
+void ChatExchange::note_content(const ChatEvent& event) {
+  if (!first_byte_to_client_ && request_->stream) first_byte_to_client_ = Clock::now();
+  AttemptRecord& record = attempts_.back();
+  if (record.content_events++ == 0) last_streaming_route_ = record.route;
+  if (!resume_enabled_) return;
+  if (auto text = std::get_if<TextDelta>(&event); text && text->choice == 0) streamed_text_ += text->text;
+  if (std::holds_alternative<ToolCallDelta>(event)) streamed_tool_calls_ = true;
 }
 
 void ChatExchange::end_attempt(std::optional<Error> error) {
@@ -106,9 +115,33 @@ void ChatExchange::end_attempt(std::optional<Error> error) {
 void ChatExchange::on_attempt_failed(const Error& error) {
   end_attempt(error);
   if (error.failure == FailureClass::cancelled) return fail_cancelled(error);
-  if (writer_->committed() || error.failure == FailureClass::caller_fault) return fail(error);
+  if (writer_->committed()) return can_resume(error) ? resume() : fail(error);
+  if (error.failure == FailureClass::caller_fault) return fail(error);
   if (static_cast<int>(attempts_.size()) >= config_.retry.max_attempts) return fail_all_routes();
   if (auto delay = retry_delay(error)) return retry_after(*delay);
+  try_next_route(current_ + 1);
+}
+
+// A broken stream can continue elsewhere when it is plain text (a tool call cut in half cannot be
+// continued), of one choice, and another route and attempt are left.
+bool ChatExchange::can_resume(const Error& error) const {
+  if (!resume_enabled_ || streamed_tool_calls_ || request_->n != 1 || error.failure == FailureClass::caller_fault) return false;
+  if (static_cast<int>(attempts_.size()) >= config_.retry.max_attempts) return false;
+  for (std::size_t index = current_ + 1; index < chain_.size(); ++index) {
+    if (services_.circuits.allow(chain_[index].name())) return true;
+  }
+  return false;
+}
+
+// The next route continues the answer from the text the client already has; what the broken route
+// streamed is billed with the rest.
+void ChatExchange::resume() {
+  UsageReport partial = billed_usage(attempts_.back(), request_->estimated_prompt_tokens());
+  identity_.carried_usage = identity_.carried_usage + partial;
+  identity_.carried_cost_usd += chain_[current_].cost_usd(partial);
+  auto resumed = std::make_shared<ChatRequest>(*request_);
+  resumed->continuation_prefix = streamed_text_;
+  request_ = std::move(resumed);
   try_next_route(current_ + 1);
 }
 
@@ -184,8 +217,6 @@ void ChatExchange::conclude(const Error* error, bool partly_answered) {
   deadline_timer_.cancel();
   retry_timer_.cancel();
   if (!services_.recorder) return;
-  bool answered = !attempts_.empty() && (!error || partly_answered);
-  const AttemptRecord* answering = answered ? &attempts_.back() : nullptr;
   ExchangeOutcome outcome;
   outcome.request = request_.get();
   outcome.request_id = context_.request_id;
@@ -194,10 +225,13 @@ void ChatExchange::conclude(const Error* error, bool partly_answered) {
   outcome.finished = Clock::now();
   outcome.first_byte_to_client = first_byte_to_client_;
   outcome.attempts = &attempts_;
-  if (answering) {
-    outcome.answering_route = answering->route;
-    outcome.usage = answering->usage;
-    if (answering->usage) outcome.cost_usd = chain_[current_].cost_usd(*answering->usage);
+  bool answered = !attempts_.empty() && (!error || partly_answered);
+  if (answered) {
+    // Earlier routes of a resumed stream are carried; the last attempt adds its own part, if any.
+    UsageReport last = billed_usage(attempts_.back(), request_->estimated_prompt_tokens());
+    outcome.answering_route = last_streaming_route_.empty() ? attempts_.back().route : last_streaming_route_;
+    outcome.usage = identity_.carried_usage + last;
+    outcome.cost_usd = identity_.carried_cost_usd + chain_[current_].cost_usd(last);
   }
   if (error) {
     bool client_left = error->failure == FailureClass::cancelled && !timed_out_ && !services_.state.draining.load();

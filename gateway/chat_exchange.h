@@ -1,7 +1,8 @@
 // One chat or completion request from routing to the last byte: walks the route chain, feeds each
 // provider's events to the writer on the session's strand, falls back while nothing has been promised
 // to the client, keeps a waiting stream alive with SSE comments, enforces the request deadline, and
-// leaves one ledger row and a statistics sample per attempt.
+// leaves one ledger row and a statistics sample per attempt. With resume on, a stream that breaks after
+// its first byte continues on the next route from the text already sent.
 #pragma once
 
 #include <memory>
@@ -45,6 +46,9 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   void retry_after(std::chrono::milliseconds delay);
   void on_event(std::size_t attempt, ChatEvent event);
   void on_attempt_failed(const Error& error);
+  void note_content(const ChatEvent& event);
+  bool can_resume(const Error& error) const;
+  void resume();
   void fail_cancelled(const Error& error);
   void fail_all_routes();
   void fail(const Error& error);
@@ -73,6 +77,10 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   std::int64_t arrival_unix_ms_;
   std::optional<SteadyTime> first_byte_to_client_;
   std::vector<AttemptRecord> attempts_;
+  bool resume_enabled_;
+  bool streamed_tool_calls_ = false;
+  std::string streamed_text_;        // what the client has of the answer, when a resume may need it
+  std::string last_streaming_route_;  // the route whose deltas the client saw last
 };
 
 }  // namespace mg::gateway

@@ -193,8 +193,9 @@ json ChunkFormatter::error_chunk(const Error& error) const {
   return out;
 }
 
-json ChunkFormatter::usage(const UsageReport& usage) const {
-  double cost = identity_.route ? identity_.route->cost_usd(usage) : 0.0;
+json ChunkFormatter::usage(const UsageReport& route_usage) const {
+  double cost = identity_.carried_cost_usd + (identity_.route ? identity_.route->cost_usd(route_usage) : 0.0);
+  UsageReport usage = identity_.carried_usage + route_usage;
   return {{"prompt_tokens", usage.prompt_tokens},
           {"completion_tokens", usage.completion_tokens},
           {"total_tokens", usage.prompt_tokens + usage.completion_tokens},

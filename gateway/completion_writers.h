@@ -23,6 +23,9 @@ struct ResponseIdentity {
   ApiFlavor flavor = ApiFlavor::chat;
   bool include_usage_in_stream = false;
   const RouteTarget* route = nullptr;  // the attempt in progress
+  // A resumed stream: what the earlier routes' parts of the answer cost, added to the usage reported.
+  UsageReport carried_usage;
+  double carried_cost_usd = 0;
 };
 
 // Builds the OpenAI JSON objects: stream chunks, final completions, usage and in-band errors.

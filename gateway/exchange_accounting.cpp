@@ -32,11 +32,18 @@ pricing::CallSample sample_for(const AttemptRecord& attempt, SteadyTime finished
   return sample;
 }
 
+UsageReport billed_usage(const AttemptRecord& attempt, std::int64_t estimated_prompt_tokens) {
+  if (attempt.usage) return *attempt.usage;
+  if (attempt.content_events == 0) return {};
+  return UsageReport{estimated_prompt_tokens, attempt.content_events, 0};
+}
+
 std::string routes_tried_json(const std::vector<AttemptRecord>& attempts) {
   nlohmann::json out = nlohmann::json::array();
   for (const AttemptRecord& attempt : attempts) {
     nlohmann::json entry = {{"route", attempt.route}, {"outcome", attempt.error ? to_string(attempt.error->failure) : "ok"}};
     if (attempt.error) entry["message"] = attempt.error->message;
+    if (attempt.content_events > 0) entry["streamed"] = attempt.content_events;
     out.push_back(std::move(entry));
   }
   return to_json_text(out);

@@ -22,7 +22,13 @@ struct AttemptRecord {
   std::optional<SteadyTime> first_event;
   std::optional<UsageReport> usage;
   std::optional<Error> error;  // unset while running and on success
+  int content_events = 0;      // text and tool-call deltas this attempt streamed to the client
 };
+
+// What an attempt that streamed part of an answer cost: its reported usage, or when the stream broke
+// before the usage came, an estimate (a token per streamed delta, the estimated prompt). Nothing for an
+// attempt that streamed nothing.
+UsageReport billed_usage(const AttemptRecord& attempt, std::int64_t estimated_prompt_tokens);
 
 // The sample an attempt contributes to its route: TTFT from the attempt's start, throughput end to end
 // (completion tokens over the whole attempt, TTFT included). 429s, the caller's own faults and
@@ -46,7 +52,8 @@ struct ExchangeOutcome {
 
 pricing::LedgerRecord ledger_record_for(const ExchangeOutcome& outcome);
 
-// The `routes_tried` column: [{"route", "outcome", "message"}...].
+// The `routes_tried` column: [{"route", "outcome", "message", "streamed"}...]; "streamed" counts the
+// deltas a route contributed to the answer (a resumed stream has more than one such route).
 std::string routes_tried_json(const std::vector<AttemptRecord>& attempts);
 
 std::int64_t unix_now_ms();

@@ -33,6 +33,10 @@ struct UsageReport {
   std::int64_t cached_prompt_tokens = 0;  // part of prompt_tokens, never billed twice
 };
 
+inline UsageReport operator+(const UsageReport& a, const UsageReport& b) {
+  return {a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens, a.cached_prompt_tokens + b.cached_prompt_tokens};
+}
+
 struct ChoiceFinished {
   int choice = 0;
   FinishReason reason = FinishReason::stop;

@@ -29,14 +29,17 @@ void add_mock_routes(const std::string& db_path, const MockUpstream& mock) {
   route("m", "mock", "mock-ok", 1.0);
   route("m-no-usage", "mock", "mock-no-usage", 1.0);
   route("m-broken", "mock", "mock-broken", 1.0);
-  route("m-429", "mock", "mock-429", 1.0);
+  route("m-429", "mock", "mock-429-retry-after-2", 1.0);
   route("m-text", "mock", "mock-text", 1.0);
   route("m-fallback", "mockbad", "mock-500", 0.5);  // cheaper, so tried first
   route("m-fallback", "mock", "mock-ok", 1.0);
   route("m-unreachable", "nowhere", "mock-ok", 1.0);
   route("m-once", "mock", "mock-503-once", 1.0);
-  route("m-limited", "mockbad", "mock-429", 0.5);
+  route("m-limited", "mockbad", "mock-429-retry-after-2", 0.5);
   route("m-limited", "mock", "mock-ok", 1.0);
+  route("m-retry-after", "mockbad", "mock-503-retry-after-1", 0.5);
+  route("m-retry-after", "mock", "mock-ok", 1.0);
+  route("m-slow", "mock", "mock-slow-150", 1.0);
 }
 
 class OpenAiHttpProviderTest : public ::testing::Test {
@@ -150,6 +153,33 @@ TEST_F(OpenAiHttpProviderTest, ALongRetryAfterMovesOnInsteadOfWaiting) {
   EXPECT_EQ(response->status, 200);
   EXPECT_EQ(response->header("x-modelgate-route"), "mock/m-limited");
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
+}
+
+TEST_F(OpenAiHttpProviderTest, AShortRetryAfterIsWaitedOutBeforeTheRetry) {
+  restart_with([](gateway::ServerConfig& config) { config.retry.max_retry_after = std::chrono::milliseconds(1500); });
+  auto started = std::chrono::steady_clock::now();
+  auto response = chat("m-retry-after");  // mockbad answers 503 with Retry-After: 1, twice
+  auto elapsed = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->header("x-modelgate-route"), "mock/m-retry-after");
+  EXPECT_EQ(mock_.requests_served(), 3) << "the 503, its retry a second later, then the healthy route";
+  EXPECT_GE(elapsed, std::chrono::seconds(1));
+  EXPECT_LT(elapsed, std::chrono::milliseconds(1500));
+}
+
+// True pass-through: each piece reaches the client when the upstream sends it, not when the answer ends.
+TEST_F(OpenAiHttpProviderTest, ASlowStreamReachesTheClientPieceByPiece) {
+  RawConnection connection(server_->port());
+  ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("m-slow", "take your time", true).dump())));
+  std::string first = connection.read_until("\"Hi \"");
+  auto first_piece_at = std::chrono::steady_clock::now();
+  ASSERT_NE(first.find("\"Hi \""), std::string::npos);
+  EXPECT_EQ(first.find("mock\""), std::string::npos) << "the rest is not there yet";
+  std::string rest = connection.read_until("[DONE]");
+  auto gap = std::chrono::steady_clock::now() - first_piece_at;
+  ASSERT_NE(rest.find("[DONE]"), std::string::npos);
+  EXPECT_GE(gap, std::chrono::milliseconds(3 * 150 - 50)) << "three more pieces, 150 ms apart";
 }
 
 TEST_F(OpenAiHttpProviderTest, CircuitOpensAfterRepeatedFailuresAndProbesAfterCooldown) {

@@ -114,6 +114,14 @@ TEST(OpenAiWireTest, LegacyPromptAcceptsStringOrSingleElementArray) {
   EXPECT_EQ(to_openai_json(*from_string)["prompt"], "Once");
 }
 
+TEST(OpenAiWireTest, GatewayOptionsAreReadAndNeverPassedOn) {
+  auto parsed = parse_chat_request(R"({"model":"m","stream":true,"modelgate":{"resume":true},"messages":[{"role":"user","content":"x"}]})",
+                                   ApiFlavor::chat);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_TRUE(parsed->resume_stream);
+  EXPECT_FALSE(to_openai_json(*parsed).contains("modelgate"));
+}
+
 TEST(OpenAiWireTest, AssistantWithToolCallsNeedsNoContent) {
   auto parsed = parse_chat_request(
       R"({"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}]})",
@@ -171,6 +179,9 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{R"({"model":"m","messages":[{"role":"user","content":"x"}],"provider":{"order":"groq"}})", "provider.order",
                   "must be an array of strings"},
         ErrorCase{R"({"model":"m","models":["a",""],"messages":[{"role":"user","content":"x"}]})", "models[1]", "must not be empty"},
+        ErrorCase{R"({"model":"m","messages":[{"role":"user","content":"x"}],"modelgate":{"resume":"yes"}})", "modelgate.resume",
+                  "must be a boolean"},
+        ErrorCase{R"({"model":"m","messages":[{"role":"user","content":"x"}],"modelgate":{"resum":true}})", "modelgate.resum", "is not a known setting"},
         ErrorCase{R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream_options":{"include_usage":1}})",
                   "stream_options.include_usage", "must be a boolean"},
         ErrorCase{R"({"model":"m","messages":[{"role":"user","content":"x"}],"seed":1e400})", "", "not valid JSON"}));

@@ -27,11 +27,14 @@ void PrintTo(const Fault& fault, std::ostream* out) { *out << fault.name; }
 
 const Fault kFaults[] = {
     {"HangBeforeHeaders", "mock-hang-head", false, 200, true, nullptr, 2, ""},
-    {"Status503", "mock-500", true, 200, true, nullptr, 2, ""},
+    {"Status500", "mock-500", true, 200, true, nullptr, 2, ""},
+    {"Status503", "mock-503", false, 200, true, nullptr, 2, ""},
+    {"Status500WithLongRetryAfter", "mock-500-retry-after-1", false, 200, true, nullptr, 1, ""},
+    {"Status503WithLongRetryAfter", "mock-503-retry-after-1", true, 200, true, nullptr, 1, ""},
     {"MalformedFirstEvent", "mock-bad-sse", true, 200, true, nullptr, 2, ""},
     {"WrongContentType", "mock-text", false, 200, true, nullptr, 2, ""},
     {"HugeBody", "mock-huge", false, 200, true, nullptr, 2, ""},
-    {"RateLimited", "mock-429", false, 200, true, nullptr, 1, ""},
+    {"RateLimited", "mock-429-retry-after-2", false, 200, true, nullptr, 1, ""},
     {"HangMidStream", "mock-hang-mid", true, 200, false, "upstream_timeout", 1, "upstream_timeout"},
     {"ResetMidStream", "mock-reset-mid", true, 200, false, "upstream_unreachable", 1, "upstream_unreachable"},
     {"CloseMidChunkedBody", "mock-broken", true, 200, false, "upstream_unreachable", 1, "upstream_unreachable"},
@@ -56,14 +59,7 @@ class UpstreamFaultTest : public ::testing::TestWithParam<Fault> {
   }
 
   json ledger_row() {
-    server_->gateway().recorder().flush();
-    pricing::Database db = pricing::Database::open(db_path_);
-    pricing::Statement query = db.prepare("SELECT status, error_code, route, routes_tried FROM usage_ledger");
-    json rows = json::array();
-    while (query.step()) {
-      rows.push_back({{"status", query.integer(0)}, {"error_code", query.text(1)}, {"route", query.text(2)},
-                      {"routes_tried", json::parse(query.text(3))}});
-    }
+    json rows = ledger_rows(server_->gateway(), db_path_);
     EXPECT_EQ(rows.size(), 1u);
     return rows.empty() ? json() : rows[0];
   }

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <random>
 #include <stdexcept>
 
 namespace mg::test {
@@ -214,6 +215,48 @@ bool MockUpstream::hang(Peer& peer) {
   return false;
 }
 
+namespace {
+
+// "mock-<status>[-retry-after-<s>]" for 429, 500 and 503: that status, with Retry-After when given.
+std::optional<std::string> status_answer(const std::string& model) {
+  int status = 0;
+  int retry_after = -1;
+  char tail = 0;
+  int fields = std::sscanf(model.c_str(), "mock-%d-retry-after-%d%c", &status, &retry_after, &tail);
+  bool plain = fields == 1 && model == "mock-" + std::to_string(status);
+  if (!(plain || fields == 2) || (status != 429 && status != 500 && status != 503)) return std::nullopt;
+  std::string headers = retry_after >= 0 ? "Retry-After: " + std::to_string(retry_after) + "\r\n" : "";
+  return json_response(status, {{"error", {{"message", status == 429 ? "slow down" : "the mock is broken"}}}}, headers);
+}
+
+// The pieces of the answer still to say: all of it, or after a trailing assistant message (a resumed
+// stream's prefix) the rest of it, when the prefix is how it begins.
+std::vector<std::string> pieces_to_say(const json& request) {
+  const json& messages = request.value("messages", json::array());
+  if (messages.empty() || messages.back().value("role", "") != "assistant") return kAnswer;
+  std::string prefix = messages.back().value("content", "");
+  std::vector<std::string> rest;
+  std::string said;
+  for (const std::string& piece : kAnswer) {
+    if (said.size() >= prefix.size()) rest.push_back(piece);
+    said += piece;
+  }
+  return said.starts_with(prefix) ? rest : kAnswer;
+}
+
+// How a "mock-chaos-<percent>" request fails, if it does: chosen at random, as often as asked.
+enum class Chaos { none, status_500, hang_head, reset_mid, close_mid, bad_sse };
+
+Chaos roll_chaos(const std::string& model) {
+  int percent = 0;
+  if (std::sscanf(model.c_str(), "mock-chaos-%d", &percent) != 1) return Chaos::none;
+  thread_local std::mt19937 random{std::random_device{}()};
+  if (std::uniform_int_distribution<int>(0, 99)(random) >= percent) return Chaos::none;
+  return static_cast<Chaos>(std::uniform_int_distribution<int>(1, 5)(random));
+}
+
+}  // namespace
+
 bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string& authorization, const std::string& body) {
   json request = json::parse(body, nullptr, false);
   {
@@ -224,12 +267,14 @@ bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string
   std::string model = request.is_object() ? request.value("model", "") : "";
   bool stream = request.is_object() && request.value("stream", false);
   if (path != "/v1/chat/completions") return peer.write(json_response(404, {{"error", {{"message", "no such path " + path}}}}));
-  if (model == "mock-500") return peer.write(json_response(500, {{"error", {{"message", "the mock is broken"}}}}));
+  if (auto answer = status_answer(model)) return peer.write(*answer);
   if (model == "mock-503-once" && !failed_once_.exchange(true)) {
     return peer.write(json_response(503, {{"error", {{"message", "warming up"}}}}));
   }
-  if (model == "mock-429") return peer.write(json_response(429, {{"error", {{"message", "slow down"}}}}, "Retry-After: 2\r\n"));
-  if (model == "mock-hang-head") return hang(peer);
+  std::vector<std::string> pieces = request.is_object() ? pieces_to_say(request) : kAnswer;
+  Chaos chaos = roll_chaos(model);
+  if (chaos == Chaos::status_500) return peer.write(json_response(500, {{"error", {{"message", "chaos"}}}}));
+  if (model == "mock-hang-head" || chaos == Chaos::hang_head) return hang(peer);
   if (model == "mock-huge") {
     json answer = {{"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", std::string(3 << 20, 'x')}}}}})}};
     return peer.write(json_response(200, answer));
@@ -237,24 +282,32 @@ bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string
   if (model == "mock-text") {
     return peer.write("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello");
   }
-  json usage = {{"prompt_tokens", 11}, {"completion_tokens", 4}, {"total_tokens", 15}};
+  json usage = {{"prompt_tokens", 11}, {"completion_tokens", static_cast<int>(pieces.size())}, {"total_tokens", 11 + static_cast<int>(pieces.size())}};
+  std::string text;
+  for (const std::string& piece : pieces) text += piece;
   if (!stream) {
     json answer = {{"id", "mock-1"}, {"object", "chat.completion"}, {"created", 1}, {"model", model},
-                   {"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", "Hi from the mock"}}}, {"finish_reason", "stop"}}})},
+                   {"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", text}}}, {"finish_reason", "stop"}}})},
                    {"usage", usage}};
     return peer.write(json_response(200, answer));
   }
   if (!peer.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")) return false;
-  if (model == "mock-bad-sse") return peer.write(chunk("data: {this is not json\n\n"));
-  for (std::size_t i = 0; i < kAnswer.size(); ++i) {
-    if (model == "mock-broken" && i == 2) return false;  // close mid-stream, no [DONE]
+  if (model == "mock-bad-sse" || chaos == Chaos::bad_sse) return peer.write(chunk("data: {this is not json\n\n"));
+  int pause_ms = 0;
+  std::sscanf(model.c_str(), "mock-slow-%d", &pause_ms);
+  // Where a mid-stream fault strikes: after two pieces for the named models, anywhere for chaos.
+  thread_local std::mt19937 random{std::random_device{}()};
+  std::size_t break_at = chaos == Chaos::none ? 2 : std::uniform_int_distribution<std::size_t>(0, pieces.size())(random);
+  for (std::size_t i = 0; i < pieces.size(); ++i) {
+    if (i == break_at && (model == "mock-broken" || chaos == Chaos::close_mid)) return false;  // close mid-stream, no [DONE]
     if (model == "mock-hang-mid" && i == 2) return hang(peer);
-    if (model == "mock-reset-mid" && i == 2) {
+    if (i == break_at && (model == "mock-reset-mid" || chaos == Chaos::reset_mid)) {
       linger reset{1, 0};
       ::setsockopt(peer.fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
       return false;
     }
-    json delta = i == 0 ? json{{"role", "assistant"}, {"content", kAnswer[i]}} : json{{"content", kAnswer[i]}};
+    if (pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    json delta = i == 0 ? json{{"role", "assistant"}, {"content", pieces[i]}} : json{{"content", pieces[i]}};
     if (!peer.write(sse(chunk_json(model, delta, nullptr)))) return false;
   }
   std::string tail = sse(chunk_json(model, json::object(), "stop"));

@@ -1,10 +1,14 @@
 // A programmable OpenAI-compatible upstream for tests: a real HTTP/1.1 server on a loopback port, written
 // with plain sockets and threads so it shares no code with the gateway it tests. The upstream model id
 // picks the behaviour:
-//   mock-ok        answers "Hi from the mock" (SSE when asked to stream), with usage
+//   mock-ok        answers "Hi from the mock" (SSE when asked to stream), with usage; after a trailing
+//                  assistant message that begins the answer (a resumed stream) it says only the rest
 //   mock-no-usage  streams the same answer without a usage chunk
-//   mock-500       HTTP 500 with an OpenAI error body
-//   mock-429       HTTP 429 with Retry-After: 2
+//   mock-slow-<ms> streams the same answer, pausing <ms> before each piece
+//   mock-<status>[-retry-after-<s>]
+//                  HTTP 429, 500 or 503 with an OpenAI error body, and Retry-After: <s> when given
+//   mock-chaos-<p> like mock-ok, but <p>% of requests fail at random: a 500, no answer, a reset or close
+//                  at a random point of the stream, or malformed SSE
 //   mock-broken    streams two chunks, then closes without [DONE]
 //   mock-text      HTTP 200 with Content-Type text/plain
 //   mock-503-once  HTTP 503 the first time it is asked, then like mock-ok

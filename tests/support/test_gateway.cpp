@@ -74,6 +74,20 @@ nlohmann::json TestGateway::wait_for_health(const std::function<bool(const nlohm
   return last;
 }
 
+nlohmann::json ledger_rows(gateway::Gateway& gateway, const std::string& db_path) {
+  gateway.recorder().flush();
+  pricing::Database db = pricing::Database::open(db_path);
+  pricing::Statement query = db.prepare(
+      "SELECT request_id, status, error_code, route, routes_tried, prompt_tokens, completion_tokens, cost_usd FROM usage_ledger ORDER BY id");
+  nlohmann::json rows = nlohmann::json::array();
+  while (query.step()) {
+    rows.push_back({{"request_id", query.text(0)}, {"status", query.integer(1)}, {"error_code", query.text(2)}, {"route", query.text(3)},
+                    {"routes_tried", nlohmann::json::parse(query.text(4))}, {"prompt_tokens", query.integer(5)},
+                    {"completion_tokens", query.integer(6)}, {"cost_usd", query.real(7)}});
+  }
+  return rows;
+}
+
 nlohmann::json chat_body(const std::string& model, const std::string& user_text, bool stream) {
   nlohmann::json body = {{"model", model}, {"messages", {{{"role", "user"}, {"content", user_text}}}}};
   if (stream) body["stream"] = true;

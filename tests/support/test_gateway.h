@@ -51,6 +51,10 @@ class TestGateway {
   std::unique_ptr<gateway::Gateway> gateway_;
 };
 
+// The gateway's ledger after a flush, a JSON object per row: request_id, status, error_code, route,
+// routes_tried (parsed), prompt_tokens, completion_tokens, cost_usd.
+nlohmann::json ledger_rows(gateway::Gateway& gateway, const std::string& db_path);
+
 nlohmann::json chat_body(const std::string& model, const std::string& user_text, bool stream = false);
 
 // Adds a catalogue route: `model` (32K context, tools and JSON) on `provider`, known upstream as
