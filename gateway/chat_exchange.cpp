@@ -80,6 +80,7 @@ void ChatExchange::try_route(std::size_t index) {
 void ChatExchange::on_event(std::size_t attempt, ChatEvent event) {
   if (attempt != current_ || writer_->finished()) return;  // a stale attempt, or the answer is complete
   if (auto failed = std::get_if<StreamFailed>(&event)) return on_attempt_failed(failed->error);
+  if (std::holds_alternative<UpstreamComment>(event)) return writer_->write(event);  // says nothing of the answer
   AttemptRecord& record = attempts_.back();
   if (!record.first_event) {
     record.first_event = Clock::now();

@@ -32,6 +32,7 @@ class SseWriter final : public CompletionWriter {
     if (std::holds_alternative<StreamFailed>(event)) return fail(std::get<StreamFailed>(event).error);
     if (std::holds_alternative<StreamDone>(event)) return finish("data: [DONE]\n\n");
     if (auto usage = std::get_if<UsageReport>(&event); usage && !identity_.include_usage_in_stream) return;
+    if (auto comment = std::get_if<UpstreamComment>(&event)) return send(":" + comment->text + "\n\n");
     if (auto chunk = formatter_.chunk(event)) {
       data_sent_ = true;
       send(sse_data(*chunk));

@@ -43,6 +43,12 @@ struct ChoiceFinished {
   std::string native_reason;  // the provider's own word for it
 };
 
+// An SSE comment from the upstream (a keep-alive such as ": OPENROUTER PROCESSING"): passed on to a
+// streaming client as a comment, never as data, and it promises nothing.
+struct UpstreamComment {
+  std::string text;  // what followed the ':'
+};
+
 // The answer is complete: always the last event of a successful stream.
 struct StreamDone {};
 
@@ -51,7 +57,7 @@ struct StreamFailed {
   Error error;
 };
 
-using ChatEvent = std::variant<TextDelta, ToolCallDelta, UsageReport, ChoiceFinished, StreamDone, StreamFailed>;
+using ChatEvent = std::variant<TextDelta, ToolCallDelta, UsageReport, ChoiceFinished, UpstreamComment, StreamDone, StreamFailed>;
 
 inline bool is_terminal(const ChatEvent& event) {
   return std::holds_alternative<StreamDone>(event) || std::holds_alternative<StreamFailed>(event);

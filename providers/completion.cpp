@@ -42,6 +42,7 @@ void CompletionAccumulator::add(const ChatEvent& event) {
       result.finish_reason = finished.reason;
       result.native_finish_reason = finished.native_reason;
     }
+    void operator()(const UpstreamComment&) {}
     void operator()(const StreamDone&) { self.done_ = true; }
     void operator()(const StreamFailed& failed) { self.failure_ = failed.error; }
   };

@@ -42,7 +42,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
                RequestContext context, EventSink sink)
       : provider_(std::move(provider)), request_(std::move(request)), context_(std::move(context)), sink_(std::move(sink)),
         strand_(net::make_strand(provider_->executor())), resolver_(strand_),
-        sse_([this](SseEvent&& event) { on_sse_event(std::move(event)); }, nullptr),
+        sse_([this](SseEvent&& event) { on_sse_event(std::move(event)); },
+             [this](std::string_view comment) { deliver_one(UpstreamComment{std::string(comment)}); }),
         decoder_(request_->flavor, request_->estimated_prompt_tokens()) {
     build_http_request(std::move(body));
   }
@@ -230,11 +231,13 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   }
 
   void deliver(std::vector<ChatEvent> events) {
-    for (ChatEvent& event : events) {
-      if (finished_) return;
-      finished_ = is_terminal(event);
-      sink_(std::move(event));
-    }
+    for (ChatEvent& event : events) deliver_one(std::move(event));
+  }
+
+  void deliver_one(ChatEvent event) {
+    if (finished_) return;
+    finished_ = is_terminal(event);
+    sink_(std::move(event));
   }
 
   void finish_with(Error error) {

@@ -40,6 +40,7 @@ void add_mock_routes(const std::string& db_path, const MockUpstream& mock) {
   route("m-retry-after", "mockbad", "mock-503-retry-after-1", 0.5);
   route("m-retry-after", "mock", "mock-ok", 1.0);
   route("m-slow", "mock", "mock-slow-150", 1.0);
+  route("m-comments", "mock", "mock-comments", 1.0);
 }
 
 class OpenAiHttpProviderTest : public ::testing::Test {
@@ -180,6 +181,20 @@ TEST_F(OpenAiHttpProviderTest, ASlowStreamReachesTheClientPieceByPiece) {
   auto gap = std::chrono::steady_clock::now() - first_piece_at;
   ASSERT_NE(rest.find("[DONE]"), std::string::npos);
   EXPECT_GE(gap, std::chrono::milliseconds(3 * 150 - 50)) << "three more pieces, 150 ms apart";
+}
+
+TEST_F(OpenAiHttpProviderTest, UpstreamCommentsPassThroughAsCommentsNeverAsData) {
+  auto response = chat("m-comments", true);
+  ASSERT_TRUE(response);
+  std::size_t comments = 0;
+  for (std::size_t at = response->body.find(": PROCESSING\n\n"); at != std::string::npos; at = response->body.find(": PROCESSING\n\n", at + 1)) {
+    ++comments;
+  }
+  EXPECT_EQ(comments, 4u);
+  EXPECT_EQ(streamed_text(*response), "Hi from the mock");
+  for (const std::string& event : sse_data_lines(response->body)) EXPECT_EQ(event.find("PROCESSING"), std::string::npos);
+  json plain = json::parse(chat("m-comments")->body);  // and a whole answer does not notice them
+  EXPECT_EQ(plain["choices"][0]["message"]["content"], "Hi from the mock");
 }
 
 TEST_F(OpenAiHttpProviderTest, CircuitOpensAfterRepeatedFailuresAndProbesAfterCooldown) {

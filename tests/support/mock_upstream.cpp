@@ -307,6 +307,7 @@ bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string
       return false;
     }
     if (pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    if (model == "mock-comments" && !peer.write(chunk(": PROCESSING\n\n"))) return false;
     json delta = i == 0 ? json{{"role", "assistant"}, {"content", pieces[i]}} : json{{"content", pieces[i]}};
     if (!peer.write(sse(chunk_json(model, delta, nullptr)))) return false;
   }

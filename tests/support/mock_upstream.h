@@ -4,6 +4,7 @@
 //   mock-ok        answers "Hi from the mock" (SSE when asked to stream), with usage; after a trailing
 //                  assistant message that begins the answer (a resumed stream) it says only the rest
 //   mock-no-usage  streams the same answer without a usage chunk
+//   mock-comments  streams the same answer with an SSE comment ": PROCESSING" before each piece
 //   mock-slow-<ms> streams the same answer, pausing <ms> before each piece
 //   mock-<status>[-retry-after-<s>]
 //                  HTTP 429, 500 or 503 with an OpenAI error body, and Retry-After: <s> when given
