@@ -125,7 +125,8 @@ MockUpstream::~MockUpstream() {
     std::lock_guard lock(mutex_);
     for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
   }
-  for (auto& thread : threads_) thread.join();
+  std::unique_lock lock(mutex_);
+  connections_done_.wait(lock, [this] { return open_fds_.empty(); });
   if (tls_) SSL_CTX_free(tls_);
 }
 
@@ -148,7 +149,9 @@ void MockUpstream::accept_loop() {
     connections_.fetch_add(1);
     std::lock_guard lock(mutex_);
     open_fds_.push_back(fd);
-    threads_.emplace_back([this, fd] { serve_connection(fd); });
+    // Detached, so a long soak's thousands of finished connections hold nothing; the destructor waits
+    // for the live ones through open_fds_.
+    std::thread([this, fd] { serve_connection(fd); }).detach();
   }
 }
 
@@ -157,12 +160,18 @@ void MockUpstream::accept_loop() {
 void MockUpstream::serve_connection(int fd) {
   Peer peer{fd};
   struct Closer {
+    MockUpstream& mock;
     Peer& peer;
     ~Closer() {
       if (peer.ssl) SSL_free(peer.ssl);
+      // Closed under the lock, so the fd number cannot be reused before it leaves open_fds_; after the
+      // unlock this thread touches the mock no more.
+      std::lock_guard lock(mock.mutex_);
       ::close(peer.fd);
+      mock.open_fds_.erase(std::find(mock.open_fds_.begin(), mock.open_fds_.end(), peer.fd));
+      mock.connections_done_.notify_all();
     }
-  } closer{peer};
+  } closer{*this, peer};
   if (tls_) {
     peer.ssl = SSL_new(tls_);
     SSL_set_fd(peer.ssl, fd);

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -83,8 +84,8 @@ class MockUpstream {
   mutable std::mutex mutex_;
   nlohmann::json last_request_;
   std::string last_authorization_;
-  std::vector<int> open_fds_;
-  std::vector<std::thread> threads_;
+  std::vector<int> open_fds_;  // of the connections being served, each by a detached thread
+  std::condition_variable connections_done_;
   std::thread acceptor_;
 };
 

@@ -1,0 +1,276 @@
+// The soak: the real `modelgate` binary as its own process, 50 concurrent streaming clients for a minute
+// (MODELGATE_SOAK_SECONDS), against mock upstreams that fail 10% of the time at random points (a 500, no
+// answer, a reset or close mid-stream, malformed SSE). Every request must end with a complete answer or a
+// proper error, the ledger must hold exactly one row per request, and the gateway's resident memory must
+// not grow by more than 10% after warm-up (skipped under AddressSanitizer, whose quarantine grows).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <regex>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/mock_upstream.h"
+#include "tests/support/raw_http_client.h"
+#include "tests/support/test_gateway.h"
+
+namespace mg::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kClients = 50;
+constexpr const char* kFullAnswer = "Hi from the mock";
+
+int env_int(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? std::atoi(value) : fallback;
+}
+
+// `modelgate serve` as a child process; its stderr is drained by a thread so logging never blocks it.
+class GatewayProcess {
+ public:
+  GatewayProcess(const std::string& config_path) {
+    int pipe_fds[2];
+    if (::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(pipe_fds[1], STDERR_FILENO);
+      ::close(pipe_fds[0]);
+      ::execl(MODELGATE_BIN, MODELGATE_BIN, "serve", "--config", config_path.c_str(), static_cast<char*>(nullptr));
+      std::_Exit(127);
+    }
+    ::close(pipe_fds[1]);
+    reader_ = std::thread([this, fd = pipe_fds[0]] { drain(fd); });
+  }
+
+  ~GatewayProcess() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    reader_.join();
+  }
+
+  // The port from the "listening on" log line, or 0 when it does not come.
+  std::uint16_t wait_for_port(std::chrono::seconds timeout) {
+    std::unique_lock lock(mutex_);
+    std::smatch match;
+    static const std::regex listening("listening on http://[^:]+:([0-9]+)");
+    changed_.wait_for(lock, timeout, [&] { return std::regex_search(log_, match, listening) || closed_; });
+    return match.empty() ? 0 : static_cast<std::uint16_t>(std::stoi(match[1]));
+  }
+
+  // VmRSS in KiB, from /proc.
+  long resident_kib() const {
+    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+    }
+    return -1;
+  }
+
+  // SIGTERM, then the exit status (-1 if it had to be killed).
+  int stop(std::chrono::seconds timeout) {
+    ::kill(pid_, SIGTERM);
+    auto deadline = Clock::now() + timeout;
+    int status = 0;
+    while (Clock::now() < deadline) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        exited_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return -1;
+  }
+
+  std::string log() const {
+    std::lock_guard lock(mutex_);
+    return log_;
+  }
+
+ private:
+  void drain(int fd) {
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buffer, sizeof buffer)) > 0) {
+      std::lock_guard lock(mutex_);
+      if (log_.size() < (1 << 20)) log_.append(buffer, static_cast<std::size_t>(n));
+      changed_.notify_all();
+    }
+    ::close(fd);
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    changed_.notify_all();
+  }
+
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  std::thread reader_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::string log_;
+  bool closed_ = false;
+};
+
+// How one request ended, as the client saw it; `problem` is set when that is not acceptable.
+struct Verdict {
+  enum Kind { complete, in_band_error, error_status, broken } kind = broken;
+  std::string problem;
+};
+
+Verdict judge_stream(const RawResponse& response) {
+  std::vector<std::string> events = sse_data_lines(response.body);
+  if (events.empty() || events.back() != "[DONE]") return {Verdict::broken, "a stream that did not end with [DONE]"};
+  std::string text;
+  bool error_seen = false;
+  bool stopped = false;
+  for (const std::string& event : events) {
+    if (event == "[DONE]") continue;
+    json chunk = json::parse(event, nullptr, false);
+    if (chunk.is_discarded()) return {Verdict::broken, "a data event that is not JSON: " + event};
+    if (chunk.contains("error")) {
+      error_seen = chunk["error"].contains("message") && chunk["choices"][0]["finish_reason"] == "error";
+      continue;
+    }
+    if (chunk["choices"].empty()) continue;
+    const json& choice = chunk["choices"][0];
+    if (choice["delta"].contains("content")) text += choice["delta"]["content"].get<std::string>();
+    stopped = stopped || choice["finish_reason"] == "stop";
+  }
+  if (error_seen) {
+    if (std::string(kFullAnswer).rfind(text, 0) != 0) return {Verdict::broken, "partial text that is no prefix of the answer: " + text};
+    return {Verdict::in_band_error, {}};
+  }
+  if (text != kFullAnswer || !stopped) return {Verdict::broken, "a clean end without the whole answer: '" + text + "'"};
+  return {Verdict::complete, {}};
+}
+
+Verdict judge(const std::optional<RawResponse>& response) {
+  if (!response) return {Verdict::broken, "no complete response within the timeout"};
+  if (response->status == 200) return judge_stream(*response);
+  json body = json::parse(response->body, nullptr, false);
+  if (body.is_discarded() || !body.contains("error") || !body["error"].contains("message")) {
+    return {Verdict::broken, "status " + std::to_string(response->status) + " without an OpenAI error object"};
+  }
+  return {Verdict::error_status, {}};
+}
+
+struct Tally {
+  std::mutex mutex;
+  std::map<Verdict::Kind, int> kinds;
+  std::vector<std::string> problems;
+  std::atomic<int> sent{0};
+
+  void add(const Verdict& verdict, const std::string& request_id) {
+    std::lock_guard lock(mutex);
+    ++kinds[verdict.kind];
+    if (!verdict.problem.empty() && problems.size() < 10) problems.push_back(request_id + ": " + verdict.problem);
+  }
+};
+
+// One client: requests back to back on a keep-alive connection (a new one when the gateway closes it),
+// half of them asking for resume.
+void run_client(int client, std::uint16_t port, Clock::time_point until, Tally& tally) {
+  std::unique_ptr<RawConnection> connection;
+  for (int n = 0; Clock::now() < until; ++n) {
+    if (!connection || !connection->connected()) connection = std::make_unique<RawConnection>(port);
+    std::string request_id = "soak-" + std::to_string(client) + "-" + std::to_string(n);
+    json body = chat_body("soak", "keep going", true);
+    body["stream_options"] = {{"include_usage", true}};
+    if (n % 2 == 1) body["modelgate"] = {{"resume", true}};
+    std::string request = build_request("POST", "/v1/chat/completions", body.dump(),
+                                        {{"Content-Type", "application/json"}, {"x-request-id", request_id}});
+    if (!connection->send(request)) {
+      connection = std::make_unique<RawConnection>(port);
+      if (!connection->send(request)) {
+        tally.add({Verdict::broken, "cannot send to the gateway"}, request_id);
+        continue;
+      }
+    }
+    tally.sent.fetch_add(1);
+    std::optional<RawResponse> response = connection->read_response(20s);
+    tally.add(judge(response), request_id);
+    if (!response || response->header("connection") == "close") connection.reset();
+  }
+}
+
+std::string write_config(const TempDir& dir, const std::string& db_path) {
+  json config = {{"listen", "127.0.0.1:0"}, {"db", db_path}, {"threads", 2},
+                 {"upstream", {{"first_byte_timeout_ms", 1000}, {"idle_timeout_ms", 1000}}},
+                 {"routing", {{"backoff_initial_ms", 5}, {"backoff_max_ms", 20}, {"circuit_consecutive_failures", 1000}}}};
+  std::string path = (dir.path() / "soak.json").string();
+  std::ofstream(path) << config.dump();
+  return path;
+}
+
+TEST(SoakTest, FiftyStreamsAgainstFailingUpstreamsLoseNothingAndLeakNothing) {
+  const int seconds = env_int("MODELGATE_SOAK_SECONDS", 60);
+  const bool check_memory = env_int("MODELGATE_SOAK_CHECK_RSS", 1) != 0;
+  MockUpstream mock;
+  TempDir dir;
+  std::string db_path = (dir.path() / "soak.db").string();
+  {
+    pricing::Database db = pricing::Database::open(db_path);
+    for (const char* provider : {"flaky-a", "flaky-b", "flaky-c"}) {
+      pricing::upsert_provider(db, {provider, mock.base_url(), "", "openai", true});
+      put_route(db, "soak", provider, "mock-chaos-10", 0.1, 0.2);
+    }
+  }
+  GatewayProcess gateway(write_config(dir, db_path));
+  std::uint16_t port = gateway.wait_for_port(10s);
+  ASSERT_NE(port, 0) << gateway.log();
+
+  Tally tally;
+  auto started = Clock::now();
+  auto until = started + std::chrono::seconds(seconds);
+  std::vector<std::thread> clients;
+  for (int client = 0; client < kClients; ++client) clients.emplace_back(run_client, client, port, until, std::ref(tally));
+
+  // Memory after warm-up (a sixth of the run, at least 5 s), and its peak from then on.
+  std::this_thread::sleep_for(std::max(5s, std::chrono::seconds(seconds / 6)));
+  long warm_kib = gateway.resident_kib();
+  long peak_kib = warm_kib;
+  while (Clock::now() < until) {
+    std::this_thread::sleep_for(500ms);
+    peak_kib = std::max(peak_kib, gateway.resident_kib());
+  }
+  for (auto& client : clients) client.join();
+  long final_kib = gateway.resident_kib();
+  double elapsed_s = std::chrono::duration<double>(Clock::now() - started).count();
+  EXPECT_EQ(gateway.stop(30s), 0) << "a clean exit on SIGTERM, ledger flushed";
+
+  int sent = tally.sent.load();
+  std::printf("soak: %d requests in %.1f s (%.0f/s): %d complete, %d ended by an in-band error, %d error statuses, %d broken\n", sent,
+              elapsed_s, sent / elapsed_s, tally.kinds[Verdict::complete], tally.kinds[Verdict::in_band_error],
+              tally.kinds[Verdict::error_status], tally.kinds[Verdict::broken]);
+  std::printf("soak: gateway RSS %ld KiB after warm-up, peak %ld KiB, %ld KiB at the end (%+.1f%%)\n", warm_kib, peak_kib, final_kib,
+              100.0 * (final_kib - warm_kib) / warm_kib);
+  EXPECT_EQ(tally.kinds[Verdict::broken], 0) << ::testing::PrintToString(tally.problems);
+  EXPECT_GT(tally.kinds[Verdict::complete], sent / 2) << "most requests survive the faults";
+  EXPECT_GT(tally.kinds[Verdict::in_band_error] + tally.kinds[Verdict::error_status], 0) << "the faults did happen";
+
+  pricing::Database db = pricing::Database::open(db_path);
+  pricing::Statement count = db.prepare("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM usage_ledger WHERE request_id LIKE 'soak-%'");
+  ASSERT_TRUE(count.step());
+  EXPECT_EQ(count.integer(0), sent) << "one ledger row per request";
+  EXPECT_EQ(count.integer(1), sent) << "and no request twice";
+
+  if (check_memory) {
+    EXPECT_LT(peak_kib, warm_kib * 11 / 10) << "resident memory grew by more than 10% after warm-up";
+  }
+}
+
+}  // namespace
+}  // namespace mg::test
