@@ -24,6 +24,7 @@ ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedReq
       arrival_unix_ms_(unix_now_ms()), resume_enabled_(request_->stream && (request_->resume_stream || config_.retry.resume_streams)) {
   context_.request_id = std::move(request_id);
   context_.cancellation = channel_->cancellation();
+  context_.executor = channel_->executor();
   context_.deadline = arrival_ + config_.request_timeout;
   identity_.flavor = request_->flavor;
   identity_.id = (request_->flavor == ApiFlavor::chat ? "chatcmpl-" : "cmpl-") + random_hex(24);
@@ -63,18 +64,34 @@ void ChatExchange::try_route(std::size_t index) {
   identity_.route = &chain_[index];
   attempts_.push_back(AttemptRecord{chain_[index].name(), Clock::now(), std::nullopt, std::nullopt, std::nullopt});
   writer_->begin_attempt();
-  auto self = shared_from_this();
-  auto executor = channel_->executor();
   try {
-    chain_[index].provider->chat_stream(request_, chain_[index].entry->upstream_model_id, context_,
-                                        [self, executor, index](ChatEvent event) {
-                                          boost::asio::post(executor, [self, index, event = std::move(event)]() mutable {
-                                            self->on_event(index, std::move(event));
-                                          });
-                                        });
+    chain_[index].provider->chat_stream(request_, chain_[index].entry->upstream_model_id, context_, inbox_sink(index));
   } catch (const std::exception& e) {  // a provider bug must end this attempt, not escape into Asio
     on_attempt_failed(Error{500, FailureClass::transient, "server_error", "provider_error", {}, std::string("provider failed: ") + e.what(), 0});
   }
+}
+
+// Events arrive from the provider's thread. They wait in the inbox, and a single post takes everything
+// that came meanwhile to the session's strand: the events of one upstream read become one write.
+EventSink ChatExchange::inbox_sink(std::size_t attempt) {
+  return [self = shared_from_this(), attempt](ChatEvent event) {
+    bool was_empty;
+    {
+      std::lock_guard lock(self->inbox_mutex_);
+      was_empty = self->inbox_.empty();
+      self->inbox_.emplace_back(attempt, std::move(event));
+    }
+    if (was_empty) boost::asio::post(self->channel_->executor(), [self] { self->take_inbox(); });
+  };
+}
+
+void ChatExchange::take_inbox() {
+  std::vector<std::pair<std::size_t, ChatEvent>> events;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    events.swap(inbox_);
+  }
+  for (auto& [attempt, event] : events) on_event(attempt, std::move(event));
 }
 
 void ChatExchange::on_event(std::size_t attempt, ChatEvent event) {

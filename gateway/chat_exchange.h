@@ -6,6 +6,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
@@ -44,6 +45,8 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   void try_route(std::size_t index);
   std::optional<std::chrono::milliseconds> retry_delay(const Error& error) const;
   void retry_after(std::chrono::milliseconds delay);
+  EventSink inbox_sink(std::size_t attempt);
+  void take_inbox();
   void on_event(std::size_t attempt, ChatEvent event);
   void on_attempt_failed(const Error& error);
   void note_content(const ChatEvent& event);
@@ -77,6 +80,8 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   std::int64_t arrival_unix_ms_;
   std::optional<SteadyTime> first_byte_to_client_;
   std::vector<AttemptRecord> attempts_;
+  std::mutex inbox_mutex_;
+  std::vector<std::pair<std::size_t, ChatEvent>> inbox_;  // (attempt, event), not yet taken to the strand
   bool resume_enabled_;
   bool streamed_tool_calls_ = false;
   std::string streamed_text_;        // what the client has of the answer, when a resume may need it

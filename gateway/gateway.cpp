@@ -1,5 +1,7 @@
 #include "gateway/gateway.h"
 
+#include <pthread.h>
+
 #include <cstdlib>
 #include <map>
 
@@ -79,6 +81,12 @@ RemoteProviders make_remote_providers(const std::vector<pricing::ProviderRecord>
   return out;
 }
 
+std::vector<std::unique_ptr<net::io_context>> make_io_contexts(int count) {
+  std::vector<std::unique_ptr<net::io_context>> contexts;
+  for (int i = 0; i < count; ++i) contexts.push_back(std::make_unique<net::io_context>(1));  // each run by one thread
+  return contexts;
+}
+
 Error startup_error(std::string message) {
   return Error{1, FailureClass::permanent, "startup_error", {}, {}, std::move(message), 0};
 }
@@ -86,8 +94,13 @@ Error startup_error(std::string message) {
 }  // namespace
 
 Gateway::Gateway(ServerConfig config)
-    : config_(std::move(config)), io_(config_.effective_io_threads()), acceptor_(net::make_strand(io_)),
-      drain_timer_(acceptor_.get_executor()) {}
+    : config_(std::move(config)), io_(make_io_contexts(config_.effective_io_threads())), acceptor_(net::make_strand(main_io())),
+      drain_timer_(acceptor_.get_executor()) {
+  for (auto& io : io_) {
+    keep_running_.push_back(net::make_work_guard(*io));
+    timer_anchors_.push_back(std::make_unique<TimerAnchor>(*io));
+  }
+}
 
 Gateway::~Gateway() {
   stop_now();
@@ -102,9 +115,9 @@ Status Gateway::start() {
   }
   try {
     database_.emplace(pricing::Database::open(config_.db_path));
-    RemoteProviders remote = make_remote_providers(pricing::load_catalogue(*database_).providers, io_.get_executor(), config_);
+    RemoteProviders remote = make_remote_providers(pricing::load_catalogue(*database_).providers, main_io().get_executor(), config_);
     upstreams_ = remote.clients;
-    routing_ = std::make_unique<RoutingState>(make_providers(config_, io_), std::vector<std::shared_ptr<Provider>>(remote.clients.begin(), remote.clients.end()),
+    routing_ = std::make_unique<RoutingState>(make_providers(config_, main_io()), std::vector<std::shared_ptr<Provider>>(remote.clients.begin(), remote.clients.end()),
                                               RoutingOptions{RoutingPolicy::price, 0, config_.no_route_retry_after_s},
                                               std::move(remote.unusable), config_.circuit);
     routing_->reload(*database_);
@@ -129,16 +142,21 @@ Status Gateway::start() {
   }
   port_ = acceptor_.local_endpoint().port();
   accept_next();
-  for (int i = 0; i < config_.effective_io_threads(); ++i) threads_.emplace_back([this] { run_io_thread(); });
+  for (std::size_t i = 0; i < io_.size(); ++i) {
+    threads_.emplace_back([this, i] {
+      pthread_setname_np(pthread_self(), ("mg-io-" + std::to_string(i)).c_str());  // for top -H and perf
+      run_io_thread(*io_[i]);
+    });
+  }
   return Ok{};
 }
 
 // Handlers must not throw; if a bug makes one do so anyway, log it and keep the thread serving rather than
 // let std::terminate take every connection down.
-void Gateway::run_io_thread() {
+void Gateway::run_io_thread(net::io_context& io) {
   while (true) {
     try {
-      io_.run();
+      io.run();
       return;
     } catch (const std::exception& e) {
       log_error(std::string("bug: an exception escaped an I/O handler: ") + e.what());
@@ -146,8 +164,14 @@ void Gateway::run_io_thread() {
   }
 }
 
+net::io_context& Gateway::next_session_io() {
+  net::io_context& io = *io_[next_io_];
+  next_io_ = (next_io_ + 1) % io_.size();
+  return io;
+}
+
 void Gateway::accept_next() {
-  acceptor_.async_accept(net::make_strand(io_), [this](boost::system::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(net::make_strand(next_session_io()), [this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       boost::system::error_code ignored;
@@ -195,11 +219,11 @@ void Gateway::drain_tick(std::chrono::steady_clock::time_point deadline, bool ca
 
 void Gateway::stop_now() {
   for (auto& session : sessions_.live()) session->close_now_from_any_thread();
-  io_.stop();
+  for (auto& io : io_) io->stop();
 }
 
 void Gateway::handle_signals() {
-  signal_watch_ = std::make_unique<SignalWatch>(io_);
+  signal_watch_ = std::make_unique<SignalWatch>(main_io());
   await_signal();
 }
 

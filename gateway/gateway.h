@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,6 +19,7 @@
 #include "gateway/gateway_state.h"
 #include "gateway/server_config.h"
 #include "gateway/session_registry.h"
+#include "gateway/timer_anchor.h"
 #include "pricing/database.h"
 #include "providers/openai_http_provider.h"
 
@@ -51,7 +53,9 @@ class Gateway {
   void handle_signals();
 
  private:
-  void run_io_thread();
+  void run_io_thread(boost::asio::io_context& io);
+  boost::asio::io_context& main_io() { return *io_.front(); }
+  boost::asio::io_context& next_session_io();
   void accept_next();
   void drain_tick(std::chrono::steady_clock::time_point deadline, bool cancelled);
   void stop_now();
@@ -69,7 +73,13 @@ class Gateway {
   std::unique_ptr<CatalogueWatcher> watcher_;
   std::unique_ptr<UsageReports> reports_;
   std::unique_ptr<Api> api_;
-  boost::asio::io_context io_;
+  // One io_context per I/O thread: a connection, its exchanges and their upstream calls all live on one
+  // thread, so an answer never waits for a wake-up of the other. The first also runs the listener,
+  // timers and signals.
+  std::vector<std::unique_ptr<boost::asio::io_context>> io_;
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> keep_running_;
+  std::size_t next_io_ = 0;  // round-robin over io_ for new connections, on the acceptor's strand
+  std::vector<std::unique_ptr<TimerAnchor>> timer_anchors_;  // one per io_
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer drain_timer_;
   std::unique_ptr<SignalWatch> signal_watch_;

@@ -1,9 +1,11 @@
 #include "gateway/http_session.h"
 
+
 #include <sys/socket.h>
 
 #include <cerrno>
 
+#include <boost/asio/defer.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -304,9 +306,16 @@ void HttpSession::enqueue(std::string bytes, bool ends_response) {
   if (ends_response) response_queued_ = true;
   queued_bytes_ += bytes.size();
   write_queue_.push_back(std::move(bytes));
-  if (!writing_) write_next();
+  if (writing_) return;
+  writing_ = true;
+  // Deferred to the end of the running handler, so what it queues together (a head and the first chunk;
+  // the last chunks and the end) leaves in one write.
+  net::defer(stream_.get_executor(), [self = shared_from_this()] {
+    if (!self->closed_) self->write_next();
+  });
 }
 
+// Writes everything queued so far with one gathering write.
 void HttpSession::write_next() {
   if (write_queue_.empty()) {
     writing_ = false;
@@ -314,12 +323,15 @@ void HttpSession::write_next() {
     return;
   }
   writing_ = true;
+  std::vector<net::const_buffer> buffers;
+  buffers.reserve(write_queue_.size());
+  for (const std::string& bytes : write_queue_) buffers.push_back(net::buffer(bytes));  // deque elements stay put
   stream_.expires_after(config_.http.write_timeout);
-  net::async_write(stream_, net::buffer(write_queue_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+  net::async_write(stream_, buffers, [self = shared_from_this(), count = buffers.size()](beast::error_code ec, std::size_t written) {
     if (self->closed_) return;
     if (ec) return self->on_client_gone();
-    self->queued_bytes_ -= self->write_queue_.front().size();
-    self->write_queue_.pop_front();
+    self->queued_bytes_ -= written;
+    self->write_queue_.erase(self->write_queue_.begin(), self->write_queue_.begin() + static_cast<std::ptrdiff_t>(count));
     self->write_next();
   });
 }

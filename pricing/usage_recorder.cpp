@@ -1,11 +1,16 @@
 #include "pricing/usage_recorder.h"
 
+#include <pthread.h>
+
 #include <cstdio>
 
 namespace mg::pricing {
 
 UsageRecorder::UsageRecorder(const std::string& db_path, const LiveStats* stats, RecorderOptions options)
-    : db_(Database::open(db_path)), stats_(stats), options_(options), thread_([this] { run(); }) {}
+    : db_(Database::open(db_path)), stats_(stats), options_(options), thread_([this] {
+        pthread_setname_np(pthread_self(), "mg-ledger");
+        run();
+      }) {}
 
 UsageRecorder::~UsageRecorder() { stop(); }
 

@@ -27,6 +27,7 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
+constexpr std::size_t kReadBufferBytes = 16 * 1024;
 constexpr std::chrono::seconds kDnsCacheTtl{60};
 
 Error transport_error(const std::string& provider, const std::string& what, beast::error_code ec) {
@@ -41,10 +42,12 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   UpstreamCall(std::shared_ptr<OpenAiHttpProvider> provider, std::shared_ptr<const ChatRequest> request, std::string body,
                RequestContext context, EventSink sink)
       : provider_(std::move(provider)), request_(std::move(request)), context_(std::move(context)), sink_(std::move(sink)),
-        strand_(net::make_strand(provider_->executor())), resolver_(strand_),
+        io_executor_(context_.executor ? context_.executor : provider_->executor()), strand_(net::make_strand(io_executor_)),
+        resolver_(strand_),
         sse_([this](SseEvent&& event) { on_sse_event(std::move(event)); },
              [this](std::string_view comment) { deliver_one(UpstreamComment{std::string(comment)}); }),
         decoder_(request_->flavor, request_->estimated_prompt_tokens()) {
+    buffer_.reserve(kReadBufferBytes);  // reads of 512 bytes (Beast's start) would take a system call per event
     build_http_request(std::move(body));
   }
 
@@ -82,7 +85,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
   void acquire_connection(bool allow_pooled = true) {
     if (cancelled_) return finish_with(Error::cancelled("the request was cancelled"));
-    if (auto pooled = allow_pooled ? provider_->pool().take() : std::nullopt) {
+    if (auto pooled = allow_pooled ? provider_->pool().take(net::query(io_executor_, net::execution::context)) : std::nullopt) {
       stream_.emplace(std::move(*pooled));
       reused_ = true;
       return send_request();
@@ -99,8 +102,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   }
 
   void connect(const tcp::resolver::results_type& endpoints) {
-    if (auto* context = provider_->tls_context()) stream_.emplace(UpstreamStream::Tls(provider_->executor(), *context));
-    else stream_.emplace(UpstreamStream::Plain(provider_->executor()));
+    if (auto* context = provider_->tls_context()) stream_.emplace(UpstreamStream::Tls(io_executor_, *context));
+    else stream_.emplace(UpstreamStream::Plain(io_executor_));
     stream_->tcp().expires_after(provider_->options().connect_timeout);
     stream_->tcp().async_connect(endpoints, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
       if (self->cancelled_) return self->finish_with(Error::cancelled("the request was cancelled"));
@@ -172,7 +175,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     }
     auto retry_after = head[http::field::retry_after];
     if (!retry_after.empty()) retry_after_s_ = std::atoi(std::string(retry_after).c_str());
-    read_body_chunk();
+    parse_buffered_body();
   }
 
   void read_body_chunk() {
@@ -187,23 +190,54 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void on_body_chunk(beast::error_code ec) {
     if (ec == http::error::need_buffer) ec = {};
     if (cancelled_) return finish_with(Error::cancelled("the request was cancelled"));
-    std::size_t got = sizeof chunk_ - parser_->get().body().size;
-    std::string_view bytes(chunk_, got);
     if (ec) {
       stream_.reset();
-      if (streaming_) return finish_with(transport_error(name(), "the stream broke", ec));
-      return finish_with(transport_error(name(), "the answer broke off", ec));
+      return finish_with(transport_error(name(), streaming_ ? "the stream broke" : "the answer broke off", ec));
     }
+    if (!take_body_bytes()) return;
+    parse_buffered_body();
+  }
+
+  // The body bytes the parser just put into chunk_; false when they end the call.
+  bool take_body_bytes() {
+    std::string_view bytes(chunk_, sizeof chunk_ - parser_->get().body().size);
     if (streaming_) {
-      if (Status fed = sse_.feed(bytes); !fed) return finish_with(fed.error());
-    } else {
-      std::size_t limit = status_ == 200 ? provider_->options().max_body_bytes : kErrorBodyLimit;
-      if (whole_body_.size() + bytes.size() > limit) {
-        stream_.reset();
-        return finish_with(Error::upstream(name() + ": answer larger than " + std::to_string(limit) + " bytes", FailureClass::transient));
+      if (Status fed = sse_.feed(bytes); !fed) {
+        finish_with(fed.error());
+        return false;
       }
-      whole_body_.append(bytes);
+      return true;
     }
+    std::size_t limit = status_ == 200 ? provider_->options().max_body_bytes : kErrorBodyLimit;
+    if (whole_body_.size() + bytes.size() > limit) {
+      stream_.reset();
+      finish_with(Error::upstream(name() + ": answer larger than " + std::to_string(limit) + " bytes", FailureClass::transient));
+      return false;
+    }
+    whole_body_.append(bytes);
+    return true;
+  }
+
+  // What one read brought often holds several chunks of the body (several SSE events): parse them all
+  // now, so they leave together, instead of a read operation and a handler round for each.
+  void parse_buffered_body() {
+    parser_->eager(true);  // put() goes on through every chunk it has; async_read_some must not (it would
+                           // wait for more rather than report what it has)
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      parser_->get().body().data = chunk_;
+      parser_->get().body().size = sizeof chunk_;
+      beast::error_code ec;
+      std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      bool wrote = parser_->get().body().size != sizeof chunk_;
+      if (ec && ec != http::error::need_more && ec != http::error::need_buffer) {
+        stream_.reset();
+        return finish_with(transport_error(name(), "malformed HTTP answer", ec));
+      }
+      if (wrote && !take_body_bytes()) return;
+      if (ec == http::error::need_more || (used == 0 && !wrote)) break;
+    }
+    parser_->eager(false);
     read_body_chunk();  // after [DONE] too: the connection is reusable only once the message has ended
   }
 
@@ -250,6 +284,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   std::shared_ptr<const ChatRequest> request_;
   RequestContext context_;
   EventSink sink_;
+  net::any_io_executor io_executor_;  // the caller's, so the connection lives on the caller's thread
   net::strand<net::any_io_executor> strand_;
   tcp::resolver resolver_;
   std::optional<UpstreamStream> stream_;

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/any_io_executor.hpp>
+
 #include "providers/cancellation.h"
 #include "providers/chat_event.h"
 #include "providers/chat_request.h"
@@ -28,6 +30,9 @@ struct ModelOffer {
 
 struct RequestContext {
   std::string request_id;
+  // Where the caller lives (a session's strand): a provider that does I/O does it there, so one request
+  // stays on one thread. Unset: the provider's own executor.
+  boost::asio::any_io_executor executor;
   CancellationToken cancellation;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };

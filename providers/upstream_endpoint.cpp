@@ -39,12 +39,15 @@ Result<BaseUrl> parse_base_url(const std::string& url) {
   return out;
 }
 
-std::optional<UpstreamStream> ConnectionPool::take() {
+std::optional<UpstreamStream> ConnectionPool::take(const boost::asio::execution_context& context) {
   std::lock_guard lock(mutex_);
-  if (idle_.empty()) return std::nullopt;
-  UpstreamStream stream = std::move(idle_.back());
-  idle_.pop_back();
-  return stream;
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+    if (&boost::asio::query(it->tcp().get_executor(), boost::asio::execution::context) != &context) continue;
+    UpstreamStream stream = std::move(*it);
+    idle_.erase(std::next(it).base());
+    return stream;
+  }
+  return std::nullopt;
 }
 
 void ConnectionPool::put_back(UpstreamStream stream) {

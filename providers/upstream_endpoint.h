@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <list>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -36,7 +37,9 @@ class ConnectionPool {
  public:
   explicit ConnectionPool(std::size_t max_idle = 32) : max_idle_(max_idle) {}
 
-  std::optional<UpstreamStream> take();
+  // The most recently used idle connection registered with `context` (an io_context: a socket works
+  // only on the thread that runs its own).
+  std::optional<UpstreamStream> take(const boost::asio::execution_context& context);
   void put_back(UpstreamStream stream);
   // Closes every idle connection; they must not outlive the io_context they are registered with.
   void clear();
@@ -47,7 +50,7 @@ class ConnectionPool {
 
  private:
   mutable std::mutex mutex_;
-  std::vector<UpstreamStream> idle_;
+  std::list<UpstreamStream> idle_;  // oldest first; a list, as streams cannot be move-assigned
   std::size_t max_idle_;
   std::optional<boost::asio::ip::tcp::resolver::results_type> endpoints_;
   std::chrono::steady_clock::time_point endpoints_expire_;

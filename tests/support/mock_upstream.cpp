@@ -94,7 +94,7 @@ struct MockUpstream::Peer {
   }
 };
 
-MockUpstream::MockUpstream(std::optional<TlsFiles> tls) {
+MockUpstream::MockUpstream(std::optional<TlsFiles> tls, std::uint16_t port) {
   if (tls) {
     tls_ = SSL_CTX_new(TLS_server_method());
     if (SSL_CTX_use_certificate_chain_file(tls_, tls->certificate.c_str()) != 1 ||
@@ -108,6 +108,7 @@ MockUpstream::MockUpstream(std::optional<TlsFiles> tls) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
   ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
   ::listen(listen_fd_, 128);
   socklen_t length = sizeof address;

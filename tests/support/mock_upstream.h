@@ -52,7 +52,8 @@ struct TestCertificates {
 
 class MockUpstream {
  public:
-  explicit MockUpstream(std::optional<TlsFiles> tls = std::nullopt);
+  // `port` 0 picks a free one.
+  explicit MockUpstream(std::optional<TlsFiles> tls = std::nullopt, std::uint16_t port = 0);
   ~MockUpstream();
   MockUpstream(const MockUpstream&) = delete;
   MockUpstream& operator=(const MockUpstream&) = delete;
