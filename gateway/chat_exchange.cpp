@@ -3,7 +3,7 @@
 #include <chrono>
 #include <random>
 
-#include <boost/asio/post.hpp>
+#include <boost/asio/dispatch.hpp>
 
 namespace mg::gateway {
 namespace {
@@ -71,17 +71,18 @@ void ChatExchange::try_route(std::size_t index) {
   }
 }
 
-// Events arrive from the provider's thread. They wait in the inbox, and a single post takes everything
-// that came meanwhile to the session's strand: the events of one upstream read become one write.
+// Events come from the provider's thread, or (an upstream call) from the session's own strand: then
+// they are taken at once. Otherwise they wait in the inbox, and one post takes everything that came
+// meanwhile to the strand.
 EventSink ChatExchange::inbox_sink(std::size_t attempt) {
   return [self = shared_from_this(), attempt](ChatEvent event) {
-    bool was_empty;
     {
       std::lock_guard lock(self->inbox_mutex_);
-      was_empty = self->inbox_.empty();
+      bool was_empty = self->inbox_.empty();
       self->inbox_.emplace_back(attempt, std::move(event));
+      if (!was_empty) return;  // a take is already on its way
     }
-    if (was_empty) boost::asio::post(self->channel_->executor(), [self] { self->take_inbox(); });
+    boost::asio::dispatch(self->channel_->executor(), [self] { self->take_inbox(); });
   };
 }
 

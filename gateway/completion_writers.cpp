@@ -60,15 +60,14 @@ class SseWriter final : public CompletionWriter {
  private:
   void send(std::string bytes) {
     if (finished_) return;
-    if (!channel_->stream_started()) {
-      HttpReply head;
-      head.content_type = "text/event-stream";
-      head.headers = route_headers(identity_);
-      head.headers.emplace_back("Cache-Control", "no-cache");
-      head.headers.emplace_back("X-Accel-Buffering", "no");
-      channel_->start_stream(std::move(head));
-    }
-    channel_->write_stream(std::move(bytes));
+    if (channel_->stream_started()) return channel_->write_stream(std::move(bytes));
+    HttpReply head;
+    head.content_type = "text/event-stream";
+    head.headers = route_headers(identity_);
+    head.headers.emplace_back("Cache-Control", "no-cache");
+    head.headers.emplace_back("X-Accel-Buffering", "no");
+    head.body = std::move(bytes);
+    channel_->start_stream(std::move(head));
   }
 
   void finish(std::string last_bytes) {

@@ -37,7 +37,8 @@ class ResponseChannel {
   virtual ~ResponseChannel() = default;
 
   virtual void send_reply(HttpReply reply) = 0;
-  virtual void start_stream(HttpReply head) = 0;  // status and headers; body bytes follow
+  // Status and headers, with the stream's first bytes as `head.body` (they leave together); more follow.
+  virtual void start_stream(HttpReply head) = 0;
   virtual void write_stream(std::string bytes) = 0;
   virtual void end_stream() = 0;
   virtual bool stream_started() const = 0;

@@ -5,7 +5,6 @@
 
 #include <cerrno>
 
-#include <boost/asio/defer.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -284,7 +283,9 @@ void HttpSession::start_stream(HttpReply head) {
   answered_ = true;
   stream_started_ = true;
   if (http_version_ == 10) keep_alive_ = false;  // no chunked encoding: the end of the body is the end of the connection
-  enqueue(serialize_head(head, std::nullopt), false);
+  std::string bytes = serialize_head(head, std::nullopt);
+  if (!head.body.empty()) bytes += http_version_ == 10 ? head.body : chunk_frame(head.body);
+  enqueue(std::move(bytes), false);
 }
 
 void HttpSession::write_stream(std::string bytes) {
@@ -306,16 +307,11 @@ void HttpSession::enqueue(std::string bytes, bool ends_response) {
   if (ends_response) response_queued_ = true;
   queued_bytes_ += bytes.size();
   write_queue_.push_back(std::move(bytes));
-  if (writing_) return;
-  writing_ = true;
-  // Deferred to the end of the running handler, so what it queues together (a head and the first chunk;
-  // the last chunks and the end) leaves in one write.
-  net::defer(stream_.get_executor(), [self = shared_from_this()] {
-    if (!self->closed_) self->write_next();
-  });
+  if (!writing_) write_next();  // at once: the first bytes of an answer must not wait for the rest
 }
 
-// Writes everything queued so far with one gathering write.
+// Writes everything queued so far with one gathering write: what queues up while a write is in flight
+// (a burst of stream events) leaves together in the next.
 void HttpSession::write_next() {
   if (write_queue_.empty()) {
     writing_ = false;

@@ -42,7 +42,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   UpstreamCall(std::shared_ptr<OpenAiHttpProvider> provider, std::shared_ptr<const ChatRequest> request, std::string body,
                RequestContext context, EventSink sink)
       : provider_(std::move(provider)), request_(std::move(request)), context_(std::move(context)), sink_(std::move(sink)),
-        io_executor_(context_.executor ? context_.executor : provider_->executor()), strand_(net::make_strand(io_executor_)),
+        io_executor_(context_.executor ? context_.executor : provider_->executor()),
+        strand_(context_.executor ? context_.executor : net::make_strand(io_executor_)),
         resolver_(strand_),
         sse_([this](SseEvent&& event) { on_sse_event(std::move(event)); },
              [this](std::string_view comment) { deliver_one(UpstreamComment{std::string(comment)}); }),
@@ -285,7 +286,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   RequestContext context_;
   EventSink sink_;
   net::any_io_executor io_executor_;  // the caller's, so the connection lives on the caller's thread
-  net::strand<net::any_io_executor> strand_;
+  net::any_io_executor strand_;       // serialises the call: the caller's own strand, or one of its own
   tcp::resolver resolver_;
   std::optional<UpstreamStream> stream_;
   bool reused_ = false;

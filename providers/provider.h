@@ -30,8 +30,9 @@ struct ModelOffer {
 
 struct RequestContext {
   std::string request_id;
-  // Where the caller lives (a session's strand): a provider that does I/O does it there, so one request
-  // stays on one thread. Unset: the provider's own executor.
+  // Where the caller lives: a strand (it must serialise), such as a session's. A provider that does I/O
+  // does it there, so one request stays on one thread and its events need no hand-over. Unset: the
+  // provider's own executor.
   boost::asio::any_io_executor executor;
   CancellationToken cancellation;
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();

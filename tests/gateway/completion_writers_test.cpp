@@ -15,6 +15,7 @@ class RecordingChannel final : public ResponseChannel {
  public:
   void send_reply(HttpReply reply) override { replies.push_back(std::move(reply)); }
   void start_stream(HttpReply head) override {
+    body += head.body;
     stream_head = std::move(head);
     started = true;
   }
