@@ -50,13 +50,20 @@ void ChatExchange::start() {
 
 // The first route from `index` on whose circuit lets a call through (one may have opened since routing).
 void ChatExchange::try_next_route(std::size_t index) {
+  if (auto next = next_open_route(index)) return try_route(*next);
+  fail_all_routes();
+}
+
+// Asks each circuit from `index` on, once: allow() hands out a half-open route's one probe, so whoever
+// asks must then call it.
+std::optional<std::size_t> ChatExchange::next_open_route(std::size_t index) {
   for (; index < chain_.size(); ++index) {
     if (services_.circuits.allow(chain_[index].name())) {
       retries_on_route_ = 0;
-      return try_route(index);
+      return index;
     }
   }
-  fail_all_routes();
+  return std::nullopt;
 }
 
 void ChatExchange::try_route(std::size_t index) {
@@ -105,6 +112,7 @@ void ChatExchange::on_event(std::size_t attempt, ChatEvent event) {
     keepalive_timer_.cancel();
   }
   if (is_content(event)) note_content(event);
+  if (std::holds_alternative<ChoiceFinished>(event)) answer_finished_ = true;
   if (auto usage = std::get_if<UsageReport>(&event)) record.usage = *usage;
   if (std::holds_alternative<StreamDone>(event)) {
     // Account before the last bytes leave: whoever sees the answer complete can rely on its ledger row.
@@ -134,34 +142,35 @@ void ChatExchange::end_attempt(std::optional<Error> error) {
 void ChatExchange::on_attempt_failed(const Error& error) {
   end_attempt(error);
   if (error.failure == FailureClass::cancelled) return fail_cancelled(error);
-  if (writer_->committed()) return can_resume(error) ? resume() : fail(error);
+  if (writer_->committed()) return can_resume(error) ? resume(error) : fail(error);
   if (error.failure == FailureClass::caller_fault) return fail(error);
   if (static_cast<int>(attempts_.size()) >= config_.retry.max_attempts) return fail_all_routes();
   if (auto delay = retry_delay(error)) return retry_after(*delay);
   try_next_route(current_ + 1);
 }
 
-// A broken stream can continue elsewhere when it is plain text (a tool call cut in half cannot be
-// continued), of one choice, and another route and attempt are left.
+// A broken stream can continue elsewhere when it is unfinished plain text (a tool call cut in half
+// cannot be continued; a finished answer needs nothing more), of one choice, with attempts left.
 bool ChatExchange::can_resume(const Error& error) const {
-  if (!resume_enabled_ || streamed_tool_calls_ || request_->n != 1 || error.failure == FailureClass::caller_fault) return false;
-  if (static_cast<int>(attempts_.size()) >= config_.retry.max_attempts) return false;
-  for (std::size_t index = current_ + 1; index < chain_.size(); ++index) {
-    if (services_.circuits.allow(chain_[index].name())) return true;
-  }
-  return false;
+  if (!resume_enabled_ || streamed_tool_calls_ || answer_finished_ || request_->n != 1) return false;
+  return error.failure != FailureClass::caller_fault && static_cast<int>(attempts_.size()) < config_.retry.max_attempts;
 }
 
-// The next route continues the answer from the text the client already has; what the broken route
-// streamed is billed with the rest.
-void ChatExchange::resume() {
-  UsageReport partial = billed_usage(attempts_.back(), request_->estimated_prompt_tokens());
+// The next route continues the answer from the text the client already has, within what is left of
+// max_tokens; what the broken route streamed is billed with the rest. No route left: the in-band error.
+void ChatExchange::resume(const Error& error) {
+  auto next = next_open_route(current_ + 1);
+  if (!next) return fail(error);
+  const AttemptRecord& broken = attempts_.back();
+  UsageReport partial = billed_usage(broken, request_->estimated_prompt_tokens());
   identity_.carried_usage = identity_.carried_usage + partial;
   identity_.carried_cost_usd += chain_[current_].cost_usd(partial);
   auto resumed = std::make_shared<ChatRequest>(*request_);
   resumed->continuation_prefix = streamed_text_;
+  if (resumed->max_tokens) resumed->max_tokens = std::max(1, *resumed->max_tokens - broken.content_events);
   request_ = std::move(resumed);
-  try_next_route(current_ + 1);
+  arm_keepalive();  // the client hears from us while the next route starts
+  try_route(*next);
 }
 
 // How long to wait before trying the same route again, or nullopt to move on: only transient
@@ -247,8 +256,10 @@ void ChatExchange::conclude(const Error* error, bool partly_answered) {
   bool answered = !attempts_.empty() && (!error || partly_answered);
   if (answered) {
     // Earlier routes of a resumed stream are carried; the last attempt adds its own part, if any.
-    UsageReport last = billed_usage(attempts_.back(), request_->estimated_prompt_tokens());
-    outcome.answering_route = last_streaming_route_.empty() ? attempts_.back().route : last_streaming_route_;
+    const AttemptRecord& final_attempt = attempts_.back();
+    UsageReport last = billed_usage(final_attempt, request_->estimated_prompt_tokens());
+    bool final_attempt_answered = !final_attempt.error || final_attempt.content_events > 0;
+    outcome.answering_route = final_attempt_answered || last_streaming_route_.empty() ? final_attempt.route : last_streaming_route_;
     outcome.usage = identity_.carried_usage + last;
     outcome.cost_usd = identity_.carried_cost_usd + chain_[current_].cost_usd(last);
   }

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/steady_timer.hpp>
@@ -42,6 +43,7 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
 
  private:
   void try_next_route(std::size_t index);
+  std::optional<std::size_t> next_open_route(std::size_t index);
   void try_route(std::size_t index);
   std::optional<std::chrono::milliseconds> retry_delay(const Error& error) const;
   void retry_after(std::chrono::milliseconds delay);
@@ -51,7 +53,7 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   void on_attempt_failed(const Error& error);
   void note_content(const ChatEvent& event);
   bool can_resume(const Error& error) const;
-  void resume();
+  void resume(const Error& error);
   void fail_cancelled(const Error& error);
   void fail_all_routes();
   void fail(const Error& error);
@@ -84,6 +86,7 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   std::vector<std::pair<std::size_t, ChatEvent>> inbox_;  // (attempt, event), not yet taken to the strand
   bool resume_enabled_;
   bool streamed_tool_calls_ = false;
+  bool answer_finished_ = false;     // a finish_reason has reached the client
   std::string streamed_text_;        // what the client has of the answer, when a resume may need it
   std::string last_streaming_route_;  // the route whose deltas the client saw last
 };

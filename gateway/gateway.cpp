@@ -74,6 +74,7 @@ RemoteProviders make_remote_providers(const std::vector<pricing::ProviderRecord>
     options.first_byte_timeout = config.upstream.first_byte_timeout;
     options.idle_timeout = config.upstream.idle_timeout;
     options.max_body_bytes = config.upstream.max_body_bytes;
+    options.max_idle_connections = config.upstream.max_idle_connections;
     auto client = OpenAiHttpProvider::create(executor, std::move(options));
     if (client) out.clients.push_back(std::move(client).value());
     else out.unusable[record.name] = client.error().message;

@@ -66,6 +66,7 @@ void read_upstream(ObjectReader& root, UpstreamLimits& upstream) {
   read_duration(reader, "first_byte_timeout_ms", upstream.first_byte_timeout);
   read_duration(reader, "idle_timeout_ms", upstream.idle_timeout);
   read_size(reader, "max_body_bytes", upstream.max_body_bytes, 1024, std::int64_t{1} << 31);
+  read_size(reader, "max_idle_connections", upstream.max_idle_connections, 0, 100'000);
   reader.reject_unread();
 }
 
@@ -89,14 +90,21 @@ void read_dialects(ObjectReader& root, DialectRegistry& dialects) {
   }
 }
 
+// Errors here never quote a value: what sits there may be a key.
 void read_providers(ObjectReader& root, ServerConfig& config) {
   const json* section = root.find("providers");
   if (!section) return;
   ObjectReader all(*section, "providers");
   for (const auto& [name, value] : section->items()) {
-    ObjectReader reader(*all.find(name), all.path_of(name));
+    std::string path = all.path_of(name);
+    all.find(name);
+    if (!value.is_object()) violate(path, "must be an object such as {\"api_key\": \"...\", \"dialect\": \"...\"}");
+    ObjectReader reader(value, path);
     ProviderSettings& settings = config.providers[name];
-    settings.api_key = reader.string("api_key").value_or("");
+    if (const json* key = reader.find("api_key")) {
+      if (!key->is_string()) violate(reader.path_of("api_key"), "must be a string");
+      settings.api_key = key->get<std::string>();
+    }
     settings.dialect = reader.string("dialect").value_or("");
     if (!settings.dialect.empty() && !config.dialects.find(settings.dialect)) {
       violate(reader.path_of("dialect"), "names no dialect: '" + settings.dialect + "'");

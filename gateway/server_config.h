@@ -44,6 +44,7 @@ struct UpstreamLimits {
   Milliseconds first_byte_timeout{60'000};
   Milliseconds idle_timeout{60'000};  // between two chunks of a stream
   std::size_t max_body_bytes = 32 * 1024 * 1024;
+  std::size_t max_idle_connections = 256;  // per upstream, kept for reuse
 };
 
 // Per-provider settings from the config file, over what the catalogue says.

@@ -35,7 +35,7 @@ std::vector<std::string> ChatRequest::requested_models() const {
 }
 
 std::int64_t ChatRequest::estimated_prompt_tokens() const {
-  std::size_t characters = prompt.size();
+  std::size_t characters = prompt.size() + continuation_prefix.size();
   for (const Message& message : messages) {
     characters += message.content ? message.content->size() : 0;
     for (const ContentPart& part : message.content_parts) characters += part.text.size();

@@ -20,10 +20,13 @@ std::vector<Dialect> make_presets() {
     presets.back().name = std::move(name);
     return presets.back();
   };
-  // OpenAI: max_tokens is deprecated (and refused by reasoning models); no open-model sampling knobs.
-  Dialect& openai = add("openai");
-  openai.renames = {{"max_tokens", "max_completion_tokens"}};
-  openai.drops = kOpenSourceSamplingFields;
+  // Any OpenAI-compatible server, the catalogue's default: the request goes as the client sent it.
+  add("openai");
+
+  // OpenAI's own API: max_tokens is deprecated (and refused by reasoning models); no open-model knobs.
+  Dialect& openai_platform = add("openai-platform");
+  openai_platform.renames = {{"max_tokens", "max_completion_tokens"}};
+  openai_platform.drops = kOpenSourceSamplingFields;
 
   Dialect& openrouter = add("openrouter");
   openrouter.keeps_routing_fields = true;

@@ -39,8 +39,8 @@ struct Dialect {
   void ask_to_continue(nlohmann::json& body, const std::string& prefix) const;
 };
 
-// The shipped presets: openai, openrouter, deepinfra, together, mistral, groq, fireworks, vllm, llamacpp,
-// ollama.
+// The shipped presets: openai (any OpenAI-compatible server, unchanged), openai-platform, openrouter,
+// deepinfra, together, mistral, groq, fireworks, vllm, llamacpp, ollama.
 const std::vector<Dialect>& dialect_presets();
 
 // Dialects by name: the presets, plus those defined in the config file.

@@ -27,6 +27,7 @@ struct UpstreamOptions {
   std::chrono::milliseconds first_byte_timeout{60'000};
   std::chrono::milliseconds idle_timeout{60'000};  // between two chunks of a stream
   std::size_t max_body_bytes = 32 * 1024 * 1024;   // of a non-streamed answer or an error body
+  std::size_t max_idle_connections = 256;          // kept open for reuse, across all I/O threads
 };
 
 class OpenAiHttpProvider final : public Provider, public std::enable_shared_from_this<OpenAiHttpProvider> {
@@ -51,7 +52,8 @@ class OpenAiHttpProvider final : public Provider, public std::enable_shared_from
  private:
   OpenAiHttpProvider(boost::asio::any_io_executor executor, UpstreamOptions options, BaseUrl base_url,
                      std::unique_ptr<boost::asio::ssl::context> tls)
-      : executor_(std::move(executor)), options_(std::move(options)), base_url_(std::move(base_url)), tls_(std::move(tls)) {}
+      : executor_(std::move(executor)), options_(std::move(options)), base_url_(std::move(base_url)), tls_(std::move(tls)),
+        pool_(options_.max_idle_connections) {}
 
   boost::asio::any_io_executor executor_;
   UpstreamOptions options_;

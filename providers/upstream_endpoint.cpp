@@ -52,7 +52,10 @@ std::optional<UpstreamStream> ConnectionPool::take(const boost::asio::execution_
 
 void ConnectionPool::put_back(UpstreamStream stream) {
   std::lock_guard lock(mutex_);
-  if (idle_.size() < max_idle_) idle_.push_back(std::move(stream));
+  if (max_idle_ == 0) return;
+  // Full: the oldest goes, so a burst on one thread cannot keep the others' connections out for good.
+  if (idle_.size() >= max_idle_) idle_.pop_front();
+  idle_.push_back(std::move(stream));
 }
 
 void ConnectionPool::clear() {

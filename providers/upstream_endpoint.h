@@ -35,7 +35,7 @@ Result<BaseUrl> parse_base_url(const std::string& url);
 // Idle keep-alive connections to one host, handed out most recently used first.
 class ConnectionPool {
  public:
-  explicit ConnectionPool(std::size_t max_idle = 32) : max_idle_(max_idle) {}
+  explicit ConnectionPool(std::size_t max_idle = 256) : max_idle_(max_idle) {}
 
   // The most recently used idle connection registered with `context` (an io_context: a socket works
   // only on the thread that runs its own).

@@ -37,6 +37,12 @@ TEST(ServerConfigTest, ProviderSettingsNamingNoDialectAreRefused) {
   Status typo = apply_config_json(R"({"providers":{"vllm":{"apikey":"x"}}})", config);
   ASSERT_FALSE(typo);
   EXPECT_NE(typo.error().message.find("apikey"), std::string::npos) << typo.error().message;
+  for (const char* bad : {R"({"providers":{"groq":"gsk_secret_value"}})", R"({"providers":{"groq":{"api_key":["gsk_secret_value"]}}})",
+                          R"({"providers":{"groq":null}})"}) {
+    Status refused = apply_config_json(bad, config);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().message.find("gsk_secret_value"), std::string::npos) << "a key never reaches an error: " << refused.error().message;
+  }
   Status bad_dialect = apply_config_json(R"({"dialects":{"d":{"drop":"seed"}}})", config);
   ASSERT_FALSE(bad_dialect);
   EXPECT_NE(bad_dialect.error().message.find("dialects.d.drop"), std::string::npos) << bad_dialect.error().message;

@@ -39,13 +39,22 @@ const json kFullRequest = {
     {"provider", {{"order", {"x"}}}}, {"models", {"m2"}}};
 
 TEST(DialectTest, EveryIssuePresetShips) {
-  for (const char* name : {"openai", "openrouter", "deepinfra", "together", "mistral", "groq", "fireworks", "vllm", "llamacpp", "ollama"}) {
+  for (const char* name : {"openai", "openai-platform", "openrouter", "deepinfra", "together", "mistral", "groq", "fireworks", "vllm", "llamacpp", "ollama"}) {
     EXPECT_EQ(preset(name).name, name);
   }
 }
 
-TEST(DialectTest, OpenAiRenamesMaxTokensAndDropsOpenModelSampling) {
+TEST(DialectTest, TheDefaultSendsTheRequestAsSentButForRoutingFields) {
   json body = body_for(preset("openai"), kFullRequest);
+  EXPECT_EQ(body["max_tokens"], 50);
+  EXPECT_EQ(body["top_k"], 40);
+  EXPECT_EQ(body["seed"], 7);
+  EXPECT_FALSE(body.contains("provider"));
+  EXPECT_FALSE(body.contains("models"));
+}
+
+TEST(DialectTest, OpenAiPlatformRenamesMaxTokensAndDropsOpenModelSampling) {
+  json body = body_for(preset("openai-platform"), kFullRequest);
   EXPECT_EQ(body["max_completion_tokens"], 50);
   EXPECT_FALSE(body.contains("max_tokens"));
   for (const char* dropped : {"top_k", "min_p", "repetition_penalty", "provider", "models"}) EXPECT_FALSE(body.contains(dropped)) << dropped;

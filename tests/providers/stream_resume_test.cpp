@@ -38,11 +38,11 @@ StreamedAnswer read_stream(const RawResponse& response) {
 
 class StreamResumeTest : public ::testing::Test {
  protected:
-  void start(const std::string& second_dialect, bool resume_in_config = false) {
+  void start(const std::string& second_dialect, bool resume_in_config = false, const std::string& breaking = "mock-broken") {
     pricing::Database db = pricing::Database::open(db_path_);
     pricing::upsert_provider(db, {"breaks", mock_.base_url(), "", "openai", true});
     pricing::upsert_provider(db, {"continues", mock_.base_url(), "", second_dialect, true});
-    put_route(db, "r", "breaks", "mock-broken", 0.5, 0.5);  // cheaper: first in the chain
+    put_route(db, "r", "breaks", breaking, 0.5, 0.5);  // cheaper: first in the chain
     put_route(db, "r", "continues", "mock-ok", 1.0, 2.0);
     server_ = std::make_unique<TestGateway>([&](gateway::ServerConfig& config) {
       config.db_path = db_path_;
@@ -116,6 +116,15 @@ TEST_F(StreamResumeTest, TheConfigTurnsResumeOnForEveryStreamAndTheDialectShapes
   StreamedAnswer answer = ask(false);
   EXPECT_EQ(answer.text, "Hi from the mock");
   EXPECT_EQ(mock_.last_request()["messages"].back(), json({{"role", "assistant"}, {"content", "Hi from "}, {"prefix", true}}));
+}
+
+TEST_F(StreamResumeTest, AFinishedAnswerIsNotContinued) {
+  start("openai", false, "mock-finish-then-close");
+  StreamedAnswer answer = ask(true);
+  EXPECT_EQ(answer.text, "Hi from the mock");
+  EXPECT_FALSE(answer.error_chunk.is_null()) << "the stream still did not end properly";
+  EXPECT_TRUE(answer.ended_with_done);
+  EXPECT_EQ(mock_.requests_served(), 1) << "no second route was asked to continue a finished answer";
 }
 
 TEST_F(StreamResumeTest, WithNoRouteLeftTheStreamStillEndsWithTheInBandError) {

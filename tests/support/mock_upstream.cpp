@@ -109,7 +109,10 @@ MockUpstream::MockUpstream(std::optional<TlsFiles> tls, std::uint16_t port) {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = htons(port);
-  ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(listen_fd_);
+    throw std::runtime_error("mock upstream: cannot listen on port " + std::to_string(port));
+  }
   ::listen(listen_fd_, 128);
   socklen_t length = sizeof address;
   ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &length);
@@ -322,6 +325,10 @@ bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string
     if (!peer.write(sse(chunk_json(model, delta, nullptr)))) return false;
   }
   std::string tail = sse(chunk_json(model, json::object(), "stop"));
+  if (model == "mock-finish-then-close") {  // finished, but no usage and no [DONE]
+    peer.write(tail);
+    return false;
+  }
   if (model != "mock-no-usage") {
     json usage_chunk = {{"id", "mock-1"}, {"object", "chat.completion.chunk"}, {"created", 1}, {"model", model}, {"choices", json::array()}, {"usage", usage}};
     tail += sse(usage_chunk);

@@ -4,6 +4,8 @@
 //   mock-ok        answers "Hi from the mock" (SSE when asked to stream), with usage; after a trailing
 //                  assistant message that begins the answer (a resumed stream) it says only the rest
 //   mock-no-usage  streams the same answer without a usage chunk
+//   mock-finish-then-close
+//                  streams the whole answer and its finish_reason, then closes without [DONE]
 //   mock-comments  streams the same answer with an SSE comment ": PROCESSING" before each piece
 //   mock-slow-<ms> streams the same answer, pausing <ms> before each piece
 //   mock-<status>[-retry-after-<s>]
