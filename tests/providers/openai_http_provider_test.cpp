@@ -41,6 +41,7 @@ void add_mock_routes(const std::string& db_path, const MockUpstream& mock) {
   route("m-retry-after", "mock", "mock-ok", 1.0);
   route("m-slow", "mock", "mock-slow-150", 1.0);
   route("m-comments", "mock", "mock-comments", 1.0);
+  route("m-slower", "mock", "mock-slow-300", 1.0);
 }
 
 class OpenAiHttpProviderTest : public ::testing::Test {
@@ -182,6 +183,29 @@ TEST_F(OpenAiHttpProviderTest, ASlowStreamReachesTheClientPieceByPiece) {
   auto gap = std::chrono::steady_clock::now() - first_piece_at;
   ASSERT_NE(rest.find("[DONE]"), std::string::npos);
   EXPECT_GE(gap, std::chrono::milliseconds(3 * 150 - 50)) << "three more pieces, 150 ms apart";
+}
+
+// The mock pauses 300 ms before each of its four pieces: its connection must close long before the
+// 1.2 s the whole answer would take, and the request is recorded as abandoned by the client (499).
+TEST_F(OpenAiHttpProviderTest, AClientThatLeavesAbortsTheUpstreamCallAndFreesItsConnection) {
+  {
+    RawConnection connection(server_->port());
+    ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("m-slower", "then leave", true).dump())));
+    ASSERT_NE(connection.read_until("\"Hi \"").find("\"Hi \""), std::string::npos);
+    ASSERT_EQ(mock_.connections_open(), 1);
+    connection.close_abruptly();
+  }
+  auto left = std::chrono::steady_clock::now();
+  while (mock_.connections_open() > 0 && std::chrono::steady_clock::now() - left < std::chrono::seconds(3)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  auto freed_after = std::chrono::steady_clock::now() - left;
+  EXPECT_EQ(mock_.connections_open(), 0);
+  EXPECT_LT(freed_after, std::chrono::milliseconds(700)) << "the upstream was not left to finish its answer";
+  server_->wait_for_health([](const json& health) { return health["active_generations"] == 0; });
+  json rows = ledger_rows(server_->gateway(), db_path_);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["status"], 499);
 }
 
 TEST_F(OpenAiHttpProviderTest, UpstreamCommentsPassThroughAsCommentsNeverAsData) {

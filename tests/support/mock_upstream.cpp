@@ -134,6 +134,11 @@ MockUpstream::~MockUpstream() {
   if (tls_) SSL_CTX_free(tls_);
 }
 
+int MockUpstream::connections_open() const {
+  std::lock_guard lock(mutex_);
+  return static_cast<int>(open_fds_.size());
+}
+
 json MockUpstream::last_request() const {
   std::lock_guard lock(mutex_);
   return last_request_;

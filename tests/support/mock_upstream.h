@@ -65,6 +65,7 @@ class MockUpstream {
   int tls_handshakes_failed() const { return handshakes_failed_.load(); }
 
   int connections_accepted() const { return connections_.load(); }
+  int connections_open() const;
   int requests_served() const { return requests_.load(); }
   nlohmann::json last_request() const;
   std::string last_authorization() const;
