@@ -1,5 +1,7 @@
 #include "gateway/completion_writers.h"
 
+#include "providers/json_text.h"
+
 namespace mg::gateway {
 namespace {
 
@@ -33,9 +35,9 @@ class SseWriter final : public CompletionWriter {
     if (std::holds_alternative<StreamDone>(event)) return finish("data: [DONE]\n\n");
     if (auto usage = std::get_if<UsageReport>(&event); usage && !identity_.include_usage_in_stream) return;
     if (auto comment = std::get_if<UpstreamComment>(&event)) return send(":" + comment->text + "\n\n");
-    if (auto chunk = formatter_.chunk(event)) {
+    if (std::string bytes = formatter_.sse_chunk(event); !bytes.empty()) {
       data_sent_ = true;
-      send(sse_data(*chunk));
+      send(std::move(bytes));
     }
   }
 
@@ -180,6 +182,44 @@ std::optional<json> ChunkFormatter::chunk(const ChatEvent& event) {
     return out;
   }
   return std::nullopt;
+}
+
+std::string ChunkFormatter::sse_chunk(const ChatEvent& event) {
+  if (auto delta = std::get_if<TextDelta>(&event); delta && identity_.flavor == ApiFlavor::chat) {
+    if (auto fast = text_delta_sse(*delta)) return std::move(*fast);
+  }
+  auto value = chunk(event);
+  return value ? sse_data(*value) : std::string();
+}
+
+bool ChunkFormatter::role_sent(int choice) const {
+  return static_cast<std::size_t>(choice) < role_sent_.size() && role_sent_[static_cast<std::size_t>(choice)];
+}
+
+// Keys in the order nlohmann writes them (sorted), so both paths give the same bytes. Nullopt for text
+// that is not valid UTF-8: the DOM path repairs it.
+std::optional<std::string> ChunkFormatter::text_delta_sse(const TextDelta& delta) {
+  std::string out = "data: {\"choices\":[{\"delta\":{\"content\":";
+  if (!append_json_string(out, delta.text)) return std::nullopt;
+  if (!role_sent(delta.choice)) {
+    out += ",\"role\":\"assistant\"";
+    if (role_sent_.size() <= static_cast<std::size_t>(delta.choice)) role_sent_.resize(static_cast<std::size_t>(delta.choice) + 1, false);
+    role_sent_[static_cast<std::size_t>(delta.choice)] = true;
+  }
+  out += "},\"finish_reason\":null,\"index\":";
+  out += std::to_string(delta.choice);
+  out += ",\"logprobs\":null}],";
+  out += chunk_envelope_tail();
+  out += "\n\n";
+  return out;
+}
+
+const std::string& ChunkFormatter::chunk_envelope_tail() {
+  if (tail_.empty() || tail_route_ != identity_.route) {
+    tail_ = to_json_text(envelope(true)).substr(1);  // without its '{'
+    tail_route_ = identity_.route;
+  }
+  return tail_;
 }
 
 json ChunkFormatter::error_chunk(const Error& error) const {

@@ -35,6 +35,9 @@ class ChunkFormatter {
 
   // The chunk for one streamed event, or nullopt when the event has no chunk of its own.
   std::optional<nlohmann::json> chunk(const ChatEvent& event);
+  // The same as an SSE event ("data: ...\n\n"), or '' for none. Text deltas, nearly all of a stream, are
+  // written directly, without the DOM; the output is the same.
+  std::string sse_chunk(const ChatEvent& event);
   nlohmann::json error_chunk(const Error& error) const;
   nlohmann::json completion(const Completion& completion) const;
   nlohmann::json usage(const UsageReport& usage) const;
@@ -43,9 +46,14 @@ class ChunkFormatter {
   nlohmann::json envelope(bool is_chunk) const;
   nlohmann::json chunk_with_choice(int choice, nlohmann::json delta, const char* finish_reason);
   nlohmann::json text_choice(int choice, const std::string& text, const char* finish_reason) const;
+  std::optional<std::string> text_delta_sse(const TextDelta& delta);
+  bool role_sent(int choice) const;
+  const std::string& chunk_envelope_tail();
 
   const ResponseIdentity& identity_;
   std::vector<bool> role_sent_;  // per choice: the first chat delta carries role "assistant"
+  const RouteTarget* tail_route_ = nullptr;
+  std::string tail_;  // the chunk envelope after "choices" for tail_route_: "created":...,"system_fingerprint":null}
 };
 
 class CompletionWriter {

@@ -66,6 +66,28 @@ class CompletionWritersTest : public ::testing::Test {
   std::shared_ptr<RecordingChannel> channel_ = std::make_shared<RecordingChannel>();
 };
 
+// The direct path for text chunks must write exactly what the DOM path (nlohmann, the oracle) writes,
+// and hand text that is not valid UTF-8 to the DOM path, which repairs it.
+TEST_F(CompletionWritersTest, DirectTextChunksAreTheBytesTheDomWrites) {
+  std::vector<std::string> texts = {"", "plain", "quote \" and \\ backslash", std::string("\0\x01\x1f\x7f", 4), "\b\f\n\r\t",
+                                    "日本語", "emoji 😀", "e\xcc\x81 combining", "bad \xff byte", "\xc0\xaf overlong",
+                                    "\xed\xa0\x80 surrogate", "cut \xe6\x97", "\xf4\x90\x80\x80 too high", "</script>"};
+  for (int c = 0; c < 0x80; ++c) texts.push_back(std::string(1, static_cast<char>(c)));
+  for (int choice : {0, 2}) {
+    ChunkFormatter direct(identity_);
+    ChunkFormatter dom(identity_);
+    for (const std::string& text : texts) {
+      TextDelta delta{choice, text};
+      EXPECT_EQ(direct.sse_chunk(delta), "data: " + to_json_text(*dom.chunk(delta)) + "\n\n") << "text: " << json(text).dump(-1, ' ', true, json::error_handler_t::replace);
+    }
+  }
+  entry_.provider = "another";  // a new route's envelope is not a stale one
+  RouteTarget other{&entry_, route_.provider};
+  identity_.route = &other;
+  ChunkFormatter direct(identity_);
+  EXPECT_NE(direct.sse_chunk(TextDelta{0, "x"}).find("\"provider\":\"another\""), std::string::npos);
+}
+
 TEST_F(CompletionWritersTest, SseFramesEveryEventAndEndsWithDone) {
   identity_.include_usage_in_stream = true;
   auto writer = make_sse_writer(channel_, identity_);
