@@ -83,21 +83,23 @@ void Api::handle_completion(const HttpRequest& request, ApiFlavor flavor, std::s
   exchange->start();
 }
 
-// A completion request that never reached a provider still gets its ledger row.
+// A completion request that never reached a provider still gets its ledger row, written before the reply
+// leaves, as for every completion: whoever sees the answer can rely on its row.
 void Api::reject_completion(const HttpRequest& request, const ChatRequest* parsed, const Error& error,
                             const std::shared_ptr<ResponseChannel>& channel) {
-  channel->send_reply(error_reply(error));
-  if (!services_.recorder) return;
-  pricing::LedgerRecord row;
-  row.request_id = request.request_id;
-  row.created_at_ms = unix_now_ms();
-  if (parsed) {
-    row.requested_model = parsed->requested_models().empty() ? "" : parsed->requested_models().front();
-    row.stream = parsed->stream;
+  if (services_.recorder) {
+    pricing::LedgerRecord row;
+    row.request_id = request.request_id;
+    row.created_at_ms = unix_now_ms();
+    if (parsed) {
+      row.requested_model = parsed->requested_models().empty() ? "" : parsed->requested_models().front();
+      row.stream = parsed->stream;
+    }
+    row.status = error.http_status;
+    row.error_code = ledger_error_code(error);
+    services_.recorder->record(std::move(row));
   }
-  row.status = error.http_status;
-  row.error_code = ledger_error_code(error);
-  services_.recorder->record(std::move(row));
+  channel->send_reply(error_reply(error));
 }
 
 HttpReply Api::health() const {
