@@ -140,11 +140,7 @@ json ChunkFormatter::text_choice(int choice, const std::string& text, const char
 }
 
 json ChunkFormatter::chunk_with_choice(int choice, json delta, const char* finish_reason) {
-  if (role_sent_.size() <= static_cast<std::size_t>(choice)) role_sent_.resize(static_cast<std::size_t>(choice) + 1, false);
-  if (!role_sent_[static_cast<std::size_t>(choice)]) {
-    delta["role"] = "assistant";
-    role_sent_[static_cast<std::size_t>(choice)] = true;
-  }
+  if (take_role(choice)) delta["role"] = "assistant";
   json out = envelope(true);
   out["choices"] = json::array({{{"index", choice}, {"delta", std::move(delta)}, {"logprobs", nullptr},
                                  {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}}});
@@ -192,8 +188,12 @@ std::string ChunkFormatter::sse_chunk(const ChatEvent& event) {
   return value ? sse_data(*value) : std::string();
 }
 
-bool ChunkFormatter::role_sent(int choice) const {
-  return static_cast<std::size_t>(choice) < role_sent_.size() && role_sent_[static_cast<std::size_t>(choice)];
+bool ChunkFormatter::take_role(int choice) {
+  auto at = static_cast<std::size_t>(choice);
+  if (role_sent_.size() <= at) role_sent_.resize(at + 1, false);
+  if (role_sent_[at]) return false;
+  role_sent_[at] = true;
+  return true;
 }
 
 // Keys in the order nlohmann writes them (sorted), so both paths give the same bytes. Nullopt for text
@@ -201,11 +201,7 @@ bool ChunkFormatter::role_sent(int choice) const {
 std::optional<std::string> ChunkFormatter::text_delta_sse(const TextDelta& delta) {
   std::string out = "data: {\"choices\":[{\"delta\":{\"content\":";
   if (!append_json_string(out, delta.text)) return std::nullopt;
-  if (!role_sent(delta.choice)) {
-    out += ",\"role\":\"assistant\"";
-    if (role_sent_.size() <= static_cast<std::size_t>(delta.choice)) role_sent_.resize(static_cast<std::size_t>(delta.choice) + 1, false);
-    role_sent_[static_cast<std::size_t>(delta.choice)] = true;
-  }
+  if (take_role(delta.choice)) out += ",\"role\":\"assistant\"";
   out += "},\"finish_reason\":null,\"index\":";
   out += std::to_string(delta.choice);
   out += ",\"logprobs\":null}],";

@@ -47,7 +47,7 @@ class ChunkFormatter {
   nlohmann::json chunk_with_choice(int choice, nlohmann::json delta, const char* finish_reason);
   nlohmann::json text_choice(int choice, const std::string& text, const char* finish_reason) const;
   std::optional<std::string> text_delta_sse(const TextDelta& delta);
-  bool role_sent(int choice) const;
+  bool take_role(int choice);  // true once per choice: its first delta carries the role
   const std::string& chunk_envelope_tail();
 
   const ResponseIdentity& identity_;

@@ -1,6 +1,5 @@
 #include "gateway/http_session.h"
 
-
 #include <sys/socket.h>
 
 #include <cerrno>

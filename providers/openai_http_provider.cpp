@@ -36,7 +36,8 @@ Error transport_error(const std::string& provider, const std::string& what, beas
                timed_out ? "upstream_timeout" : "upstream_unreachable", {}, provider + ": " + what + ": " + ec.message(), 0};
 }
 
-// One request to the upstream, start to finish, on a strand of its own. Exactly one terminal event.
+// One request to the upstream, start to finish, on the caller's strand (or one of its own). Exactly one
+// terminal event.
 class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
  public:
   UpstreamCall(std::shared_ptr<OpenAiHttpProvider> provider, std::shared_ptr<const ChatRequest> request, std::string body,
@@ -69,6 +70,13 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
  private:
   const std::string& name() const { return provider_->name(); }
 
+  // Checked whenever control comes back from I/O: a cancelled call ends there, with its one terminal event.
+  bool stopped_by_cancel() {
+    if (!cancelled_) return false;
+    finish_with(Error::cancelled("the request was cancelled"));
+    return true;
+  }
+
   void build_http_request(std::string body) {
     const UpstreamOptions& options = provider_->options();
     const char* endpoint = request_->flavor == ApiFlavor::chat ? "/chat/completions" : "/completions";
@@ -85,7 +93,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   }
 
   void acquire_connection(bool allow_pooled = true) {
-    if (cancelled_) return finish_with(Error::cancelled("the request was cancelled"));
+    if (stopped_by_cancel()) return;
     if (auto pooled = allow_pooled ? provider_->pool().take(net::query(io_executor_, net::execution::context)) : std::nullopt) {
       stream_.emplace(std::move(*pooled));
       reused_ = true;
@@ -95,7 +103,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     if (auto endpoints = provider_->pool().cached_endpoints()) return connect(*endpoints);
     resolver_.async_resolve(provider_->base_url().host, std::to_string(provider_->base_url().port),
                             net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
-                              if (self->cancelled_) return self->finish_with(Error::cancelled("the request was cancelled"));
+                              if (self->stopped_by_cancel()) return;
                               if (ec) return self->finish_with(transport_error(self->name(), "cannot resolve " + self->provider_->base_url().host, ec));
                               self->provider_->pool().cache_endpoints(results, kDnsCacheTtl);
                               self->connect(results);
@@ -107,7 +115,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     else stream_.emplace(UpstreamStream::Plain(io_executor_));
     stream_->tcp().expires_after(provider_->options().connect_timeout);
     stream_->tcp().async_connect(endpoints, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
-      if (self->cancelled_) return self->finish_with(Error::cancelled("the request was cancelled"));
+      if (self->stopped_by_cancel()) return;
       if (ec) return self->finish_with(transport_error(self->name(), "cannot connect", ec));
       self->stream_->tcp().socket().set_option(tcp::no_delay(true), ec);
       if (self->stream_->tls()) return self->handshake();
@@ -124,7 +132,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     }
     tls.set_verify_callback(net::ssl::host_name_verification(host));
     tls.async_handshake(net::ssl::stream_base::client, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec) {
-      if (self->cancelled_) return self->finish_with(Error::cancelled("the request was cancelled"));
+      if (self->stopped_by_cancel()) return;
       if (ec) {
         // A peer that cannot prove who it is will not improve on a retry: permanent, so the router moves on.
         Error error = transport_error(self->name(), "TLS handshake failed", ec);
@@ -139,7 +147,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void send_request() {
     stream_->tcp().expires_after(provider_->options().first_byte_timeout);
     auto on_sent = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (self->cancelled_) return self->finish_with(Error::cancelled("the request was cancelled"));
+      if (self->stopped_by_cancel()) return;
       if (ec) return self->retry_or_fail("cannot send the request", ec);
       self->read_head();
     });
@@ -158,7 +166,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     parser_.emplace();
     parser_->body_limit(boost::none);
     auto on_head = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      if (self->cancelled_) return self->finish_with(Error::cancelled("the request was cancelled"));
+      if (self->stopped_by_cancel()) return;
       if (ec) return self->retry_or_fail("no answer", ec);
       self->on_head();
     });
@@ -190,7 +198,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
   void on_body_chunk(beast::error_code ec) {
     if (ec == http::error::need_buffer) ec = {};
-    if (cancelled_) return finish_with(Error::cancelled("the request was cancelled"));
+    if (stopped_by_cancel()) return;
     if (ec) {
       stream_.reset();
       return finish_with(transport_error(name(), streaming_ ? "the stream broke" : "the answer broke off", ec));
