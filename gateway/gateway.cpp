@@ -172,7 +172,7 @@ net::io_context& Gateway::next_session_io() {
 }
 
 void Gateway::accept_next() {
-  acceptor_.async_accept(net::make_strand(next_session_io()), [this](boost::system::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(next_session_io().get_executor(), [this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       boost::system::error_code ignored;

@@ -74,8 +74,9 @@ class Gateway {
   std::unique_ptr<UsageReports> reports_;
   std::unique_ptr<Api> api_;
   // One io_context per I/O thread: a connection, its exchanges and their upstream calls all live on one
-  // thread, so an answer never waits for a wake-up of the other. The first also runs the listener,
-  // timers and signals.
+  // thread, so an answer never waits for a wake-up of the other. One thread per io_context makes each an
+  // implicit strand, so sessions use its executor as is, without a strand's locking and queueing. The
+  // first also runs the listener, timers and signals.
   std::vector<std::unique_ptr<boost::asio::io_context>> io_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> keep_running_;
   std::size_t next_io_ = 0;  // round-robin over io_ for new connections, on the acceptor's strand

@@ -1,6 +1,7 @@
 // One client connection: reads HTTP/1.1 requests one at a time (bounded pipelining), enforces the
 // header, body and idle limits, hands each request to the Api, and writes the answer (a whole body or an
-// SSE stream) through one bounded write queue. Everything runs on the connection's strand.
+// SSE stream) through one bounded write queue. Everything runs on the connection's I/O thread, whose
+// io_context no other thread runs: an implicit strand.
 #pragma once
 
 #include <deque>
@@ -75,7 +76,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void close_now();
 
   boost::beast::tcp_stream stream_;
-  boost::asio::any_io_executor executor_;  // the connection's strand
+  boost::asio::any_io_executor executor_;  // the connection's io_context (an implicit strand)
   const ServerConfig& config_;
   Api& api_;
   GatewayState& state_;
