@@ -5,6 +5,7 @@
 
 #include "gateway/serve_command.h"
 #include "tools/catalogue_command.h"
+#include "tools/engine_commands.h"
 
 namespace {
 
@@ -12,10 +13,12 @@ const char* const kUsage =
     "Usage: modelgate [SUBCOMMAND] [options]\n"
     "\n"
     "Subcommands:\n"
-    "  serve      run the OpenAI-compatible gateway (default)\n"
-    "  catalogue  list, import, export and edit the pricing catalogue\n"
-    "  version    print the version\n"
-    "  help       show this help\n"
+    "  serve        run the OpenAI-compatible gateway (default)\n"
+    "  catalogue    list, import, export and edit the pricing catalogue\n"
+    "  generate     generate text with the built-in engine from a GGUF model\n"
+    "  synth-model  write a random-weight Mistral or Mixtral GGUF file (tests, benchmarks)\n"
+    "  version      print the version\n"
+    "  help         show this help\n"
     "\n"
     "Run 'modelgate SUBCOMMAND --help' for a subcommand's options.\n";
 
@@ -30,6 +33,8 @@ int main(int argc, char** argv) {
   }
   if (subcommand == "serve") return mg::gateway::run_serve_command(args);
   if (subcommand == "catalogue") return mg::tools::run_catalogue_command(args);
+  if (subcommand == "synth-model") return mg::tools::run_synth_model_command(args);
+  if (subcommand == "generate") return mg::tools::run_generate_command(args);
   bool wants_help = !args.empty() && (args.front() == "--help" || args.front() == "-h");
   if (subcommand == "version" && wants_help) {
     std::puts("Usage: modelgate version\n\nPrints the modelgate version.");
