@@ -33,14 +33,24 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if $with_node; then
-  e2e="$root/tests/e2e"
-  # npm ci only when node_modules does not already hold exactly the locked openai version.
-  if ! (cd "$e2e" && node -e '
-      const want = require("./package-lock.json").packages["node_modules/openai"].version;
-      const have = require("./node_modules/openai/package.json").version;
+# npm ci in DIR only when its node_modules does not already hold exactly the locked version of PACKAGE.
+npm_ci_if_stale() {
+  local dir=$1 package=$2
+  shift 2
+  if ! (cd "$dir" && PACKAGE="$package" node -e '
+      const name = process.env.PACKAGE;
+      const want = require("./package-lock.json").packages["node_modules/" + name].version;
+      const have = require("./node_modules/" + name + "/package.json").version;
       process.exit(want === have ? 0 : 1);' 2>/dev/null); then
-    echo "install-deps: npm ci in tests/e2e"
-    (cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "install-deps: npm ci in ${dir#"$root"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
   fi
+}
+
+if $with_node; then
+  npm_ci_if_stale "$root/tests/e2e" openai
+  # llama.cpp for the engine's cross-check: CPU binaries only. Without it that test skips, so a registry
+  # that cannot be reached is not fatal here.
+  npm_ci_if_stale "$root/tests/local_engine/llama_cpp" node-llama-cpp --omit=optional ||
+    echo "install-deps: node-llama-cpp could not be installed; the llama.cpp cross-check will be skipped"
 fi

@@ -5,7 +5,8 @@ Usage: sentencepiece_oracle.py MODEL STRINGS_FILE
 
 STRINGS_FILE holds one test string per line, written as the inside of a Python bytes literal (\\n, \\r,
 \\t, \\\\ and \\xNN for raw bytes, so CRLF and invalid UTF-8 survive; other text is UTF-8 as is). Lines
-starting with "## " name the category of the strings below them; an empty line is the empty string.
+starting with "## " name the category of the strings below them; an empty line is the empty string. A
+string starting with "#" is written with \\x23, trailing spaces as \\x20 (so editors keep them).
 
 Output, one record a line, fields separated by one tab, every string as lowercase hex of its bytes (so
 the C++ side needs no JSON parser and no unescaping):

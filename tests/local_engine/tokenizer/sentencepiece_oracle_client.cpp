@@ -16,7 +16,9 @@ namespace {
 
 constexpr std::string_view install_hint = "; run scripts/install-deps.sh (it installs python3-sentencepiece)";
 
-std::string source_path(std::string_view relative) { return std::string(MODELGATE_SOURCE_DIR) + "/" + std::string(relative); }
+std::string source_path(std::string_view relative) {
+  return std::string(MODELGATE_SOURCE_DIR) + "/" + std::string(relative);
+}
 
 std::vector<std::string_view> split(std::string_view line, char separator) {
   std::vector<std::string_view> fields;
@@ -60,7 +62,9 @@ std::string run_command(const std::string& command) {
 
 void add_piece(Vocabulary& vocabulary, const std::vector<std::string_view>& fields) {
   const auto id = static_cast<std::size_t>(std::stoul(std::string(fields.at(1))));
-  if (id != vocabulary.tokens.size()) throw std::runtime_error("oracle: pieces out of order at id " + std::to_string(id));
+  if (id != vocabulary.tokens.size()) {
+    throw std::runtime_error("oracle: pieces out of order at id " + std::to_string(id));
+  }
   vocabulary.tokens.push_back(from_hex(fields.at(2)));
   vocabulary.scores.push_back(std::strtof(std::string(fields.at(3)).c_str(), nullptr));
   vocabulary.types.push_back(static_cast<TokenType>(std::stoi(std::string(fields.at(4)))));
