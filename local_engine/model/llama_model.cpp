@@ -10,17 +10,21 @@
 namespace mg::engine {
 namespace {
 
-// y = W x: one dot product per row of W, each row dequantized into `row` first (F32 rows are used as is).
-void matvec(const WeightMatrix& w, std::span<const float> x, std::span<float> y, std::vector<float>& row) {
+// Y[t] = W X[t] for the first n_tokens rows: each row of W is dequantized once (F32 rows are used as
+// they are) and meets every token's input while it is at hand.
+void matmul(const WeightMatrix& w, const Rows& x, std::size_t n_tokens, Rows& y, std::vector<float>& row) {
   for (std::uint64_t r = 0; r < w.n_rows; ++r) {
     const float* weights = reinterpret_cast<const float*>(w.row(r));
     if (w.type != GgmlType::f32) {
       dequantize_row(w.type, w.row(r), row.data(), w.n_cols);
       weights = row.data();
     }
-    float sum = 0.0f;
-    for (std::uint64_t c = 0; c < w.n_cols; ++c) sum += weights[c] * x[c];
-    y[r] = sum;
+    for (std::size_t t = 0; t < n_tokens; ++t) {
+      std::span<const float> input = x.row(t);
+      float sum = 0.0f;
+      for (std::uint64_t c = 0; c < w.n_cols; ++c) sum += weights[c] * input[c];
+      y.row(t)[r] = sum;
+    }
   }
 }
 
@@ -82,16 +86,13 @@ LlamaSession::LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_
   std::size_t cache = static_cast<std::size_t>(p_.n_layer) * n_ctx_ * p_.n_embd_kv();
   k_cache_.resize(cache);
   v_cache_.resize(cache);
-  x_.resize(p_.n_embd);
-  normed_.resize(p_.n_embd);
-  q_.resize(p_.n_embd_q());
-  attended_.resize(p_.n_embd_q());
+  for (auto [rows, width] : {std::pair{&x_, p_.n_embd}, {&normed_, p_.n_embd}, {&q_, p_.n_embd_q()}, {&k_, p_.n_embd_kv()}, {&v_, p_.n_embd_kv()},
+                             {&attended_, p_.n_embd_q()}, {&gate_, p_.n_ff}, {&up_, p_.n_ff}, {&ffn_out_, p_.n_embd}, {&router_, p_.n_expert},
+                             {&expert_in_, p_.n_embd}, {&expert_out_, p_.n_embd}}) {
+    rows->resize(kMaxBatch, width);
+  }
+  positions_.resize(kMaxBatch);
   scores_.resize(n_ctx_);
-  gate_.resize(p_.n_ff);
-  up_.resize(p_.n_ff);
-  ffn_out_.resize(p_.n_embd);
-  expert_out_.resize(p_.n_embd);
-  router_.resize(p_.n_expert);
   row_.resize(std::max({p_.n_embd, p_.n_embd_q(), p_.n_ff}));
 }
 
@@ -106,91 +107,131 @@ std::vector<float> LlamaSession::evaluate(std::span<const std::int32_t> tokens, 
     }
   }
   std::vector<float> logits((all_logits ? tokens.size() : 1) * p_.n_vocab);
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    bool wanted = all_logits || i + 1 == tokens.size();
-    forward_token(tokens[i], n_past_, wanted ? logits.data() + (all_logits ? i * p_.n_vocab : 0) : nullptr);
-    ++n_past_;
+  for (std::size_t start = 0; start < tokens.size(); start += kMaxBatch) {
+    auto batch = tokens.subspan(start, std::min<std::size_t>(kMaxBatch, tokens.size() - start));
+    bool last_batch = start + batch.size() == tokens.size();
+    std::span<float> wanted = all_logits ? std::span<float>(logits).subspan(start * p_.n_vocab, batch.size() * p_.n_vocab)
+                                         : (last_batch ? std::span<float>(logits) : std::span<float>());
+    forward_batch(batch, wanted, all_logits);
   }
   return logits;
 }
 
-void LlamaSession::forward_token(std::int32_t token, std::uint32_t position, float* logits) {
-  const LlamaWeights& w = model_->weights();
-  dequantize_row(w.token_embd.type, w.token_embd.row(static_cast<std::uint64_t>(token)), x_.data(), p_.n_embd);
-  for (std::uint32_t l = 0; l < p_.n_layer; ++l) {
-    attention_block(w.layers[l], l, position);
-    feed_forward_block(w.layers[l]);
-  }
-  if (!logits) return;  // the KV cache is all a prompt token leaves behind
-  rms_norm(x_, w.output_norm, p_.rms_norm_eps, normed_);
-  matvec(w.output, normed_, std::span<float>(logits, p_.n_vocab), row_);
+std::span<float> LlamaSession::cache_row(std::vector<float>& cache, std::uint32_t layer_index, std::uint32_t position) {
+  std::size_t width = p_.n_embd_kv();
+  return {cache.data() + (static_cast<std::size_t>(layer_index) * n_ctx_ + position) * width, width};
 }
 
-void LlamaSession::attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::uint32_t position) {
-  const std::uint32_t kv_width = p_.n_embd_kv();
-  float* layer_k = k_cache_.data() + static_cast<std::size_t>(layer_index) * n_ctx_ * kv_width;  // [n_ctx, n_embd_kv]
-  float* layer_v = v_cache_.data() + static_cast<std::size_t>(layer_index) * n_ctx_ * kv_width;
-  std::span<float> k(layer_k + static_cast<std::size_t>(position) * kv_width, kv_width);
-  std::span<float> v(layer_v + static_cast<std::size_t>(position) * kv_width, kv_width);
+// `logits`: every token's row with `all_logits`, the last token's row, or empty for none.
+void LlamaSession::forward_batch(std::span<const std::int32_t> tokens, std::span<float> logits, bool all_logits) {
+  const LlamaWeights& w = model_->weights();
+  const std::size_t n = tokens.size();
+  for (std::size_t t = 0; t < n; ++t) {
+    dequantize_row(w.token_embd.type, w.token_embd.row(static_cast<std::uint64_t>(tokens[t])), x_.row(t).data(), p_.n_embd);
+    positions_[t] = n_past_ + static_cast<std::uint32_t>(t);
+  }
+  for (std::uint32_t l = 0; l < p_.n_layer; ++l) {
+    attention_block(w.layers[l], l, n);
+    feed_forward_block(w.layers[l], n);
+  }
+  n_past_ += static_cast<std::uint32_t>(n);
+  if (logits.empty()) return;  // the KV cache is all these tokens leave behind
+  std::size_t first = all_logits ? 0 : n - 1;
+  for (std::size_t t = first; t < n; ++t) rms_norm(x_.row(t), w.output_norm, p_.rms_norm_eps, normed_.row(t - first));
+  logits_.resize(n - first, p_.n_vocab);
+  matmul(w.output, normed_, n - first, logits_, row_);
+  for (std::size_t t = 0; t < n - first; ++t) std::copy_n(logits_.row(t).data(), p_.n_vocab, logits.data() + t * p_.n_vocab);
+}
 
-  rms_norm(x_, layer.attn_norm, p_.rms_norm_eps, normed_);
-  matvec(layer.wq, normed_, q_, row_);
-  matvec(layer.wk, normed_, k, row_);
-  matvec(layer.wv, normed_, v, row_);
-  rope(q_, p_.n_embd_head, p_.n_rot, p_.rope_freq_base, position);
-  rope(k, p_.n_embd_head, p_.n_rot, p_.rope_freq_base, position);
+void LlamaSession::attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::size_t n_tokens) {
+  for (std::size_t t = 0; t < n_tokens; ++t) rms_norm(x_.row(t), layer.attn_norm, p_.rms_norm_eps, normed_.row(t));
+  matmul(layer.wq, normed_, n_tokens, q_, row_);
+  matmul(layer.wk, normed_, n_tokens, k_, row_);
+  matmul(layer.wv, normed_, n_tokens, v_, row_);
+  for (std::size_t t = 0; t < n_tokens; ++t) {
+    rope(q_.row(t), p_.n_embd_head, p_.n_rot, p_.rope_freq_base, positions_[t]);
+    rope(k_.row(t), p_.n_embd_head, p_.n_rot, p_.rope_freq_base, positions_[t]);
+    std::ranges::copy(k_.row(t), cache_row(k_cache_, layer_index, positions_[t]).begin());
+    std::ranges::copy(v_.row(t), cache_row(v_cache_, layer_index, positions_[t]).begin());
+  }
+  // Every token of the batch is in the cache now; causality comes from each token's own position.
+  for (std::size_t t = 0; t < n_tokens; ++t) attend(layer_index, positions_[t], q_.row(t), attended_.row(t));
+  matmul(layer.wo, attended_, n_tokens, ffn_out_, row_);
+  for (std::size_t t = 0; t < n_tokens; ++t) {
+    for (std::uint32_t i = 0; i < p_.n_embd; ++i) x_.row(t)[i] += ffn_out_.row(t)[i];
+  }
+}
 
-  // Causal, and within the sliding window: a position sees itself and the window - 1 before it.
+// One token's attention over the cached positions it may see: itself and those before it, within the
+// sliding window when the model has one.
+void LlamaSession::attend(std::uint32_t layer_index, std::uint32_t position, std::span<const float> query_heads, std::span<float> out_heads) {
   std::uint32_t first = p_.sliding_window && position + 1 > *p_.sliding_window ? position + 1 - *p_.sliding_window : 0;
   const float scale = 1.0f / std::sqrt(static_cast<float>(p_.n_embd_head));
   const std::uint32_t group = p_.n_head / p_.n_head_kv;  // query heads per KV head
+  std::span<float> scores(scores_.data(), position + 1 - first);
   for (std::uint32_t h = 0; h < p_.n_head; ++h) {
-    const float* query = q_.data() + h * p_.n_embd_head;
+    const float* query = query_heads.data() + h * p_.n_embd_head;
     std::size_t kv_offset = static_cast<std::size_t>(h / group) * p_.n_embd_head;
-    std::span<float> scores(scores_.data(), position + 1 - first);
     for (std::uint32_t j = first; j <= position; ++j) {
-      const float* key = layer_k + static_cast<std::size_t>(j) * kv_width + kv_offset;
+      const float* key = cache_row(k_cache_, layer_index, j).data() + kv_offset;
       float dot = 0.0f;
       for (std::uint32_t d = 0; d < p_.n_embd_head; ++d) dot += query[d] * key[d];
       scores[j - first] = dot * scale;
     }
     softmax(scores);
-    float* out = attended_.data() + h * p_.n_embd_head;
+    float* out = out_heads.data() + h * p_.n_embd_head;
     std::fill(out, out + p_.n_embd_head, 0.0f);
     for (std::uint32_t j = first; j <= position; ++j) {
-      const float* value = layer_v + static_cast<std::size_t>(j) * kv_width + kv_offset;
+      const float* value = cache_row(v_cache_, layer_index, j).data() + kv_offset;
       for (std::uint32_t d = 0; d < p_.n_embd_head; ++d) out[d] += scores[j - first] * value[d];
     }
   }
-  matvec(layer.wo, attended_, ffn_out_, row_);
-  for (std::uint32_t i = 0; i < p_.n_embd; ++i) x_[i] += ffn_out_[i];
 }
 
-// SwiGLU: down(silu(gate x) * up x)
-void LlamaSession::expert(const ExpertWeights& weights, std::span<const float> input, std::span<float> output) {
-  matvec(weights.gate, input, gate_, row_);
-  matvec(weights.up, input, up_, row_);
-  for (std::uint32_t i = 0; i < p_.n_ff; ++i) gate_[i] = silu(gate_[i]) * up_[i];
-  matvec(weights.down, gate_, output, row_);
+// SwiGLU for the first n_tokens rows: down(silu(gate x) * up x)
+void LlamaSession::expert(const ExpertWeights& weights, const Rows& input, std::size_t n_tokens, Rows& output) {
+  matmul(weights.gate, input, n_tokens, gate_, row_);
+  matmul(weights.up, input, n_tokens, up_, row_);
+  for (std::size_t t = 0; t < n_tokens; ++t) {
+    for (std::uint32_t i = 0; i < p_.n_ff; ++i) gate_.row(t)[i] = silu(gate_.row(t)[i]) * up_.row(t)[i];
+  }
+  matmul(weights.down, gate_, n_tokens, output, row_);
 }
 
-void LlamaSession::feed_forward_block(const LayerWeights& layer) {
-  rms_norm(x_, layer.ffn_norm, p_.rms_norm_eps, normed_);
-  if (!p_.is_moe()) {
-    expert(layer.ffn, normed_, ffn_out_);
+void LlamaSession::feed_forward_block(const LayerWeights& layer, std::size_t n_tokens) {
+  for (std::size_t t = 0; t < n_tokens; ++t) rms_norm(x_.row(t), layer.ffn_norm, p_.rms_norm_eps, normed_.row(t));
+  if (p_.is_moe()) {
+    mixture_of_experts(layer, n_tokens);
   } else {
-    matvec(layer.ffn_gate_inp, normed_, router_, row_);
-    std::vector<std::uint32_t> chosen = choose_experts(router_, p_.n_expert_used);
+    expert(layer.ffn, normed_, n_tokens, ffn_out_);
+  }
+  for (std::size_t t = 0; t < n_tokens; ++t) {
+    for (std::uint32_t i = 0; i < p_.n_embd; ++i) x_.row(t)[i] += ffn_out_.row(t)[i];
+  }
+}
+
+// Each token goes to its top n_expert_used experts, weighted by a softmax over their router logits.
+// Tokens are grouped per expert, so an expert's weights are read once for all the tokens it serves.
+void LlamaSession::mixture_of_experts(const LayerWeights& layer, std::size_t n_tokens) {
+  matmul(layer.ffn_gate_inp, normed_, n_tokens, router_, row_);
+  std::vector<std::vector<std::pair<std::size_t, float>>> served(p_.n_expert);  // [n_expert] (token, weight)
+  for (std::size_t t = 0; t < n_tokens; ++t) {
+    std::vector<std::uint32_t> chosen = choose_experts(router_.row(t), p_.n_expert_used);
     std::vector<float> weights;
-    for (std::uint32_t e : chosen) weights.push_back(router_[e]);
+    for (std::uint32_t e : chosen) weights.push_back(router_.row(t)[e]);
     softmax(weights);
-    std::fill(ffn_out_.begin(), ffn_out_.end(), 0.0f);
-    for (std::size_t i = 0; i < chosen.size(); ++i) {
-      expert(layer.experts[chosen[i]], normed_, expert_out_);
-      for (std::uint32_t d = 0; d < p_.n_embd; ++d) ffn_out_[d] += weights[i] * expert_out_[d];
+    for (std::size_t i = 0; i < chosen.size(); ++i) served[chosen[i]].emplace_back(t, weights[i]);
+    std::ranges::fill(ffn_out_.row(t), 0.0f);
+  }
+  for (std::uint32_t e = 0; e < p_.n_expert; ++e) {
+    if (served[e].empty()) continue;
+    for (std::size_t i = 0; i < served[e].size(); ++i) std::ranges::copy(normed_.row(served[e][i].first), expert_in_.row(i).begin());
+    expert(layer.experts[e], expert_in_, served[e].size(), expert_out_);
+    for (std::size_t i = 0; i < served[e].size(); ++i) {
+      auto [token, weight] = served[e][i];
+      for (std::uint32_t d = 0; d < p_.n_embd; ++d) ffn_out_.row(token)[d] += weight * expert_out_.row(i)[d];
     }
   }
-  for (std::uint32_t i = 0; i < p_.n_embd; ++i) x_[i] += ffn_out_[i];
 }
 
 }  // namespace mg::engine

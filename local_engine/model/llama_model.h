@@ -32,9 +32,28 @@ class LlamaModel {
   LlamaWeights weights_;
 };
 
-// One sequence being evaluated: its position and its KV cache.
+// Rows of floats: n_rows vectors of `width` each, one per token of a batch.
+class Rows {
+ public:
+  void resize(std::size_t n_rows, std::size_t width) {
+    width_ = width;
+    data_.assign(n_rows * width, 0.0f);
+  }
+  std::span<float> row(std::size_t r) { return {data_.data() + r * width_, width_}; }
+  std::span<const float> row(std::size_t r) const { return {data_.data() + r * width_, width_}; }
+  std::size_t width() const { return width_; }
+
+ private:
+  std::vector<float> data_;
+  std::size_t width_ = 0;
+};
+
+// One sequence being evaluated: its position and its KV cache. Tokens go through the layers in batches
+// (a prompt's tokens together), so each weight row is dequantized once per batch, not once per token.
 class LlamaSession {
  public:
+  static constexpr std::uint32_t kMaxBatch = 128;
+
   // `n_ctx`: the most positions the session holds (0: the model's training context).
   explicit LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_t n_ctx = 0);
 
@@ -48,10 +67,13 @@ class LlamaSession {
   void reset() { n_past_ = 0; }
 
  private:
-  void forward_token(std::int32_t token, std::uint32_t position, float* logits);
-  void attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::uint32_t position);
-  void feed_forward_block(const LayerWeights& layer);
-  void expert(const ExpertWeights& weights, std::span<const float> input, std::span<float> output);
+  void forward_batch(std::span<const std::int32_t> tokens, std::span<float> logits, bool all_logits);
+  void attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::size_t n_tokens);
+  void attend(std::uint32_t layer_index, std::uint32_t position, std::span<const float> query, std::span<float> out);
+  void feed_forward_block(const LayerWeights& layer, std::size_t n_tokens);
+  void mixture_of_experts(const LayerWeights& layer, std::size_t n_tokens);
+  void expert(const ExpertWeights& weights, const Rows& input, std::size_t n_tokens, Rows& output);
+  std::span<float> cache_row(std::vector<float>& cache, std::uint32_t layer_index, std::uint32_t position);
 
   std::shared_ptr<const LlamaModel> model_;
   const LlamaHyperParams& p_;
@@ -61,18 +83,23 @@ class LlamaSession {
   std::vector<float> k_cache_;  // [n_layer, n_ctx, n_embd_kv]
   std::vector<float> v_cache_;  // [n_layer, n_ctx, n_embd_kv]
 
-  // Scratch for one token.
-  std::vector<float> x_;         // [n_embd] the residual stream
-  std::vector<float> normed_;    // [n_embd]
-  std::vector<float> q_;         // [n_embd_q]
-  std::vector<float> attended_;  // [n_embd_q]
-  std::vector<float> scores_;    // [n_ctx]
-  std::vector<float> gate_;      // [n_ff]
-  std::vector<float> up_;        // [n_ff]
-  std::vector<float> ffn_out_;   // [n_embd]
-  std::vector<float> expert_out_;  // [n_embd]
-  std::vector<float> router_;    // [n_expert]
-  std::vector<float> row_;       // [max n_cols] a dequantized weight row
+  // Scratch for one batch.
+  Rows x_;           // [n_batch, n_embd] the residual stream
+  Rows normed_;      // [n_batch, n_embd]
+  Rows q_;           // [n_batch, n_embd_q]
+  Rows k_;           // [n_batch, n_embd_kv]
+  Rows v_;           // [n_batch, n_embd_kv]
+  Rows attended_;    // [n_batch, n_embd_q]
+  Rows gate_;        // [n_batch, n_ff]
+  Rows up_;          // [n_batch, n_ff]
+  Rows ffn_out_;     // [n_batch, n_embd]
+  Rows router_;      // [n_batch, n_expert]
+  Rows expert_in_;   // [n_batch, n_embd] the tokens routed to one expert
+  Rows expert_out_;  // [n_batch, n_embd]
+  Rows logits_;      // [n_batch, n_vocab] (only as many rows as are wanted)
+  std::vector<std::uint32_t> positions_;  // [n_batch]
+  std::vector<float> scores_;             // [n_ctx]
+  std::vector<float> row_;                // [max n_cols] a dequantized weight row
 };
 
 }  // namespace mg::engine
