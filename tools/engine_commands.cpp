@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "local_engine/chat/mistral_chat_template.h"
 #include "local_engine/engine/engine.h"
 #include "local_engine/model/synthetic_model.h"
 #include "local_engine/tokenizer/gguf_vocabulary.h"
@@ -35,9 +36,12 @@ const char* const kGenerateUsage =
     "Usage: modelgate generate --model FILE.gguf --prompt TEXT [options]\n"
     "\n"
     "Streams the generated text to stdout; loading progress and speed go to stderr.\n"
-    "Without --chat the prompt is raw text after BOS.\n"
+    "Without --chat the prompt is raw text after BOS; with --chat it is a user message, built into the\n"
+    "model's Mistral chat template (v1, v2 or v3, chosen from its vocabulary and tokenizer.chat_template).\n"
     "\n"
     "Options:\n"
+    "  --chat             the prompt is a user message in the model's chat template\n"
+    "  --system TEXT      with --chat: a system prompt\n"
     "  --max-tokens N     at most N tokens (default 128)\n"
     "  --temperature T    0 for greedy (default 0.8)\n"
     "  --top-k K          (default 40; 0: off)\n"
@@ -124,6 +128,23 @@ int synth_model(const Options& options) {
   return 0;
 }
 
+// The prompt ids of a one-turn conversation in the model's own chat template.
+std::vector<std::int32_t> chat_prompt(const engine::Engine& engine, const std::string& system, const std::string& user) {
+  auto gguf_template = engine.model()->file().get_string("tokenizer.chat_template");
+  engine::MistralTemplateVersion version = engine::select_template(engine.tokenizer(), gguf_template);
+  engine::ChatConversation conversation;
+  auto add = [&](engine::ChatRole role, const std::string& content) {
+    engine::ChatMessage message;
+    message.role = role;
+    message.content = content;
+    conversation.messages.push_back(std::move(message));
+  };
+  if (!system.empty()) add(engine::ChatRole::system, system);
+  add(engine::ChatRole::user, user);
+  std::fprintf(stderr, "chat template: Mistral %s\n", std::string(engine::version_name(version)).c_str());
+  return engine::build_mistral_prompt(engine.tokenizer(), version, conversation);
+}
+
 void show_progress(double fraction) {
   int filled = static_cast<int>(fraction * 40);
   std::fprintf(stderr, "\rloading [%.*s%*s] %3d%%", filled, "########################################", 40 - filled, "", static_cast<int>(fraction * 100));
@@ -140,7 +161,7 @@ int generate(const Options& options) {
                mebibytes(engine->model()->file().file_size()), std::chrono::duration<double>(Clock::now() - load_started).count());
 
   engine::GenerationRequest request;
-  request.prompt = engine->tokenizer().encode(prompt, true);
+  request.prompt = options.has("--chat") ? chat_prompt(*engine, options.text("--system"), prompt) : engine->tokenizer().encode(prompt, true);
   request.max_tokens = static_cast<std::uint32_t>(options.number("--max-tokens", 128));
   request.sampling.temperature = options.real("--temperature", 0.8f);
   request.sampling.top_k = static_cast<std::uint32_t>(options.number("--top-k", 40));
@@ -190,7 +211,8 @@ int run_synth_model_command(const std::vector<std::string>& args) {
 
 int run_generate_command(const std::vector<std::string>& args) {
   return run("generate", kGenerateUsage, args,
-             {"--model", "--prompt", "--max-tokens", "--temperature", "--top-k", "--top-p", "--min-p", "--seed", "--ctx", "--threads"}, {}, generate);
+             {"--model", "--prompt", "--system", "--max-tokens", "--temperature", "--top-k", "--top-p", "--min-p", "--seed", "--ctx", "--threads"},
+             {"--chat"}, generate);
 }
 
 }  // namespace mg::tools

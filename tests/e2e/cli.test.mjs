@@ -1,12 +1,14 @@
 // The `modelgate` command line as a user meets it: start on embedded defaults, health and model list,
-// --help on every subcommand, usage errors, and clean start-up failures.
+// --help on every subcommand, usage errors, clean start-up failures, and the local engine's
+// synth-model and generate.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { cleanupGateway, MODELGATE_BIN, startGateway, stopGateway } from './gateway_process.mjs';
 
@@ -36,7 +38,7 @@ describe('modelgate CLI', () => {
     }
   });
 
-  for (const args of [['--help'], ['help'], ['serve', '--help']]) {
+  for (const args of [['--help'], ['help'], ['serve', '--help'], ['synth-model', '--help'], ['generate', '--help']]) {
     it(`${args.join(' ')} prints usage and exits 0`, () => {
       const result = run(args);
       assert.equal(result.status, 0, result.stderr);
@@ -71,6 +73,44 @@ describe('modelgate CLI', () => {
       const db = run(['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'no', 'such', 'dir', 'x.db')]);
       assert.equal(db.status, 1);
       assert.match(db.stderr, /cannot open database/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('synth-model writes a model that generate runs, raw and in the chat template, the same twice with a seed', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'modelgate-engine-'));
+    const vocab = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'local_engine', 'data', 'mistral_tokenizer', 'tokenizer.model.v1');
+    const model = path.join(dir, 'tiny.gguf');
+    try {
+      const synth = run(['synth-model', '--shape', 'tiny-mistral', '--type', 'Q8_0', '--vocab', vocab, '--out', model]);
+      assert.equal(synth.status, 0, synth.stderr);
+      assert.match(synth.stdout, /wrote .*tiny\.gguf: tiny-mistral, Q8_0/);
+      const generate = (...extra) => run(['generate', '--model', model, '--prompt', 'Hello there', '--max-tokens', '12', '--seed', '3', ...extra]);
+      const first = generate();
+      assert.equal(first.status, 0, first.stderr);
+      assert.ok(first.stdout.trim().length > 0);
+      assert.equal(generate().stdout, first.stdout);
+      assert.match(first.stderr, /generated: 12 tokens in .* tokens\/s\); finish: length/);
+      const chat = generate('--chat', '--system', 'Answer briefly.');
+      assert.equal(chat.status, 0, chat.stderr);
+      assert.match(chat.stderr, /chat template: Mistral v1/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('generate refuses a file that is not a model, saying why (exit 1)', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'modelgate-engine-'));
+    try {
+      const junk = path.join(dir, 'junk.gguf');
+      writeFileSync(junk, 'definitely not a model');
+      const result = run(['generate', '--model', junk, '--prompt', 'x']);
+      assert.equal(result.status, 1);
+      assert.match(result.stderr, /not a GGUF file/);
+      const missing = run(['generate', '--prompt', 'x']);
+      assert.equal(missing.status, 2);
+      assert.match(missing.stderr, /--model is required/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -47,6 +47,9 @@ class LlamaCppCrossCheckTest : public ::testing::TestWithParam<std::string> {
       GTEST_SKIP() << "node-llama-cpp is not installed, so llama.cpp cannot be run here (npm unreachable?); "
                       "scripts/install-deps.sh --with-node installs it";
     }
+    if (run("node -e 'process.stdout.write(String(process.versions.node.split(\".\")[0] >= 20))'") != "true") {
+      GTEST_SKIP() << "node-llama-cpp needs Node.js 20 or later; this machine's node is older";
+    }
   }
 };
 
