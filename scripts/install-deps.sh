@@ -11,7 +11,7 @@ sudo_cmd=()
 [[ "$(id -u)" -ne 0 ]] && sudo_cmd=(sudo)
 
 debian_packages=(
-  build-essential cmake ninja-build pkg-config ca-certificates openssl
+  build-essential cmake ninja-build pkg-config ca-certificates openssl git
   libboost1.81-dev libssl-dev nlohmann-json3-dev libsqlite3-dev
   googletest libgtest-dev libbenchmark-dev
   python3-minimal python3-sentencepiece python3-numpy

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <memory>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -14,6 +13,7 @@
 #include "local_engine/engine/engine.h"
 #include "local_engine/model/synthetic_model.h"
 #include "local_engine/tokenizer/gguf_vocabulary.h"
+#include "tests/local_engine/support/engine_test_support.h"
 #include "tests/local_engine/tokenizer/sentencepiece_oracle_client.h"
 
 namespace mg::engine {
@@ -23,13 +23,7 @@ constexpr int kGreedySteps = 32;
 
 const std::filesystem::path kHere = std::filesystem::path(MODELGATE_SOURCE_DIR) / "tests/local_engine/llama_cpp";
 
-std::string run(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), &::pclose);
-  std::string out;
-  char buffer[65536];
-  for (std::size_t n; pipe && (n = std::fread(buffer, 1, sizeof buffer, pipe.get())) > 0;) out.append(buffer, n);
-  return out;
-}
+using testing::run_command;
 
 bool is_valid_utf8(const std::string& text) {
   try {
@@ -43,11 +37,11 @@ bool is_valid_utf8(const std::string& text) {
 class LlamaCppCrossCheckTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (run("command -v node").empty() || !std::filesystem::exists(kHere / "node_modules/node-llama-cpp/package.json")) {
+    if (run_command("command -v node").empty() || !std::filesystem::exists(kHere / "node_modules/node-llama-cpp/package.json")) {
       GTEST_SKIP() << "node-llama-cpp is not installed, so llama.cpp cannot be run here (npm unreachable?); "
                       "scripts/install-deps.sh --with-node installs it";
     }
-    if (run("node -e 'process.stdout.write(String(process.versions.node.split(\".\")[0] >= 20))'") != "true") {
+    if (run_command("node -e 'process.stdout.write(String(process.versions.node.split(\".\")[0] >= 20))'") != "true") {
       GTEST_SKIP() << "node-llama-cpp needs Node.js 20 or later; this machine's node is older";
     }
   }
@@ -72,9 +66,8 @@ TEST_P(LlamaCppCrossCheckTest, SameGreedyTokensAndTokenizationAsLlamaCpp) {
 
   auto engine = Engine::load(model_path);
   std::vector<std::int32_t> prompt = engine->tokenizer().encode("The quick brown fox jumps over the lazy dog and then", true);
-  std::string ids;
-  for (std::int32_t id : prompt) ids += (ids.empty() ? "" : ",") + std::to_string(id);
-  std::string output = run("node " + (kHere / "crosscheck.mjs").string() + " " + model_path.string() + " " + ids + " " + std::to_string(kGreedySteps) + " " +
+  std::string ids = testing::joined_ids(prompt);
+  std::string output = run_command("node " + (kHere / "crosscheck.mjs").string() + " " + model_path.string() + " " + ids + " " + std::to_string(kGreedySteps) + " " +
                            strings_path.string());
   std::filesystem::remove(model_path);
   std::filesystem::remove(strings_path);

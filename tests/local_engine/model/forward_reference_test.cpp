@@ -11,10 +11,10 @@
 #include <random>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include "local_engine/model/llama_model.h"
 #include "local_engine/model/synthetic_model.h"
+#include "tests/local_engine/support/engine_test_support.h"
 
 namespace mg::engine {
 namespace {
@@ -32,15 +32,6 @@ struct Case {
 };
 
 std::ostream& operator<<(std::ostream& out, const Case& c) { return out << c.label; }
-
-std::string run(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), &::pclose);
-  if (!pipe) return {};
-  std::string out;
-  char buffer[65536];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe.get())) > 0;) out.append(buffer, n);
-  return out;
-}
 
 std::vector<std::int32_t> prompt_for(std::uint32_t n_vocab) {
   std::mt19937 random(7);
@@ -75,31 +66,18 @@ TEST_P(ForwardReferenceTest, LogitsAndGreedyTokensMatchTheNumPyReference) {
   auto model = LlamaModel::load(path);
   const std::uint32_t n_vocab = model->hparams().n_vocab;
   std::vector<std::int32_t> prompt = prompt_for(n_vocab);
-  std::string ids;
-  for (std::int32_t id : prompt) ids += (ids.empty() ? "" : ",") + std::to_string(id);
-  std::string output = run(std::string(MODELGATE_PYTHON) + " " + MODELGATE_SOURCE_DIR + "/tests/local_engine/model/reference_forward.py " +
-                           path.string() + " " + ids + " " + std::to_string(kGreedySteps));
+  testing::ReferenceRun reference = testing::run_numpy_reference(path, prompt, kGreedySteps);
   std::filesystem::remove(path);
-  ASSERT_FALSE(output.empty()) << "the NumPy reference gave nothing: is python3-numpy installed (scripts/install-deps.sh)?";
-  nlohmann::json reference = nlohmann::json::parse(output);
 
   LlamaSession session(model, 256);
   std::vector<float> logits = session.evaluate(prompt, true);
-  double worst = 0;
-  for (int position = 0; position < kPromptTokens; ++position) {
-    const auto& expected = reference["logits"][position];
-    double largest = 0;
-    for (const auto& value : expected) largest = std::max(largest, std::abs(value.get<double>()));
-    for (std::uint32_t t = 0; t < n_vocab; ++t) {
-      double difference = std::abs(logits[position * n_vocab + t] - expected[t].get<double>()) / largest;
-      worst = std::max(worst, difference);
-      ASSERT_LE(difference, c.tolerance) << "position " << position << ", token " << t;
-    }
-  }
+  double worst = testing::worst_relative_logit_error(logits, reference, n_vocab);
+  EXPECT_LE(worst, c.tolerance);
   RecordProperty("worst_relative_error", std::to_string(worst));
   std::vector<std::int32_t> tokens = greedy(session, std::vector<float>(logits.end() - n_vocab, logits.end()), n_vocab);
-  EXPECT_EQ(tokens, reference["greedy"].get<std::vector<std::int32_t>>());
-  std::printf("%s: worst relative logit error %.2e over %d positions; %d greedy tokens equal\n", c.label.c_str(), worst, kPromptTokens, kGreedySteps);
+  EXPECT_EQ(tokens, reference.greedy);
+  std::printf("%s: worst relative logit error %.2e over %d positions; %d greedy tokens %s\n", c.label.c_str(), worst, kPromptTokens, kGreedySteps,
+              tokens == reference.greedy ? "equal" : "DIFFERENT");
 }
 
 // Quantized files too are held to 1e-4: the reference dequantizes the same blocks, so only float

@@ -1,0 +1,31 @@
+// What several engine tests share: running an outside program, and the NumPy reference forward pass
+// (tests/local_engine/model/reference_forward.py) with the comparison of its logits to the engine's.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace mg::engine::testing {
+
+// The command's standard output (empty when it cannot be started).
+std::string run_command(const std::string& command);
+
+// `prompt` as "1,2,3".
+std::string joined_ids(std::span<const std::int32_t> prompt);
+
+struct ReferenceRun {
+  std::vector<std::vector<double>> logits;  // [n_prompt, n_vocab]
+  std::vector<std::int32_t> greedy;         // [greedy_steps]
+};
+
+// Runs the NumPy reference on a GGUF file; std::runtime_error (saying what to install) when it cannot.
+ReferenceRun run_numpy_reference(const std::filesystem::path& model, std::span<const std::int32_t> prompt, int greedy_steps);
+
+// The largest |engine - reference| over all positions, each relative to that position's largest
+// |reference logit|. `engine_logits` is [n_positions, n_vocab].
+double worst_relative_logit_error(std::span<const float> engine_logits, const ReferenceRun& reference, std::size_t n_vocab);
+
+}  // namespace mg::engine::testing
