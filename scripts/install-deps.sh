@@ -33,8 +33,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# npm ci in DIR only when its node_modules does not already hold exactly the locked version of PACKAGE.
-npm_ci_if_stale() {
+# Runs `npm ARGS...` in DIR unless its node_modules already holds exactly the locked version of PACKAGE.
+npm_if_stale() {
   local dir=$1 package=$2
   shift 2
   if ! (cd "$dir" && PACKAGE="$package" node -e '
@@ -42,15 +42,17 @@ npm_ci_if_stale() {
       const want = require("./package-lock.json").packages["node_modules/" + name].version;
       const have = require("./node_modules/" + name + "/package.json").version;
       process.exit(want === have ? 0 : 1);' 2>/dev/null); then
-    echo "install-deps: npm ci in ${dir#"$root"/}"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
+    echo "install-deps: npm $1 in ${dir#"$root"/}"
+    (cd "$dir" && npm "$@" --no-audit --no-fund --loglevel=error)
   fi
 }
 
 if $with_node; then
-  npm_ci_if_stale "$root/tests/e2e" openai
-  # llama.cpp for the engine's cross-check: CPU binaries only. Without it that test skips, so a registry
-  # that cannot be reached is not fatal here.
-  npm_ci_if_stale "$root/tests/local_engine/llama_cpp" node-llama-cpp --omit=optional ||
+  npm_if_stale "$root/tests/e2e" openai ci
+  # llama.cpp for the engine's cross-check, CPU binaries only. Its lock file holds just the builds this
+  # registry serves (no macOS or Windows ones), which `npm ci` refuses as out of sync; `npm install
+  # --no-save` follows the lock and leaves it as it is. Without it that test skips, so a registry that
+  # cannot be reached is not fatal here.
+  npm_if_stale "$root/tests/local_engine/llama_cpp" node-llama-cpp install --no-save --omit=optional ||
     echo "install-deps: node-llama-cpp could not be installed; the llama.cpp cross-check will be skipped"
 fi
