@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include "local_engine/chat/mistral_chat_template.h"
 #include "local_engine/engine/engine.h"
@@ -49,8 +50,7 @@ const char* const kGenerateUsage =
     "  --min-p P          (default 0.05)\n"
     "  --seed S           the sampler's seed (default: random)\n"
     "  --ctx N            context positions (default: 4096 or the model's, whichever is smaller)\n"
-    "  --threads N        accepted for compatibility; the engine computes on one thread until its\n"
-    "                     multi-threaded kernels land\n";
+    "  --threads N        threads for the matrix products (default: the machine's cores)\n";
 
 // --name value pairs and --flags; std::invalid_argument for an unknown option or a missing value.
 class Options {
@@ -169,7 +169,8 @@ int generate(const Options& options) {
   request.sampling.min_p = options.real("--min-p", 0.05f);
   if (options.has("--seed")) request.sampling.seed = options.number("--seed", 0);
   auto context = static_cast<std::uint32_t>(options.number("--ctx", std::min<std::uint32_t>(4096, params.n_ctx_train)));
-  engine::LlamaSession session(engine->model(), context);
+  auto threads = static_cast<unsigned>(options.number("--threads", std::max(1u, std::thread::hardware_concurrency())));
+  engine::LlamaSession session(engine->model(), context, threads);
 
   engine::GenerationResult result = engine->generate(session, request, [](const engine::GeneratedPiece& piece) {
     std::fwrite(piece.text.data(), 1, piece.text.size(), stdout);

@@ -10,24 +10,6 @@
 namespace mg::engine {
 namespace {
 
-// Y[t] = W X[t] for the first n_tokens rows: each row of W is dequantized once (F32 rows are used as
-// they are) and meets every token's input while it is at hand.
-void matmul(const WeightMatrix& w, const Rows& x, std::size_t n_tokens, Rows& y, std::vector<float>& row) {
-  for (std::uint64_t r = 0; r < w.n_rows; ++r) {
-    const float* weights = reinterpret_cast<const float*>(w.row(r));
-    if (w.type != GgmlType::f32) {
-      dequantize_row(w.type, w.row(r), row.data(), w.n_cols);
-      weights = row.data();
-    }
-    for (std::size_t t = 0; t < n_tokens; ++t) {
-      std::span<const float> input = x.row(t);
-      float sum = 0.0f;
-      for (std::uint64_t c = 0; c < w.n_cols; ++c) sum += weights[c] * input[c];
-      y.row(t)[r] = sum;
-    }
-  }
-}
-
 // out = x / sqrt(mean(x^2) + eps) * weight
 void rms_norm(std::span<const float> x, std::span<const float> weight, float eps, std::span<float> out) {
   float sum_squares = 0.0f;
@@ -81,8 +63,8 @@ std::shared_ptr<const LlamaModel> LlamaModel::load(const std::filesystem::path& 
 LlamaModel::LlamaModel(GgufFile file)
     : file_(std::move(file)), hparams_(read_llama_hparams(file_)), weights_(map_llama_weights(file_, hparams_)) {}
 
-LlamaSession::LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_t n_ctx)
-    : model_(std::move(model)), p_(model_->hparams()), n_ctx_(n_ctx ? n_ctx : p_.n_ctx_train) {
+LlamaSession::LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_t n_ctx, unsigned n_threads)
+    : model_(std::move(model)), p_(model_->hparams()), n_ctx_(n_ctx ? n_ctx : p_.n_ctx_train), pool_(n_threads) {
   std::size_t cache = static_cast<std::size_t>(p_.n_layer) * n_ctx_ * p_.n_embd_kv();
   k_cache_.resize(cache);
   v_cache_.resize(cache);
@@ -93,7 +75,29 @@ LlamaSession::LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_
   }
   positions_.resize(kMaxBatch);
   scores_.resize(n_ctx_);
-  row_.resize(std::max({p_.n_embd, p_.n_embd_q(), p_.n_ff}));
+  thread_rows_.assign(pool_.size(), std::vector<float>(std::max({p_.n_embd, p_.n_embd_q(), p_.n_ff})));
+}
+
+// Y[t] = W X[t] for the first n_tokens rows. The threads split W's rows; each row is dequantized once
+// (F32 rows are used as they are) and meets every token's input while it is at hand.
+void LlamaSession::matmul(const WeightMatrix& w, const Rows& x, std::size_t n_tokens, Rows& y) {
+  pool_.run([&](unsigned thread, unsigned n_threads) {
+    std::vector<float>& row = thread_rows_[thread];
+    auto [first, last] = ThreadPool::share(w.n_rows, thread, n_threads);
+    for (std::uint64_t r = first; r < last; ++r) {
+      const float* weights = reinterpret_cast<const float*>(w.row(r));
+      if (w.type != GgmlType::f32) {
+        dequantize_row(w.type, w.row(r), row.data(), w.n_cols);
+        weights = row.data();
+      }
+      for (std::size_t t = 0; t < n_tokens; ++t) {
+        std::span<const float> input = x.row(t);
+        float sum = 0.0f;
+        for (std::uint64_t c = 0; c < w.n_cols; ++c) sum += weights[c] * input[c];
+        y.row(t)[r] = sum;
+      }
+    }
+  });
 }
 
 std::vector<float> LlamaSession::evaluate(std::span<const std::int32_t> tokens, bool all_logits) {
@@ -139,15 +143,15 @@ void LlamaSession::forward_batch(std::span<const std::int32_t> tokens, std::span
   std::size_t first = all_logits ? 0 : n - 1;
   for (std::size_t t = first; t < n; ++t) rms_norm(x_.row(t), w.output_norm, p_.rms_norm_eps, normed_.row(t - first));
   logits_.resize(n - first, p_.n_vocab);
-  matmul(w.output, normed_, n - first, logits_, row_);
+  matmul(w.output, normed_, n - first, logits_);
   for (std::size_t t = 0; t < n - first; ++t) std::copy_n(logits_.row(t).data(), p_.n_vocab, logits.data() + t * p_.n_vocab);
 }
 
 void LlamaSession::attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::size_t n_tokens) {
   for (std::size_t t = 0; t < n_tokens; ++t) rms_norm(x_.row(t), layer.attn_norm, p_.rms_norm_eps, normed_.row(t));
-  matmul(layer.wq, normed_, n_tokens, q_, row_);
-  matmul(layer.wk, normed_, n_tokens, k_, row_);
-  matmul(layer.wv, normed_, n_tokens, v_, row_);
+  matmul(layer.wq, normed_, n_tokens, q_);
+  matmul(layer.wk, normed_, n_tokens, k_);
+  matmul(layer.wv, normed_, n_tokens, v_);
   for (std::size_t t = 0; t < n_tokens; ++t) {
     rope(q_.row(t), p_.n_embd_head, p_.n_rot, p_.rope_freq_base, positions_[t]);
     rope(k_.row(t), p_.n_embd_head, p_.n_rot, p_.rope_freq_base, positions_[t]);
@@ -156,7 +160,7 @@ void LlamaSession::attention_block(const LayerWeights& layer, std::uint32_t laye
   }
   // Every token of the batch is in the cache now; causality comes from each token's own position.
   for (std::size_t t = 0; t < n_tokens; ++t) attend(layer_index, positions_[t], q_.row(t), attended_.row(t));
-  matmul(layer.wo, attended_, n_tokens, ffn_out_, row_);
+  matmul(layer.wo, attended_, n_tokens, ffn_out_);
   for (std::size_t t = 0; t < n_tokens; ++t) {
     for (std::uint32_t i = 0; i < p_.n_embd; ++i) x_.row(t)[i] += ffn_out_.row(t)[i];
   }
@@ -190,12 +194,12 @@ void LlamaSession::attend(std::uint32_t layer_index, std::uint32_t position, std
 
 // SwiGLU for the first n_tokens rows: down(silu(gate x) * up x)
 void LlamaSession::expert(const ExpertWeights& weights, const Rows& input, std::size_t n_tokens, Rows& output) {
-  matmul(weights.gate, input, n_tokens, gate_, row_);
-  matmul(weights.up, input, n_tokens, up_, row_);
+  matmul(weights.gate, input, n_tokens, gate_);
+  matmul(weights.up, input, n_tokens, up_);
   for (std::size_t t = 0; t < n_tokens; ++t) {
     for (std::uint32_t i = 0; i < p_.n_ff; ++i) gate_.row(t)[i] = silu(gate_.row(t)[i]) * up_.row(t)[i];
   }
-  matmul(weights.down, gate_, n_tokens, output, row_);
+  matmul(weights.down, gate_, n_tokens, output);
 }
 
 void LlamaSession::feed_forward_block(const LayerWeights& layer, std::size_t n_tokens) {
@@ -213,7 +217,7 @@ void LlamaSession::feed_forward_block(const LayerWeights& layer, std::size_t n_t
 // Each token goes to its top n_expert_used experts, weighted by a softmax over their router logits.
 // Tokens are grouped per expert, so an expert's weights are read once for all the tokens it serves.
 void LlamaSession::mixture_of_experts(const LayerWeights& layer, std::size_t n_tokens) {
-  matmul(layer.ffn_gate_inp, normed_, n_tokens, router_, row_);
+  matmul(layer.ffn_gate_inp, normed_, n_tokens, router_);
   std::vector<std::vector<std::pair<std::size_t, float>>> served(p_.n_expert);  // [n_expert] (token, weight)
   for (std::size_t t = 0; t < n_tokens; ++t) {
     std::vector<std::uint32_t> chosen = choose_experts(router_.row(t), p_.n_expert_used);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "local_engine/gguf/gguf_file.h"
+#include "local_engine/kernels/thread_pool.h"
 #include "local_engine/model/llama_hparams.h"
 #include "local_engine/model/llama_weights.h"
 
@@ -54,8 +55,9 @@ class LlamaSession {
  public:
   static constexpr std::uint32_t kMaxBatch = 128;
 
-  // `n_ctx`: the most positions the session holds (0: the model's training context).
-  explicit LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_t n_ctx = 0);
+  // `n_ctx`: the most positions the session holds (0: the model's training context). `n_threads`: the
+  // threads its matrix products run on, the caller's included.
+  explicit LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_t n_ctx = 0, unsigned n_threads = 1);
 
   // Feeds `tokens` at the next positions. Returns the logits of the last token ([n_vocab]), or with
   // `all_logits` those of every token ([n_tokens, n_vocab]). std::invalid_argument for a token outside
@@ -67,6 +69,7 @@ class LlamaSession {
   void reset() { n_past_ = 0; }
 
  private:
+  void matmul(const WeightMatrix& w, const Rows& x, std::size_t n_tokens, Rows& y);
   void forward_batch(std::span<const std::int32_t> tokens, std::span<float> logits, bool all_logits);
   void attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::size_t n_tokens);
   void attend(std::uint32_t layer_index, std::uint32_t position, std::span<const float> query, std::span<float> out);
@@ -99,7 +102,8 @@ class LlamaSession {
   Rows logits_;      // [n_batch, n_vocab] (only as many rows as are wanted)
   std::vector<std::uint32_t> positions_;  // [n_batch]
   std::vector<float> scores_;             // [n_ctx]
-  std::vector<float> row_;                // [max n_cols] a dequantized weight row
+  ThreadPool pool_;
+  std::vector<std::vector<float>> thread_rows_;  // [n_threads][max n_cols] a dequantized weight row each
 };
 
 }  // namespace mg::engine

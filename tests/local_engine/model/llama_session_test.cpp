@@ -48,6 +48,14 @@ TEST(LlamaSessionTest, BatchedPromptsGiveExactlyTheLogitsOfOneTokenAtATime) {
   }
 }
 
+// The threads split the rows of each product; every row is computed as on one thread.
+TEST(LlamaSessionTest, ThreadsChangeNothingInTheLogits) {
+  auto model = tiny_model("tiny-mixtral", "Q4_K_M");
+  std::vector<std::int32_t> prompt = random_tokens(40, model->hparams().n_vocab);
+  std::vector<float> one = LlamaSession(model, 64, 1).evaluate(prompt, true);
+  for (unsigned threads : {2u, 3u}) EXPECT_EQ(LlamaSession(model, 64, threads).evaluate(prompt, true), one) << threads << " threads";
+}
+
 TEST(LlamaSessionTest, FillsTheContextToItsLastPositionAndNoFurther) {
   auto model = tiny_model("tiny-mistral", "F32");
   LlamaSession session(model, 16);
