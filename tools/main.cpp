@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/engine/engine_bench.h"
 #include "gateway/serve_command.h"
 #include "tools/catalogue_command.h"
 #include "tools/engine_commands.h"
@@ -14,6 +15,7 @@ const char* const kUsage =
     "\n"
     "Subcommands:\n"
     "  serve        run the OpenAI-compatible gateway (default)\n"
+    "  bench        measure the built-in engine's speed on a GGUF model\n"
     "  catalogue    list, import, export and edit the pricing catalogue\n"
     "  generate     generate text with the built-in engine from a GGUF model\n"
     "  synth-model  write a random-weight Mistral or Mixtral GGUF file (tests, benchmarks)\n"
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
   if (subcommand == "catalogue") return mg::tools::run_catalogue_command(args);
   if (subcommand == "synth-model") return mg::tools::run_synth_model_command(args);
   if (subcommand == "generate") return mg::tools::run_generate_command(args);
+  if (subcommand == "bench") return mg::bench::run_engine_bench_command(args);
   bool wants_help = !args.empty() && (args.front() == "--help" || args.front() == "-h");
   if (subcommand == "version" && wants_help) {
     std::puts("Usage: modelgate version\n\nPrints the modelgate version.");

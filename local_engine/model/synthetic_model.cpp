@@ -223,13 +223,22 @@ Vocabulary synthetic_vocabulary(std::uint32_t size) {
   }
   const std::string space = "\xe2\x96\x81";  // ▁
   std::string alphabet = "etaoinshrdlucmfwypvbgkqjxzETAOINSHRDLUCMFWYPVBGKQJXZ0123456789.,!?'-:;()";
-  std::vector<std::string> candidates = {space};
-  for (char c : alphabet) candidates.push_back(std::string(1, c));
-  for (char c : alphabet) candidates.push_back(space + c);
+  // Pieces in order of length: the space, single characters, "▁"-prefixed characters, then pairs and
+  // triples of characters, as many as the size asks for (73^3 are far more than any vocabulary needs).
+  auto add_while_short = [&](const std::string& piece) {
+    if (vocabulary.tokens.size() < size) add(piece, TokenType::normal);
+  };
+  add_while_short(space);
+  for (char c : alphabet) add_while_short(std::string(1, c));
+  for (char c : alphabet) add_while_short(space + c);
   for (char a : alphabet) {
-    for (char b : alphabet) candidates.push_back(std::string{a, b});
+    for (char b : alphabet) add_while_short(std::string{a, b});
   }
-  for (std::size_t i = 0; vocabulary.tokens.size() < size && i < candidates.size(); ++i) add(candidates[i], TokenType::normal);
+  for (char a : alphabet) {
+    for (char b : alphabet) {
+      for (char c : alphabet) add_while_short(std::string{a, b, c});
+    }
+  }
   if (vocabulary.tokens.size() < size) throw std::invalid_argument("a synthetic vocabulary holds at most " + std::to_string(vocabulary.tokens.size()) + " pieces");
   return vocabulary;
 }
