@@ -38,7 +38,7 @@ describe('modelgate CLI', () => {
     }
   });
 
-  for (const args of [['--help'], ['help'], ['serve', '--help'], ['synth-model', '--help'], ['generate', '--help']]) {
+  for (const args of [['--help'], ['help'], ['serve', '--help'], ['synth-model', '--help'], ['generate', '--help'], ['bench', '--help']]) {
     it(`${args.join(' ')} prints usage and exits 0`, () => {
       const result = run(args);
       assert.equal(result.status, 0, result.stderr);
@@ -95,6 +95,11 @@ describe('modelgate CLI', () => {
       const chat = generate('--chat', '--system', 'Answer briefly.');
       assert.equal(chat.status, 0, chat.stderr);
       assert.match(chat.stderr, /chat template: Mistral v1/);
+      const bench = run(['bench', '--model', model, '--threads', '2', '--pp', '16', '--tg', '4', '--repetitions', '1', '--json']);
+      assert.equal(bench.status, 0, bench.stderr);
+      const figures = JSON.parse(bench.stdout);
+      assert.equal(figures.threads, 2);
+      assert.ok(figures.pp_tok_s > 0 && figures.tg_tok_s > 0 && figures.model_bytes > 0 && figures.bandwidth_gb_s > 0, bench.stdout);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
