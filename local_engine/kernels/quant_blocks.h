@@ -99,6 +99,25 @@ struct BlockQ6_K {
 };
 static_assert(sizeof(BlockQ6_K) == 128 + 64 + 16 + 2);
 
+// ---- Activation blocks: what the dot-product kernels quantize activations to (quantized_dot.h) ----
+
+// Q8_0 (above) for Q4_0, Q5_0 and Q8_0 weights; Q8_1 for the formats with a min, whose dot product needs
+// the block's sum; Q8_K for the K-quants, whose sub-block sums serve their mins and offsets.
+
+struct BlockQ8_1 {
+  std::uint16_t d;       // fp16 scale; x = d * q
+  std::uint16_t s;       // fp16 d * (sum of qs), computed in float before rounding to fp16
+  std::int8_t qs[32];    // [32] one signed quant per element
+};
+static_assert(sizeof(BlockQ8_1) == 2 + 2 + 32);
+
+struct BlockQ8_K {
+  float d;                            // float scale; x = d * q
+  std::int8_t qs[QK_K];               // [256] one signed quant per element
+  std::int16_t bsums[QK_K / 16];      // [16] sum of each 16 consecutive qs
+};
+static_assert(sizeof(BlockQ8_K) == 4 + 256 + 32);
+
 // ---- Where an element's bits live ----
 
 // A bit field inside a block's byte array: `width` bits of bytes[byte] starting at bit `shift`.
