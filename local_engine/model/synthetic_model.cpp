@@ -1,7 +1,6 @@
 #include "local_engine/model/synthetic_model.h"
 
 #include <cmath>
-#include <set>
 #include <stdexcept>
 
 #include "local_engine/kernels/dequantize.h"
