@@ -10,6 +10,14 @@
 
 namespace mg::engine::testing {
 
+struct CommandResult {
+  std::string output;  // standard output
+  int exit_code = -1;  // -1 when the command could not start or did not exit normally
+};
+
+// Runs a shell command to its end.
+CommandResult run_command_with_status(const std::string& command);
+
 // The command's standard output (empty when it cannot be started).
 std::string run_command(const std::string& command);
 

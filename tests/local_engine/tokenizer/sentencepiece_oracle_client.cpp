@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "local_engine/tokenizer/utf8.h"
+#include "tests/local_engine/support/engine_test_support.h"
 
 namespace mg::engine::testing {
 namespace {
@@ -46,18 +47,13 @@ std::vector<std::int32_t> parse_ids(std::string_view list) {
   return ids;
 }
 
-std::string run_command(const std::string& command) {
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
-  if (!pipe) throw std::runtime_error("oracle: cannot start '" + command + "'");
-  std::string output;
-  char buffer[1 << 16];
-  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe.get())) output.append(buffer, n);
-  const int status = pclose(pipe.release());
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw std::runtime_error("oracle: '" + command + "' failed with status " + std::to_string(WEXITSTATUS(status)) +
+std::string run_oracle(const std::string& command) {
+  CommandResult result = run_command_with_status(command);
+  if (result.exit_code != 0) {
+    throw std::runtime_error("oracle: '" + command + "' failed with status " + std::to_string(result.exit_code) +
                              " (its stderr is above)" + std::string(install_hint));
   }
-  return output;
+  return std::move(result.output);
 }
 
 void add_piece(Vocabulary& vocabulary, const std::vector<std::string_view>& fields) {
@@ -108,7 +104,7 @@ OracleRun load(std::string_view model_file) {
                               "' '" + source_path("tests/local_engine/data/mistral_tokenizer/") +
                               std::string(model_file) + "' '" +
                               source_path("tests/local_engine/tokenizer/test_strings.txt") + "'";
-  return parse(run_command(command));
+  return parse(run_oracle(command));
 }
 
 }  // namespace
