@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "local_engine/engine/engine.h"
+#include "local_engine/kernels/quantized_dot.h"
 
 namespace mg::bench {
 namespace {
@@ -210,7 +211,7 @@ int run_engine_bench_command(const std::vector<std::string>& args) {
     std::uint64_t params = 0;
     for (const auto& tensor : model.file().tensors()) params += tensor.elements();
     double gib = static_cast<double>(model.file().file_size()) / (1024.0 * 1024.0 * 1024.0);
-    std::string kernels = "scalar";
+    const std::string kernels(engine::kernel_isa_name(engine::active_kernel_isa()));
     if (options.json) {
       std::printf("{\"model\": \"%s\", \"model_bytes\": %llu, \"params\": %llu, \"threads\": %u, \"kernels\": \"%s\", \"pp\": %u, \"pp_tok_s\": %.3f, "
                   "\"pp_stddev\": %.3f, \"tg\": %u, \"tg_tok_s\": %.3f, \"tg_stddev\": %.3f, \"bandwidth_gb_s\": %.2f, \"tg_bytes_per_token\": %.0f, "

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "local_engine/kernels/dequantize.h"
+#include "local_engine/kernels/quantized_dot.h"
 
 namespace mg::engine {
 namespace {
@@ -74,29 +75,28 @@ LlamaSession::LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_
     rows->resize(kMaxBatch, width);
   }
   positions_.resize(kMaxBatch);
+  expert_positions_.resize(kMaxBatch);
   scores_.resize(n_ctx_);
-  thread_rows_.assign(pool_.size(), std::vector<float>(std::max({p_.n_embd, p_.n_embd_q(), p_.n_ff})));
 }
 
-// Y[t] = W X[t] for the first n_tokens rows. The threads split W's rows; each row is dequantized once
-// (F32 rows are used as they are) and meets every token's input while it is at hand.
-void LlamaSession::matmul(const WeightMatrix& w, const Rows& x, std::size_t n_tokens, Rows& y) {
+// Y[t] = W X[t] for the first n_tokens rows. Each token's input is quantized once to the format W's
+// kernels take; then the threads split W's rows, and each row meets every token while it is in cache.
+void LlamaSession::matmul(const WeightMatrix& w, const Rows& x, std::span<const std::uint32_t> positions, Rows& y) {
+  const std::size_t n_tokens = positions.size();
+  const GgmlType activation_type = activation_type_for(w.type);
+  const std::size_t column_bytes = activation_bytes(activation_type, w.n_cols);
+  activations_.resize(n_tokens * column_bytes);
+  for (std::size_t t = 0; t < n_tokens; ++t) {
+    std::span<std::byte> column(activations_.data() + t * column_bytes, column_bytes);
+    quantize_activations(activation_type, x.row(t).data(), column.data(), w.n_cols);
+    if (observer_ && activation_type != GgmlType::f32) observer_(w, positions[t], column);
+  }
+  const ActivationColumns columns{activations_.data(), column_bytes, n_tokens};
   pool_.run([&](unsigned thread, unsigned n_threads) {
-    std::vector<float>& row = thread_rows_[thread];
     auto [first, last] = ThreadPool::share(w.n_rows, thread, n_threads);
-    for (std::uint64_t r = first; r < last; ++r) {
-      const float* weights = reinterpret_cast<const float*>(w.row(r));
-      if (w.type != GgmlType::f32) {
-        dequantize_row(w.type, w.row(r), row.data(), w.n_cols);
-        weights = row.data();
-      }
-      for (std::size_t t = 0; t < n_tokens; ++t) {
-        std::span<const float> input = x.row(t);
-        float sum = 0.0f;
-        for (std::uint64_t c = 0; c < w.n_cols; ++c) sum += weights[c] * input[c];
-        y.row(t)[r] = sum;
-      }
-    }
+    if (first == last) return;
+    dot_rows(WeightRows{w.type, w.row(first), w.row_bytes, last - first, w.n_cols}, columns,
+             OutputColumns{y.row(0).data() + first, y.width()});
   });
 }
 
@@ -143,15 +143,16 @@ void LlamaSession::forward_batch(std::span<const std::int32_t> tokens, std::span
   std::size_t first = all_logits ? 0 : n - 1;
   for (std::size_t t = first; t < n; ++t) rms_norm(x_.row(t), w.output_norm, p_.rms_norm_eps, normed_.row(t - first));
   logits_.resize(n - first, p_.n_vocab);
-  matmul(w.output, normed_, n - first, logits_);
+  matmul(w.output, normed_, std::span(positions_).subspan(first, n - first), logits_);
   for (std::size_t t = 0; t < n - first; ++t) std::copy_n(logits_.row(t).data(), p_.n_vocab, logits.data() + t * p_.n_vocab);
 }
 
 void LlamaSession::attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::size_t n_tokens) {
   for (std::size_t t = 0; t < n_tokens; ++t) rms_norm(x_.row(t), layer.attn_norm, p_.rms_norm_eps, normed_.row(t));
-  matmul(layer.wq, normed_, n_tokens, q_);
-  matmul(layer.wk, normed_, n_tokens, k_);
-  matmul(layer.wv, normed_, n_tokens, v_);
+  const std::span<const std::uint32_t> positions(positions_.data(), n_tokens);
+  matmul(layer.wq, normed_, positions, q_);
+  matmul(layer.wk, normed_, positions, k_);
+  matmul(layer.wv, normed_, positions, v_);
   for (std::size_t t = 0; t < n_tokens; ++t) {
     rope(q_.row(t), p_.n_embd_head, p_.n_rot, p_.rope_freq_base, positions_[t]);
     rope(k_.row(t), p_.n_embd_head, p_.n_rot, p_.rope_freq_base, positions_[t]);
@@ -160,7 +161,7 @@ void LlamaSession::attention_block(const LayerWeights& layer, std::uint32_t laye
   }
   // Every token of the batch is in the cache now; causality comes from each token's own position.
   for (std::size_t t = 0; t < n_tokens; ++t) attend(layer_index, positions_[t], q_.row(t), attended_.row(t));
-  matmul(layer.wo, attended_, n_tokens, ffn_out_);
+  matmul(layer.wo, attended_, positions, ffn_out_);
   for (std::size_t t = 0; t < n_tokens; ++t) {
     for (std::uint32_t i = 0; i < p_.n_embd; ++i) x_.row(t)[i] += ffn_out_.row(t)[i];
   }
@@ -193,13 +194,13 @@ void LlamaSession::attend(std::uint32_t layer_index, std::uint32_t position, std
 }
 
 // SwiGLU for the first n_tokens rows: down(silu(gate x) * up x)
-void LlamaSession::expert(const ExpertWeights& weights, const Rows& input, std::size_t n_tokens, Rows& output) {
-  matmul(weights.gate, input, n_tokens, gate_);
-  matmul(weights.up, input, n_tokens, up_);
-  for (std::size_t t = 0; t < n_tokens; ++t) {
+void LlamaSession::expert(const ExpertWeights& weights, const Rows& input, std::span<const std::uint32_t> positions, Rows& output) {
+  matmul(weights.gate, input, positions, gate_);
+  matmul(weights.up, input, positions, up_);
+  for (std::size_t t = 0; t < positions.size(); ++t) {
     for (std::uint32_t i = 0; i < p_.n_ff; ++i) gate_.row(t)[i] = silu(gate_.row(t)[i]) * up_.row(t)[i];
   }
-  matmul(weights.down, gate_, n_tokens, output);
+  matmul(weights.down, gate_, positions, output);
 }
 
 void LlamaSession::feed_forward_block(const LayerWeights& layer, std::size_t n_tokens) {
@@ -207,7 +208,7 @@ void LlamaSession::feed_forward_block(const LayerWeights& layer, std::size_t n_t
   if (p_.is_moe()) {
     mixture_of_experts(layer, n_tokens);
   } else {
-    expert(layer.ffn, normed_, n_tokens, ffn_out_);
+    expert(layer.ffn, normed_, std::span(positions_.data(), n_tokens), ffn_out_);
   }
   for (std::size_t t = 0; t < n_tokens; ++t) {
     for (std::uint32_t i = 0; i < p_.n_embd; ++i) x_.row(t)[i] += ffn_out_.row(t)[i];
@@ -217,7 +218,7 @@ void LlamaSession::feed_forward_block(const LayerWeights& layer, std::size_t n_t
 // Each token goes to its top n_expert_used experts, weighted by a softmax over their router logits.
 // Tokens are grouped per expert, so an expert's weights are read once for all the tokens it serves.
 void LlamaSession::mixture_of_experts(const LayerWeights& layer, std::size_t n_tokens) {
-  matmul(layer.ffn_gate_inp, normed_, n_tokens, router_);
+  matmul(layer.ffn_gate_inp, normed_, std::span(positions_.data(), n_tokens), router_);
   std::vector<std::vector<std::pair<std::size_t, float>>> served(p_.n_expert);  // [n_expert] (token, weight)
   for (std::size_t t = 0; t < n_tokens; ++t) {
     std::vector<std::uint32_t> chosen = choose_experts(router_.row(t), p_.n_expert_used);
@@ -229,8 +230,11 @@ void LlamaSession::mixture_of_experts(const LayerWeights& layer, std::size_t n_t
   }
   for (std::uint32_t e = 0; e < p_.n_expert; ++e) {
     if (served[e].empty()) continue;
-    for (std::size_t i = 0; i < served[e].size(); ++i) std::ranges::copy(normed_.row(served[e][i].first), expert_in_.row(i).begin());
-    expert(layer.experts[e], expert_in_, served[e].size(), expert_out_);
+    for (std::size_t i = 0; i < served[e].size(); ++i) {
+      std::ranges::copy(normed_.row(served[e][i].first), expert_in_.row(i).begin());
+      expert_positions_[i] = positions_[served[e][i].first];
+    }
+    expert(layer.experts[e], expert_in_, std::span(expert_positions_.data(), served[e].size()), expert_out_);
     for (std::size_t i = 0; i < served[e].size(); ++i) {
       auto [token, weight] = served[e][i];
       for (std::uint32_t d = 0; d < p_.n_embd; ++d) ffn_out_.row(token)[d] += weight * expert_out_.row(i)[d];

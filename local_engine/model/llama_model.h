@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -49,8 +50,12 @@ class Rows {
   std::size_t width_ = 0;
 };
 
+// Sees the input of every matrix product with quantized weights as the kernels take it (blocks of
+// activation_type_for(w.type)), one token at a time: tests check the engine's rounding with it.
+using ProductInputObserver = std::function<void(const WeightMatrix& w, std::uint32_t position, std::span<const std::byte> input)>;
+
 // One sequence being evaluated: its position and its KV cache. Tokens go through the layers in batches
-// (a prompt's tokens together), so each weight row is dequantized once per batch, not once per token.
+// (a prompt's tokens together), so each weight row is read once per batch, not once per token.
 class LlamaSession {
  public:
   static constexpr std::uint32_t kMaxBatch = 128;
@@ -67,15 +72,17 @@ class LlamaSession {
   std::uint32_t n_past() const { return n_past_; }
   std::uint32_t n_ctx() const { return n_ctx_; }
   void reset() { n_past_ = 0; }
+  void observe_product_inputs(ProductInputObserver observer) { observer_ = std::move(observer); }
 
  private:
-  void matmul(const WeightMatrix& w, const Rows& x, std::size_t n_tokens, Rows& y);
+  // `positions`: each row's position, for the observer.
+  void matmul(const WeightMatrix& w, const Rows& x, std::span<const std::uint32_t> positions, Rows& y);
   void forward_batch(std::span<const std::int32_t> tokens, std::span<float> logits, bool all_logits);
   void attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::size_t n_tokens);
   void attend(std::uint32_t layer_index, std::uint32_t position, std::span<const float> query, std::span<float> out);
   void feed_forward_block(const LayerWeights& layer, std::size_t n_tokens);
   void mixture_of_experts(const LayerWeights& layer, std::size_t n_tokens);
-  void expert(const ExpertWeights& weights, const Rows& input, std::size_t n_tokens, Rows& output);
+  void expert(const ExpertWeights& weights, const Rows& input, std::span<const std::uint32_t> positions, Rows& output);
   std::span<float> cache_row(std::vector<float>& cache, std::uint32_t layer_index, std::uint32_t position);
 
   std::shared_ptr<const LlamaModel> model_;
@@ -101,9 +108,11 @@ class LlamaSession {
   Rows expert_out_;  // [n_batch, n_embd]
   Rows logits_;      // [n_batch, n_vocab] (only as many rows as are wanted)
   std::vector<std::uint32_t> positions_;  // [n_batch]
+  std::vector<std::uint32_t> expert_positions_;  // [n_batch] those of the tokens in expert_in_
   std::vector<float> scores_;             // [n_ctx]
   ThreadPool pool_;
-  std::vector<std::vector<float>> thread_rows_;  // [n_threads][max n_cols] a dequantized weight row each
+  std::vector<std::byte> activations_;  // a matrix product's inputs, quantized for its weights' kernels
+  ProductInputObserver observer_;
 };
 
 }  // namespace mg::engine

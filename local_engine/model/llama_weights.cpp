@@ -37,6 +37,8 @@ class TensorFinder {
   // The index-th [n_cols, n_rows] matrix of a tensor that stacks them (a 2-D tensor is its own slab 0).
   WeightMatrix slab(const GgufTensorInfo& tensor, std::uint64_t n_cols, std::uint64_t n_rows, std::uint64_t index) const {
     WeightMatrix matrix;
+    matrix.tensor = &tensor;
+    matrix.slab = index;
     matrix.type = tensor.type;
     matrix.n_cols = n_cols;
     matrix.n_rows = n_rows;

@@ -14,6 +14,8 @@ namespace mg::engine {
 // A matrix of n_rows rows of n_cols elements each, as ggml stores it: a GGUF tensor of shape
 // [n_cols, n_rows] (ne0 = n_cols). As a layer it maps n_cols inputs to n_rows outputs.
 struct WeightMatrix {
+  const GgufTensorInfo* tensor = nullptr;  // the tensor it is in
+  std::uint64_t slab = 0;                  // which matrix of that tensor (a Mixtral expert's index; else 0)
   const std::byte* data = nullptr;
   GgmlType type = GgmlType::f32;
   std::uint64_t n_cols = 0;

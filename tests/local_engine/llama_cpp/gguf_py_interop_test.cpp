@@ -64,10 +64,13 @@ TEST_F(GgufPyInteropTest, TheEngineRunsModelsGgufPyWroteAsTheReferenceDoes) {
     std::vector<std::int32_t> prompt = {1};
     std::mt19937 random(4);
     while (prompt.size() < 32) prompt.push_back(static_cast<std::int32_t>(3 + random() % (n_vocab - 3)));
-    testing::ReferenceRun reference = testing::run_numpy_reference(path, prompt, 0);
-    std::filesystem::remove(path);
     LlamaSession session(model, 64);
-    EXPECT_LE(testing::worst_relative_logit_error(session.evaluate(prompt, true), reference, n_vocab), 1e-4);
+    testing::ProductInputRecorder inputs(path.string() + ".inputs");
+    inputs.attach(session);
+    std::vector<float> logits = session.evaluate(prompt, true);
+    testing::ReferenceRun reference = testing::run_numpy_reference(path, prompt, 0, inputs.path());
+    std::filesystem::remove(path);
+    EXPECT_LE(testing::worst_relative_logit_error(logits, reference, n_vocab), 1e-4);
   }
 }
 

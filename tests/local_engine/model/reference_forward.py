@@ -7,7 +7,16 @@ window, SwiGLU, and for Mixtral a softmax over the top-k router logits), in floa
 sequence at once. It reads the GGUF file with its own parser and dequantizes with its own code, from the
 block formats' published definitions.
 
-usage: reference_forward.py MODEL.gguf PROMPT_IDS(comma-separated) GREEDY_STEPS
+The engine, like llama.cpp, rounds each matrix product's input to 8-bit blocks before it meets quantized
+weights (Q8_0 blocks of 32 for Q4_0 and Q8_0 weights, Q8_K blocks of 256 for the K-quants). Rounding is
+a discontinuity: where a value sits within float error of a rounding boundary, the engine and any
+reference may round it apart, and one such quantum can move the logits by 1e-2. So with
+--engine-inputs FILE (the engine's rounded inputs, recorded per tensor and position) the reference checks
+that every one of them is a correct rounding of its own input (scale within 1e-4, each quant within 0.5
++ 1e-3 of its own value / scale) and then computes with the engine's choice; without it, it multiplies
+the exact dequantized weights by unrounded inputs.
+
+usage: reference_forward.py [--engine-inputs FILE] MODEL.gguf PROMPT_IDS(comma-separated) GREEDY_STEPS
 prints one JSON object: {"logits": [[...] per prompt position], "greedy": [ids]}
 """
 import json
@@ -65,14 +74,15 @@ def read_gguf(path):
         infos.append((name, dims, r.scalar("<I"), r.scalar("<Q")))
     alignment = meta.get("general.alignment", 32)
     base = (r.at + alignment - 1) // alignment * alignment
-    tensors = {}
+    tensors, kinds = {}, {}
     for name, dims, kind, offset in infos:
+        kinds[name] = kind
         count = int(np.prod(dims))
         per_block, block_bytes = BLOCKS[kind]
         raw = np.frombuffer(data, dtype=np.uint8, count=count // per_block * block_bytes, offset=base + offset)
         # numpy shape is the reverse of ggml's: [.., ne1, ne0]
         tensors[name] = dequantize(kind, raw, count).reshape(list(reversed(dims)))
-    return meta, tensors
+    return meta, tensors, kinds
 
 
 # ---- block formats --------------------------------------------------------------------------------------
@@ -155,11 +165,62 @@ def dequantize_q6_k(blocks):
     return out.reshape(-1)
 
 
+# ---- the engine's rounded inputs ----------------------------------------------------------------------
+
+# activation type id -> (elements per block, bytes per block, numpy dtype of its scale): Q8_0 keeps its
+# scale as f16, Q8_K as f32 (and 16 int16 sums of 16 quants after its 256 quants)
+ACTIVATION_BLOCKS = {8: (32, 34, np.float16), 15: (256, 292, np.float32)}
+# weight type id -> the activation type the engine rounds its inputs to
+ACTIVATION_FOR = {2: 8, 8: 8, 12: 15, 14: 15}
+SCALE_TOLERANCE = 1e-4  # relative: the engine's block scale against the reference's (past f16 rounding)
+QUANT_SLACK = 1e-3      # quants: how far past a rounding boundary float error may carry the engine
+
+
+def read_engine_inputs(path):
+    """Records of (tensor name as a GGUF string, u32 slab, u32 position, u32 activation type, u32 n, blocks)."""
+    data = open(path, "rb").read()
+    r = Reader(data)
+    inputs = {}
+    while r.at < len(data):
+        name = r.string()
+        slab, position, kind, n = (r.scalar("<I") for _ in range(4))
+        size, block_bytes, scale_type = ACTIVATION_BLOCKS[kind]
+        blocks = np.frombuffer(data, dtype=np.uint8, count=n // size * block_bytes, offset=r.at).reshape(-1, block_bytes)
+        r.at += blocks.size
+        scale_bytes = np.dtype(scale_type).itemsize
+        scales = blocks[:, 0:scale_bytes].copy().view(scale_type).astype(np.float64).reshape(-1)
+        quants = blocks[:, scale_bytes:scale_bytes + size].view(np.int8).astype(np.float64)
+        inputs[(name, slab, position)] = (kind, scales, quants)
+    return inputs
+
+
+def engine_rounding(x, name, slab, position, kind, inputs):
+    """The engine's rounding of x (one token's input to `name`), after checking that it is one."""
+    key = (name, slab, position)
+    if key not in inputs:
+        sys.exit("the engine recorded no input for %s[%d] at position %d" % key)
+    recorded_kind, scales, quants = inputs[key]
+    size = ACTIVATION_BLOCKS[ACTIVATION_FOR[kind]][0]
+    blocks = x.reshape(-1, size)
+    expected = np.abs(blocks).max(axis=1) / 127
+    if recorded_kind != ACTIVATION_FOR[kind] or scales.shape[0] != blocks.shape[0]:
+        sys.exit("%s[%d] at position %d: the engine's input has the wrong format" % key)
+    storage_rounding = 2.0 ** -11 if ACTIVATION_BLOCKS[recorded_kind][2] == np.float16 else 0.0  # half an f16 step
+    if np.any(np.abs(scales - expected) > (SCALE_TOLERANCE + storage_rounding) * expected + 1e-30):
+        sys.exit("%s[%d] at position %d: block scales %s, expected %s" % (key + (scales, expected)))
+    exact = np.divide(blocks, expected[:, None], out=np.zeros_like(blocks), where=expected[:, None] != 0)
+    worst = np.abs(quants - exact).max()
+    if worst > 0.5 + QUANT_SLACK:
+        sys.exit("%s[%d] at position %d: a quant is %.4f from its value / scale" % (key + (worst,)))
+    return (quants * scales[:, None]).reshape(-1)
+
+
 # ---- the model --------------------------------------------------------------------------------------------
 
 class Model:
-    def __init__(self, path):
-        meta, self.t = read_gguf(path)
+    def __init__(self, path, engine_inputs):
+        meta, self.t, self.kinds = read_gguf(path)
+        self.engine_inputs = engine_inputs
         self.n_layer = meta["llama.block_count"]
         self.n_head = meta["llama.attention.head_count"]
         self.n_head_kv = meta.get("llama.attention.head_count_kv", self.n_head)
@@ -174,6 +235,16 @@ class Model:
 
     def w(self, name):
         return self.t[name]
+
+    def product(self, x, name, expert=None, positions=None):
+        """x @ W.T for the weight tensor `name` (one expert's slice of a merged tensor); row i of x is the
+        token at positions[i] (default: i)."""
+        weight = self.t[name] if expert is None else self.t[name][expert]
+        kind = self.kinds[name]
+        if self.engine_inputs is not None and kind in ACTIVATION_FOR:
+            positions = range(x.shape[0]) if positions is None else positions
+            x = np.stack([engine_rounding(row, name, expert or 0, p, kind, self.engine_inputs) for row, p in zip(x, positions)])
+        return x @ weight.T
 
     def norm(self, x, weight):
         return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + self.eps) * weight
@@ -192,9 +263,9 @@ class Model:
     def attention(self, h, layer):
         n = h.shape[0]
         p = "blk.%d." % layer
-        q = (h @ self.w(p + "attn_q.weight").T).reshape(n, self.n_head, self.head)
-        k = (h @ self.w(p + "attn_k.weight").T).reshape(n, self.n_head_kv, self.head)
-        v = (h @ self.w(p + "attn_v.weight").T).reshape(n, self.n_head_kv, self.head)
+        q = self.product(h, p + "attn_q.weight").reshape(n, self.n_head, self.head)
+        k = self.product(h, p + "attn_k.weight").reshape(n, self.n_head_kv, self.head)
+        v = self.product(h, p + "attn_v.weight").reshape(n, self.n_head_kv, self.head)
         positions = np.arange(n, dtype=np.float64)
         q, k = self.rotate(q, positions), self.rotate(k, positions)
         repeat = self.n_head // self.n_head_kv
@@ -208,34 +279,32 @@ class Model:
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores /= scores.sum(axis=-1, keepdims=True)
         out = np.einsum("hij,jhd->ihd", scores, v).reshape(n, self.n_embd)
-        return out @ self.w(p + "attn_output.weight").T
+        return self.product(out, p + "attn_output.weight")
 
-    @staticmethod
-    def swiglu(h, gate, up, down):
-        g = h @ gate.T
-        return ((g / (1.0 + np.exp(-g))) * (h @ up.T)) @ down.T
+    def swiglu(self, h, names, expert=None, positions=None):
+        gate, up, down = names
+        g = self.product(h, gate, expert, positions)
+        return self.product((g / (1.0 + np.exp(-g))) * self.product(h, up, expert, positions), down, expert, positions)
 
-    def experts(self, layer):
+    def expert(self, layer, e):
+        """The (gate, up, down) tensor names of expert e and its index in them (None: their own tensors)."""
         p = "blk.%d." % layer
         if p + "ffn_gate_exps.weight" in self.t:
-            return [(self.w(p + "ffn_gate_exps.weight")[e], self.w(p + "ffn_up_exps.weight")[e], self.w(p + "ffn_down_exps.weight")[e])
-                    for e in range(self.n_expert)]
-        return [(self.w(p + "ffn_gate.%d.weight" % e), self.w(p + "ffn_up.%d.weight" % e), self.w(p + "ffn_down.%d.weight" % e))
-                for e in range(self.n_expert)]
+            return (p + "ffn_gate_exps.weight", p + "ffn_up_exps.weight", p + "ffn_down_exps.weight"), e
+        return (p + "ffn_gate.%d.weight" % e, p + "ffn_up.%d.weight" % e, p + "ffn_down.%d.weight" % e), None
 
     def feed_forward(self, h, layer):
         p = "blk.%d." % layer
         if not self.n_expert:
-            return self.swiglu(h, self.w(p + "ffn_gate.weight"), self.w(p + "ffn_up.weight"), self.w(p + "ffn_down.weight"))
-        router = h @ self.w(p + "ffn_gate_inp.weight").T  # [tokens, n_expert]
-        experts = self.experts(layer)
+            return self.swiglu(h, (p + "ffn_gate.weight", p + "ffn_up.weight", p + "ffn_down.weight"))
+        router = self.product(h, p + "ffn_gate_inp.weight")  # [tokens, n_expert]
         out = np.zeros_like(h)
         for token in range(h.shape[0]):
             chosen = np.argsort(-router[token], kind="stable")[:self.n_used]
             weights = np.exp(router[token, chosen] - router[token, chosen].max())
             weights /= weights.sum()
             for weight, e in zip(weights, chosen):
-                out[token] += weight * self.swiglu(h[token:token + 1], *experts[e])[0]
+                out[token] += weight * self.swiglu(h[token:token + 1], *self.expert(layer, e), positions=[token])[0]
         return out
 
     def logits(self, tokens):
@@ -244,14 +313,20 @@ class Model:
             p = "blk.%d." % layer
             x = x + self.attention(self.norm(x, self.w(p + "attn_norm.weight")), layer)
             x = x + self.feed_forward(self.norm(x, self.w(p + "ffn_norm.weight")), layer)
-        out = self.w("output.weight") if "output.weight" in self.t else self.w("token_embd.weight")
-        return self.norm(x, self.w("output_norm.weight")) @ out.T
+        out = "output.weight" if "output.weight" in self.t else "token_embd.weight"
+        return self.product(self.norm(x, self.w("output_norm.weight")), out)
 
 
 def main():
-    model = Model(sys.argv[1])
-    prompt = [int(t) for t in sys.argv[2].split(",")]
-    steps = int(sys.argv[3])
+    args = sys.argv[1:]
+    engine_inputs = None
+    if args[0] == "--engine-inputs":
+        engine_inputs = read_engine_inputs(args[1])
+        args = args[2:]
+    path, prompt_ids, steps = args
+    model = Model(path, engine_inputs)
+    prompt = [int(t) for t in prompt_ids.split(",")]
+    steps = int(steps)
     logits = model.logits(np.array(prompt))
     tokens = list(prompt)
     greedy = []

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "local_engine/kernels/quantized_dot.h"
+
 namespace mg::engine::testing {
 
 CommandResult run_command_with_status(const std::string& command) {
@@ -31,12 +33,42 @@ std::string joined_ids(std::span<const std::int32_t> prompt) {
   return ids;
 }
 
-ReferenceRun run_numpy_reference(const std::filesystem::path& model, std::span<const std::int32_t> prompt, int greedy_steps) {
-  std::string output = run_command(std::string(MODELGATE_PYTHON) + " " + MODELGATE_SOURCE_DIR + "/tests/local_engine/model/reference_forward.py " +
-                                    model.string() + " " + joined_ids(prompt) + " " + std::to_string(greedy_steps));
-  if (output.empty()) throw std::runtime_error("the NumPy reference gave nothing: is python3-numpy installed (scripts/install-deps.sh)?");
+ReferenceRun run_numpy_reference(const std::filesystem::path& model, std::span<const std::int32_t> prompt, int greedy_steps,
+                                 const std::filesystem::path& engine_inputs) {
+  std::string inputs_option = engine_inputs.empty() ? "" : "--engine-inputs " + engine_inputs.string() + " ";
+  CommandResult run = run_command_with_status(std::string(MODELGATE_PYTHON) + " " + MODELGATE_SOURCE_DIR +
+                                              "/tests/local_engine/model/reference_forward.py " + inputs_option + model.string() + " " +
+                                              joined_ids(prompt) + " " + std::to_string(greedy_steps));
+  if (run.exit_code != 0 || run.output.empty()) {
+    throw std::runtime_error("the NumPy reference failed (exit code " + std::to_string(run.exit_code) +
+                             "; its reason is on stderr; is python3-numpy installed? scripts/install-deps.sh installs it)");
+  }
+  const std::string& output = run.output;
   nlohmann::json parsed = nlohmann::json::parse(output);
   return {parsed["logits"].get<std::vector<std::vector<double>>>(), parsed["greedy"].get<std::vector<std::int32_t>>()};
+}
+
+ProductInputRecorder::ProductInputRecorder(std::filesystem::path path) : path_(std::move(path)), file_(std::fopen(path_.c_str(), "wb")) {
+  if (!file_) throw std::runtime_error("cannot write " + path_.string());
+}
+
+ProductInputRecorder::~ProductInputRecorder() {
+  std::fclose(file_);
+  std::filesystem::remove(path_);
+}
+
+void ProductInputRecorder::attach(LlamaSession& session) {
+  session.observe_product_inputs([this](const WeightMatrix& w, std::uint32_t position, std::span<const std::byte> input) {
+    const std::string& name = w.tensor->name;
+    const std::uint64_t name_length = name.size();
+    const std::uint32_t header[] = {static_cast<std::uint32_t>(w.slab), position, static_cast<std::uint32_t>(activation_type_for(w.type)),
+                                    static_cast<std::uint32_t>(w.n_cols)};
+    std::fwrite(&name_length, sizeof name_length, 1, file_);
+    std::fwrite(name.data(), 1, name.size(), file_);
+    std::fwrite(header, sizeof header, 1, file_);
+    std::fwrite(input.data(), 1, input.size(), file_);
+    std::fflush(file_);
+  });
 }
 
 double worst_relative_logit_error(std::span<const float> engine_logits, const ReferenceRun& reference, std::size_t n_vocab) {

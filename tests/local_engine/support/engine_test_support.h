@@ -3,10 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <span>
 #include <string>
 #include <vector>
+
+#include "local_engine/model/llama_model.h"
 
 namespace mg::engine::testing {
 
@@ -30,7 +33,27 @@ struct ReferenceRun {
 };
 
 // Runs the NumPy reference on a GGUF file; std::runtime_error (saying what to install) when it cannot.
-ReferenceRun run_numpy_reference(const std::filesystem::path& model, std::span<const std::int32_t> prompt, int greedy_steps);
+// With `engine_inputs` (written by ProductInputRecorder) it checks the engine's rounded inputs of products
+// with quantized weights and computes with them; without, it multiplies unrounded inputs.
+ReferenceRun run_numpy_reference(const std::filesystem::path& model, std::span<const std::int32_t> prompt, int greedy_steps,
+                                 const std::filesystem::path& engine_inputs = {});
+
+// Writes every quantized product input a session hands its observer to a file in the layout
+// reference_forward.py's --engine-inputs reads.
+class ProductInputRecorder {
+ public:
+  explicit ProductInputRecorder(std::filesystem::path path);
+  ~ProductInputRecorder();
+  ProductInputRecorder(const ProductInputRecorder&) = delete;
+  ProductInputRecorder& operator=(const ProductInputRecorder&) = delete;
+
+  void attach(LlamaSession& session);
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  std::FILE* file_;
+};
 
 // The largest |engine - reference| over all positions, each relative to that position's largest
 // |reference logit|. `engine_logits` is [n_positions, n_vocab].
