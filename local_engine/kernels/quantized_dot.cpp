@@ -241,6 +241,10 @@ void dot_rows(const KernelTable& table, const WeightRows& weights, const Activat
               OutputColumns out) {
   const DotColumnsFn kernel = dot_kernel(table, weights.type);
   check_whole_blocks("dot_rows", weights.type, weights.n);
+  if (weights.type == GgmlType::q4_0 && table.rows_q4_0 != nullptr && activations.n_cols >= kMinTileColumns) {
+    table.rows_q4_0(weights, activations, out);
+    return;
+  }
   const std::size_t block_rows = rows_per_block(weights.row_bytes);
   for (std::size_t first_row = 0; first_row < weights.n_rows; first_row += block_rows) {
     const std::size_t end_row = std::min(weights.n_rows, first_row + block_rows);

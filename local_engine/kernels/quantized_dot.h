@@ -73,7 +73,9 @@ struct OutputColumns {
 };
 
 // Y = W X for prompt processing (several tokens at once); with one column, y = W x for generation. Every
-// output equals what dot_row() gives for that row and column, bit for bit. The kernels take one weight
+// output equals what dot_row() gives for that row and column, bit for bit, except where the table has a
+// whole-product kernel for the type (KernelTable::rows_*) and there are kMinTileColumns columns or more:
+// then they agree up to float rounding. The kernels take one weight
 // row against up to kMaxDotColumns columns, so each weight block is loaded and unpacked once for that many
 // columns (unpacking is what costs; more rows per call would only share activation loads, and would not
 // leave AVX2 registers for the K-quants). Rows go in blocks that fit in L2, each block meeting every group
@@ -85,11 +87,14 @@ void dot_rows(const WeightRows& weights, const ActivationColumns& activations, O
 
 enum class KernelIsa { scalar, avx2, avx512 };
 inline constexpr std::size_t kMaxDotColumns = 4;
+inline constexpr std::size_t kMinTileColumns = 4;
 
 // out[c] = dot(weight_row [n], columns[c] [n]) for c < n_cols (1..kMaxDotColumns). Each column's result
 // is computed in the same order whatever n_cols is, so it is the same number for every n_cols.
 using DotColumnsFn = void (*)(const void* weight_row, const void* const* columns, std::size_t n_cols, float* out,
                               std::size_t n);
+// The whole product Y = W X, for a type whose kernel works on a tile of rows rather than one row.
+using DotRowsFn = void (*)(const WeightRows& weights, const ActivationColumns& activations, OutputColumns out);
 // x [n] into n / block_elements activation blocks (out needs no alignment).
 using QuantizeActivationsFn = void (*)(const float* x, void* out, std::size_t n);
 
@@ -102,6 +107,10 @@ struct KernelTable {
   DotColumnsFn dot_q2_k = nullptr, dot_q3_k = nullptr, dot_q4_k = nullptr, dot_q5_k = nullptr, dot_q6_k = nullptr;
   QuantizeActivationsFn quantize_q8_0 = nullptr, quantize_q8_1 = nullptr, quantize_q8_k = nullptr;
   std::uint64_t own_dot_kernels = 0;  // bit (ggml type id) set where the dot kernel is this ISA's own
+  // Optional whole-product kernels for prompt processing, which dot_rows() uses from kMinTileColumns
+  // columns on (nullptr: it walks the row kernel). Their outputs are the row kernel's up to float rounding
+  // (another summation order), and do not depend on which rows and columns share a call.
+  DotRowsFn rows_q4_0 = nullptr;
 };
 
 // The table's dot kernel for `weight_type`; throws std::invalid_argument for a type without kernels.

@@ -19,7 +19,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
+#include <array>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "local_engine/kernels/quant_blocks.h"
 #include "local_engine/kernels/quantized_dot.h"
@@ -158,6 +162,151 @@ struct LegacyKernel512 {
     }
   }
 };
+
+// ---- Q4_0 in tiles of 16 rows ----
+//
+// The pair kernel above spends a conversion and an fma on every 64 products, because each 32-element
+// block has its own scale. Here a register lane is a weight row instead: lane i of quants[k] holds
+// elements 4k..4k+3 of row i's block, so eight dpbusd against a column's activations (4 at a time,
+// broadcast) give 16 rows' whole block products, scaled with one conversion and one fma. The price, a
+// transpose of the 16 rows' quants, is paid once per block for up to 8 columns. Nibbles enter dpbusd
+// unsigned (0..15); the offset of 8 comes off as 8 * sum(activation quants), precomputed per column
+// block. Each lane computes its row exactly as it would alone, so the results do not depend on which
+// rows or columns share a call. (One column, token generation, stays with the pair kernel: sixteen rows
+// read side by side are sixteen memory streams, and generation is all memory traffic.)
+
+constexpr std::size_t kTileRows = 16;
+constexpr std::size_t kTileColumns = 8;
+
+struct Q4_0Tile {
+  __m512i quants[8];  // [k] lane i: row i's elements 4k..4k+3, one byte each
+  __m512 d;           // lane i: row i's scale
+};
+
+// Block b of the 16 rows at rows[i] (row_offsets[i] = rows[i] - rows[0], for the scales' gather).
+inline Q4_0Tile load_q4_0_tile(const std::byte* const* rows, __m512i row_offsets, std::size_t b) {
+  const std::size_t at = b * sizeof(BlockQ4_0);
+  const auto qs = [&](std::size_t row) { return load128(rows[row] + at + offsetof(BlockQ4_0, qs)); };
+  // by_lane[m]: 128-bit lane g holds row 4g + m's 16 bytes (4 dwords).
+  __m512i by_lane[4];
+  for (std::size_t m = 0; m < 4; ++m) {
+    __m512i v = _mm512_castsi128_si512(qs(m));
+    v = _mm512_inserti32x4(v, qs(4 + m), 1);
+    v = _mm512_inserti32x4(v, qs(8 + m), 2);
+    by_lane[m] = _mm512_inserti32x4(v, qs(12 + m), 3);
+  }
+  // A 4x4 dword transpose within each 128-bit lane: dword k of rows 4g..4g+3 side by side.
+  const __m512i rows01_low = _mm512_unpacklo_epi32(by_lane[0], by_lane[1]);
+  const __m512i rows01_high = _mm512_unpackhi_epi32(by_lane[0], by_lane[1]);
+  const __m512i rows23_low = _mm512_unpacklo_epi32(by_lane[2], by_lane[3]);
+  const __m512i rows23_high = _mm512_unpackhi_epi32(by_lane[2], by_lane[3]);
+  const __m512i dwords[4] = {_mm512_unpacklo_epi64(rows01_low, rows23_low), _mm512_unpackhi_epi64(rows01_low, rows23_low),
+                             _mm512_unpacklo_epi64(rows01_high, rows23_high), _mm512_unpackhi_epi64(rows01_high, rows23_high)};
+  Q4_0Tile tile;
+  const __m512i nibble = _mm512_set1_epi8(0x0f);
+  for (std::size_t k = 0; k < 4; ++k) {
+    tile.quants[k] = _mm512_and_si512(dwords[k], nibble);                             // elements 4k..4k+3
+    tile.quants[k + 4] = _mm512_and_si512(_mm512_srli_epi16(dwords[k], 4), nibble);  // elements 16 + 4k..
+  }
+  const __m512i first_dwords = _mm512_i32gather_epi32(row_offsets, rows[0] + at + offsetof(BlockQ4_0, d), 1);
+  tile.d = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(first_dwords));
+  return tile;
+}
+
+// Per column and block: the activation scale, and 8 * the sum of its quants.
+struct ColumnBlockTerms {
+  std::vector<float> d;
+  std::vector<std::int32_t> offset;
+};
+
+void compute_column_terms(const std::byte* const* cols, std::size_t n_cols, std::size_t n_blocks, ColumnBlockTerms& terms) {
+  terms.d.resize(n_cols * n_blocks);
+  terms.offset.resize(n_cols * n_blocks);
+  for (std::size_t c = 0; c < n_cols; ++c) {
+    for (std::size_t b = 0; b < n_blocks; ++b) {
+      const std::byte* block = cols[c] + b * sizeof(BlockQ8_0);
+      std::uint16_t d;
+      std::memcpy(&d, block + offsetof(BlockQ8_0, d), sizeof(d));
+      const __m256i q = load256(block + offsetof(BlockQ8_0, qs));
+      // sum of 32 signed bytes: maddubs by 1 pairs them into 16-bit sums, madd by 1 into 32-bit ones
+      const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
+      terms.d[c * n_blocks + b] = _cvtsh_ss(d);
+      terms.offset[c * n_blocks + b] = 8 * hsum(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+    }
+  }
+}
+
+// The 16 rows of one tile against kCols columns, over all blocks; writes the valid lanes of each
+// column's 16 outputs.
+template <std::size_t kCols>
+void q4_0_tile_columns(const std::byte* const* rows, __m512i row_offsets, __mmask16 valid, const std::byte* const* cols,
+                       const float* column_d, const std::int32_t* column_offset, std::size_t n_blocks, float* const* out) {
+  __m512 acc[kCols];
+  for (std::size_t c = 0; c < kCols; ++c) acc[c] = _mm512_setzero_ps();
+  for (std::size_t b = 0; b < n_blocks; ++b) {
+    const Q4_0Tile tile = load_q4_0_tile(rows, row_offsets, b);
+    for (std::size_t c = 0; c < kCols; ++c) {
+      const std::byte* a = cols[c] + b * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs);
+      __m512i dot = _mm512_setzero_si512();
+      for (std::size_t k = 0; k < 8; ++k) {
+        std::int32_t four;
+        std::memcpy(&four, a + 4 * k, sizeof(four));
+        dot = _mm512_dpbusd_epi32(dot, tile.quants[k], _mm512_set1_epi32(four));
+      }
+      dot = _mm512_sub_epi32(dot, _mm512_set1_epi32(column_offset[c * n_blocks + b]));
+      const __m512 scale = _mm512_mul_ps(tile.d, _mm512_set1_ps(column_d[c * n_blocks + b]));
+      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[c]);
+    }
+  }
+  for (std::size_t c = 0; c < kCols; ++c) _mm512_mask_storeu_ps(out[c], valid, acc[c]);
+}
+
+template <std::size_t... kCols>
+constexpr auto make_tile_kernels(std::index_sequence<kCols...>) {
+  return std::array{&q4_0_tile_columns<kCols + 1>...};
+}
+constexpr auto kQ4_0TileKernels = make_tile_kernels(std::make_index_sequence<kTileColumns>{});
+
+// Y = W X for W's rows at w (row_bytes apart) and columns at cols; column c's outputs go to
+// out + c * stride. Rows go in blocks that fit in L2, each block meeting every group of columns.
+void q4_0_rows(const std::byte* w, std::size_t row_bytes, std::size_t n_rows, std::size_t n, const std::byte* const* cols,
+               std::size_t n_cols, float* out, std::size_t stride) {
+  const std::size_t n_blocks = n / QK_LEGACY;
+  thread_local ColumnBlockTerms terms;
+  compute_column_terms(cols, n_cols, n_blocks, terms);
+  const std::size_t block_rows = std::max<std::size_t>(kTileRows, 256 * 1024 / row_bytes / kTileRows * kTileRows);
+  for (std::size_t first_row = 0; first_row < n_rows; first_row += block_rows) {
+    const std::size_t end_row = std::min(n_rows, first_row + block_rows);
+    for (std::size_t c = 0; c < n_cols; c += kTileColumns) {
+      const std::size_t group = std::min(kTileColumns, n_cols - c);
+      for (std::size_t r = first_row; r < end_row; r += kTileRows) {
+        const std::size_t valid_rows = std::min(kTileRows, end_row - r);
+        // Rows past the end read row r again; their lanes are not stored.
+        const std::byte* rows[kTileRows];
+        alignas(64) std::int32_t offsets[kTileRows];
+        for (std::size_t i = 0; i < kTileRows; ++i) {
+          const std::size_t row = i < valid_rows ? i : 0;
+          rows[i] = w + (r + row) * row_bytes;
+          offsets[i] = static_cast<std::int32_t>(row * row_bytes);
+        }
+        float* outputs[kTileColumns];
+        for (std::size_t k = 0; k < group; ++k) outputs[k] = out + (c + k) * stride + r;
+        kQ4_0TileKernels[group - 1](rows, _mm512_load_si512(offsets), static_cast<__mmask16>((1u << valid_rows) - 1), cols + c,
+                                    terms.d.data() + c * n_blocks, terms.offset.data() + c * n_blocks, n_blocks, outputs);
+      }
+    }
+  }
+}
+
+void q4_0_dot_rows(const WeightRows& weights, const ActivationColumns& activations, OutputColumns out) {
+  std::byte const* cols[256];
+  for (std::size_t first = 0; first < activations.n_cols; first += std::size(cols)) {
+    const std::size_t count = std::min(std::size(cols), activations.n_cols - first);
+    for (std::size_t c = 0; c < count; ++c) cols[c] = static_cast<const std::byte*>(activations.data) + (first + c) * activations.column_bytes;
+    q4_0_rows(static_cast<const std::byte*>(weights.data), weights.row_bytes, weights.n_rows, weights.n, cols, count,
+              out.data + first * out.column_stride, out.column_stride);
+  }
+}
 
 // ---- Float weights, 16 per register ----
 
@@ -363,6 +512,7 @@ constexpr KernelTable kAvx512Table{
     .quantize_q8_0 = quantize_q8_0,
     .quantize_q8_1 = quantize_q8_1,
     .quantize_q8_k = quantize_q8_k,
+    .rows_q4_0 = q4_0_dot_rows,
 };
 
 }  // namespace
