@@ -19,20 +19,26 @@ void rms_norm(std::span<const float> x, std::span<const float> weight, float eps
   for (std::size_t i = 0; i < x.size(); ++i) out[i] = x[i] * scale * weight[i];
 }
 
-// RoPE as llama.cpp's "normal" mode applies it to llama GGUF files (their converters permute Q and K so
-// that this matches the original): within each head, rotate the pairs (2i, 2i+1) of the first n_rot
-// dimensions by position * base^(-2i / n_rot).
-void rope(std::span<float> heads, std::uint32_t head_size, std::uint32_t n_rot, float base, std::uint32_t position) {
+// The rotations RoPE applies at `position`, as llama.cpp's "normal" mode applies it to llama GGUF files
+// (their converters permute Q and K so that this matches the original): pair i of the first n_rot
+// dimensions turns by position * base^(-2i / n_rot). Out: [cos, sin] per pair.
+void rope_rotations(std::uint32_t position, std::uint32_t n_rot, float base, std::span<float> out) {
+  for (std::uint32_t i = 0; i < n_rot; i += 2) {
+    double theta = static_cast<double>(position) * std::pow(static_cast<double>(base), -static_cast<double>(i) / n_rot);
+    out[i] = static_cast<float>(std::cos(theta));
+    out[i + 1] = static_cast<float>(std::sin(theta));
+  }
+}
+
+// Rotates the pairs (2i, 2i+1) of each head's first n_rot dimensions by `rotations`.
+void rope(std::span<float> heads, std::uint32_t head_size, std::uint32_t n_rot, std::span<const float> rotations) {
   for (std::size_t head = 0; head < heads.size() / head_size; ++head) {
     float* v = heads.data() + head * head_size;
     for (std::uint32_t i = 0; i < n_rot; i += 2) {
-      double theta = static_cast<double>(position) * std::pow(static_cast<double>(base), -static_cast<double>(i) / n_rot);
-      float cos_theta = static_cast<float>(std::cos(theta));
-      float sin_theta = static_cast<float>(std::sin(theta));
-      float x0 = v[i];
-      float x1 = v[i + 1];
-      v[i] = x0 * cos_theta - x1 * sin_theta;
-      v[i + 1] = x0 * sin_theta + x1 * cos_theta;
+      const float x0 = v[i];
+      const float x1 = v[i + 1];
+      v[i] = x0 * rotations[i] - x1 * rotations[i + 1];
+      v[i + 1] = x0 * rotations[i + 1] + x1 * rotations[i];
     }
   }
 }
@@ -75,8 +81,9 @@ LlamaSession::LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_
     rows->resize(kMaxBatch, width);
   }
   positions_.resize(kMaxBatch);
+  rotations_.resize(kMaxBatch, p_.n_rot);
   expert_positions_.resize(kMaxBatch);
-  scores_.resize(n_ctx_);
+  thread_scores_.resize(pool_.size());
 }
 
 // Y[t] = W X[t] for the first n_tokens rows. Each token's input is quantized once to the format W's
@@ -121,6 +128,10 @@ std::vector<float> LlamaSession::evaluate(std::span<const std::int32_t> tokens, 
   return logits;
 }
 
+float* LlamaSession::value_row(std::uint32_t layer_index, std::uint32_t dimension) {
+  return v_cache_.data() + (static_cast<std::size_t>(layer_index) * p_.n_embd_kv() + dimension) * n_ctx_;
+}
+
 std::span<float> LlamaSession::cache_row(std::vector<float>& cache, std::uint32_t layer_index, std::uint32_t position) {
   std::size_t width = p_.n_embd_kv();
   return {cache.data() + (static_cast<std::size_t>(layer_index) * n_ctx_ + position) * width, width};
@@ -133,6 +144,7 @@ void LlamaSession::forward_batch(std::span<const std::int32_t> tokens, std::span
   for (std::size_t t = 0; t < n; ++t) {
     dequantize_row(w.token_embd.type, w.token_embd.row(static_cast<std::uint64_t>(tokens[t])), x_.row(t).data(), p_.n_embd);
     positions_[t] = n_past_ + static_cast<std::uint32_t>(t);
+    rope_rotations(positions_[t], p_.n_rot, p_.rope_freq_base, rotations_.row(t));
   }
   for (std::uint32_t l = 0; l < p_.n_layer; ++l) {
     attention_block(w.layers[l], l, n);
@@ -154,41 +166,59 @@ void LlamaSession::attention_block(const LayerWeights& layer, std::uint32_t laye
   matmul(layer.wk, normed_, positions, k_);
   matmul(layer.wv, normed_, positions, v_);
   for (std::size_t t = 0; t < n_tokens; ++t) {
-    rope(q_.row(t), p_.n_embd_head, p_.n_rot, p_.rope_freq_base, positions_[t]);
-    rope(k_.row(t), p_.n_embd_head, p_.n_rot, p_.rope_freq_base, positions_[t]);
+    rope(q_.row(t), p_.n_embd_head, p_.n_rot, rotations_.row(t));
+    rope(k_.row(t), p_.n_embd_head, p_.n_rot, rotations_.row(t));
     std::ranges::copy(k_.row(t), cache_row(k_cache_, layer_index, positions_[t]).begin());
-    std::ranges::copy(v_.row(t), cache_row(v_cache_, layer_index, positions_[t]).begin());
+    for (std::uint32_t i = 0; i < p_.n_embd_kv(); ++i) value_row(layer_index, i)[positions_[t]] = v_.row(t)[i];
   }
   // Every token of the batch is in the cache now; causality comes from each token's own position.
-  for (std::size_t t = 0; t < n_tokens; ++t) attend(layer_index, positions_[t], q_.row(t), attended_.row(t));
+  const std::uint32_t n_head_kv = p_.n_head_kv;
+  pool_.run([&](unsigned thread, unsigned n_threads) {
+    // Dealt round-robin: later tokens see more positions, so contiguous shares would be uneven.
+    for (std::size_t item = thread; item < n_tokens * n_head_kv; item += n_threads) {
+      const std::size_t t = item / n_head_kv;
+      attend(layer_index, positions_[t], static_cast<std::uint32_t>(item % n_head_kv), q_.row(t), attended_.row(t), thread_scores_[thread]);
+    }
+  });
   matmul(layer.wo, attended_, positions, ffn_out_);
   for (std::size_t t = 0; t < n_tokens; ++t) {
     for (std::uint32_t i = 0; i < p_.n_embd; ++i) x_.row(t)[i] += ffn_out_.row(t)[i];
   }
 }
 
-// One token's attention over the cached positions it may see: itself and those before it, within the
-// sliding window when the model has one.
-void LlamaSession::attend(std::uint32_t layer_index, std::uint32_t position, std::span<const float> query_heads, std::span<float> out_heads) {
-  std::uint32_t first = p_.sliding_window && position + 1 > *p_.sliding_window ? position + 1 - *p_.sliding_window : 0;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(p_.n_embd_head));
+// One token's attention, for the query heads that share KV head `kv_head`, over the cached positions it
+// may see: itself and those before it, within the sliding window when the model has one. Both halves
+// are dot products through the kernels: a key row against the group's queries, then a row of the
+// transposed values (one dimension over the positions) against the group's softmaxed scores.
+void LlamaSession::attend(std::uint32_t layer_index, std::uint32_t position, std::uint32_t kv_head, std::span<const float> query_heads,
+                          std::span<float> out_heads, std::vector<float>& scores) {
+  const std::uint32_t first = p_.sliding_window && position + 1 > *p_.sliding_window ? position + 1 - *p_.sliding_window : 0;
+  const std::uint32_t n_seen = position + 1 - first;
+  const std::uint32_t head_size = p_.n_embd_head;
   const std::uint32_t group = p_.n_head / p_.n_head_kv;  // query heads per KV head
-  std::span<float> scores(scores_.data(), position + 1 - first);
-  for (std::uint32_t h = 0; h < p_.n_head; ++h) {
-    const float* query = query_heads.data() + h * p_.n_embd_head;
-    std::size_t kv_offset = static_cast<std::size_t>(h / group) * p_.n_embd_head;
-    for (std::uint32_t j = first; j <= position; ++j) {
-      const float* key = cache_row(k_cache_, layer_index, j).data() + kv_offset;
-      float dot = 0.0f;
-      for (std::uint32_t d = 0; d < p_.n_embd_head; ++d) dot += query[d] * key[d];
-      scores[j - first] = dot * scale;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_size));
+  const KernelTable& kernels = active_kernel_table();
+  const std::size_t kv_offset = static_cast<std::size_t>(kv_head) * head_size;
+  scores.resize(static_cast<std::size_t>(group) * n_seen);
+  for (std::uint32_t h0 = 0; h0 < group; h0 += kMaxDotColumns) {
+    const std::size_t n_heads = std::min<std::size_t>(kMaxDotColumns, group - h0);
+    const void* queries[kMaxDotColumns];
+    for (std::size_t k = 0; k < n_heads; ++k) queries[k] = query_heads.data() + (kv_head * group + h0 + k) * head_size;
+    float dots[kMaxDotColumns];
+    for (std::uint32_t j = 0; j < n_seen; ++j) {
+      kernels.dot_f32(cache_row(k_cache_, layer_index, first + j).data() + kv_offset, queries, n_heads, dots, head_size);
+      for (std::size_t k = 0; k < n_heads; ++k) scores[(h0 + k) * n_seen + j] = dots[k] * scale;
     }
-    softmax(scores);
-    float* out = out_heads.data() + h * p_.n_embd_head;
-    std::fill(out, out + p_.n_embd_head, 0.0f);
-    for (std::uint32_t j = first; j <= position; ++j) {
-      const float* value = cache_row(v_cache_, layer_index, j).data() + kv_offset;
-      for (std::uint32_t d = 0; d < p_.n_embd_head; ++d) out[d] += scores[j - first] * value[d];
+  }
+  for (std::uint32_t h = 0; h < group; ++h) softmax(std::span(scores).subspan(static_cast<std::size_t>(h) * n_seen, n_seen));
+  for (std::uint32_t h0 = 0; h0 < group; h0 += kMaxDotColumns) {
+    const std::size_t n_heads = std::min<std::size_t>(kMaxDotColumns, group - h0);
+    const void* weights[kMaxDotColumns];
+    for (std::size_t k = 0; k < n_heads; ++k) weights[k] = scores.data() + (h0 + k) * n_seen;
+    float sums[kMaxDotColumns];
+    for (std::uint32_t d = 0; d < head_size; ++d) {
+      kernels.dot_f32(value_row(layer_index, static_cast<std::uint32_t>(kv_offset + d)) + first, weights, n_heads, sums, n_seen);
+      for (std::size_t k = 0; k < n_heads; ++k) out_heads[(kv_head * group + h0 + k) * head_size + d] = sums[k];
     }
   }
 }

@@ -79,11 +79,13 @@ class LlamaSession {
   void matmul(const WeightMatrix& w, const Rows& x, std::span<const std::uint32_t> positions, Rows& y);
   void forward_batch(std::span<const std::int32_t> tokens, std::span<float> logits, bool all_logits);
   void attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::size_t n_tokens);
-  void attend(std::uint32_t layer_index, std::uint32_t position, std::span<const float> query, std::span<float> out);
+  void attend(std::uint32_t layer_index, std::uint32_t position, std::uint32_t kv_head, std::span<const float> query_heads,
+              std::span<float> out_heads, std::vector<float>& scores);
   void feed_forward_block(const LayerWeights& layer, std::size_t n_tokens);
   void mixture_of_experts(const LayerWeights& layer, std::size_t n_tokens);
   void expert(const ExpertWeights& weights, const Rows& input, std::span<const std::uint32_t> positions, Rows& output);
   std::span<float> cache_row(std::vector<float>& cache, std::uint32_t layer_index, std::uint32_t position);
+  float* value_row(std::uint32_t layer_index, std::uint32_t dimension);  // [n_ctx]: one dimension's values
 
   std::shared_ptr<const LlamaModel> model_;
   const LlamaHyperParams& p_;
@@ -91,7 +93,7 @@ class LlamaSession {
   std::uint32_t n_past_ = 0;
 
   std::vector<float> k_cache_;  // [n_layer, n_ctx, n_embd_kv]
-  std::vector<float> v_cache_;  // [n_layer, n_ctx, n_embd_kv]
+  std::vector<float> v_cache_;  // [n_layer, n_embd_kv, n_ctx]: transposed, so a dimension's values are contiguous
 
   // Scratch for one batch.
   Rows x_;           // [n_batch, n_embd] the residual stream
@@ -108,8 +110,9 @@ class LlamaSession {
   Rows expert_out_;  // [n_batch, n_embd]
   Rows logits_;      // [n_batch, n_vocab] (only as many rows as are wanted)
   std::vector<std::uint32_t> positions_;  // [n_batch]
+  Rows rotations_;                        // [n_batch, n_rot] RoPE's cos and sin per pair at each position
   std::vector<std::uint32_t> expert_positions_;  // [n_batch] those of the tokens in expert_in_
-  std::vector<float> scores_;             // [n_ctx]
+  std::vector<std::vector<float>> thread_scores_;  // [n_threads][group * n_ctx] attention scores
   ThreadPool pool_;
   std::vector<std::byte> activations_;  // a matrix product's inputs, quantized for its weights' kernels
   ProductInputObserver observer_;
