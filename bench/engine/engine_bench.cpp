@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "local_engine/engine/engine.h"
+#include "local_engine/engine/resident_memory.h"
 #include "local_engine/kernels/quantized_dot.h"
 
 namespace mg::bench {
@@ -200,7 +201,11 @@ int run_engine_bench_command(const std::vector<std::string>& args) {
     return 2;
   }
   try {
+    const std::uint64_t resident_before = engine::resident_bytes();
+    const auto load_started = std::chrono::steady_clock::now();
     auto engine = engine::Engine::load(options.model);
+    const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_started).count();
+    const double load_resident_mib = static_cast<double>(engine::resident_bytes() - resident_before) / (1024.0 * 1024.0);
     const engine::LlamaModel& model = *engine->model();
     measure(*engine, Options{options.model, options.threads, 0, 1, 1, false}, 1, true);  // warm up
     Figure pp = options.pp ? summarize(measure(*engine, options, options.pp, false)) : Figure{};
@@ -215,10 +220,10 @@ int run_engine_bench_command(const std::vector<std::string>& args) {
     if (options.json) {
       std::printf("{\"model\": \"%s\", \"model_bytes\": %llu, \"params\": %llu, \"threads\": %u, \"kernels\": \"%s\", \"pp\": %u, \"pp_tok_s\": %.3f, "
                   "\"pp_stddev\": %.3f, \"tg\": %u, \"tg_tok_s\": %.3f, \"tg_stddev\": %.3f, \"bandwidth_gb_s\": %.2f, \"tg_bytes_per_token\": %.0f, "
-                  "\"tg_bandwidth_bound_tok_s\": %.3f, \"tg_bandwidth_bound_pct\": %.1f}\n",
+                  "\"tg_bandwidth_bound_tok_s\": %.3f, \"tg_bandwidth_bound_pct\": %.1f, \"load_s\": %.3f, \"load_resident_mib\": %.1f}\n",
                   model_label(model).c_str(), static_cast<unsigned long long>(model.file().file_size()), static_cast<unsigned long long>(params),
                   options.threads, kernels.c_str(), options.pp, pp.mean, pp.stddev, options.tg, tg.mean, tg.stddev, bandwidth, per_token, bound,
-                  100.0 * tg.mean / bound);
+                  100.0 * tg.mean / bound, load_seconds, load_resident_mib);
       return 0;
     }
     std::printf("| %-28s | %10s | %8s | %-7s | %7s | %8s | %18s |\n", "model", "size", "params", "backend", "threads", "test", "t/s");
@@ -230,7 +235,9 @@ int run_engine_bench_command(const std::vector<std::string>& args) {
     };
     if (options.pp) row("pp", options.pp, pp);
     if (options.tg) row("tg", options.tg, tg);
-    std::printf("\nkernels: %s; memory bandwidth: %.1f GB/s with %u threads; weights read per generated token: %.1f MiB;\n"
+    std::printf("\nload: %.3f s, resident memory grew by %.1f MiB (the file is %.1f MiB, used in place)\n", load_seconds, load_resident_mib,
+                gib * 1024.0);
+    std::printf("kernels: %s; memory bandwidth: %.1f GB/s with %u threads; weights read per generated token: %.1f MiB;\n"
                 "bandwidth bound for generation: %.2f tokens/s; tg reaches %.1f%% of it\n",
                 kernels.c_str(), bandwidth, options.threads, per_token / (1024.0 * 1024.0), bound, 100.0 * tg.mean / bound);
     return 0;

@@ -18,7 +18,7 @@
 namespace mg::engine {
 
 struct LoadOptions {
-  // Called with the fraction of the weights paged in so far (0 to 1), while the file is read into memory.
+  // Called with the fraction of the weights asked to be read ahead so far (0 to 1).
   std::function<void(double)> progress;
 };
 

@@ -241,7 +241,7 @@ void dot_rows(const KernelTable& table, const WeightRows& weights, const Activat
               OutputColumns out) {
   const DotColumnsFn kernel = dot_kernel(table, weights.type);
   check_whole_blocks("dot_rows", weights.type, weights.n);
-  if (weights.type == GgmlType::q4_0 && table.rows_q4_0 != nullptr && activations.n_cols >= kMinTileColumns) {
+  if (weights.type == GgmlType::q4_0 && table.rows_q4_0 != nullptr) {
     table.rows_q4_0(weights, activations, out);
     return;
   }

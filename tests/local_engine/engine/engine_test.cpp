@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "local_engine/engine/resident_memory.h"
 #include "local_engine/model/synthetic_model.h"
 #include "local_engine/tokenizer/gguf_vocabulary.h"
 #include "tests/local_engine/tokenizer/sentencepiece_oracle_client.h"
@@ -181,6 +182,30 @@ TEST(EngineLoadTest, RefusesFilesThatAreNotModelsWithAClearError) {
   }
   std::filesystem::resize_file(path, 1000);
   EXPECT_THROW(Engine::load(path), GgufError);
+  std::filesystem::remove(path);
+}
+
+// A 7B-wide file cut to one layer (about 250 MB): loading maps it and asks for it to be read ahead, but
+// copies nothing and leaves the weights out of this process's resident memory until products touch them.
+TEST(EngineLoadTest, UsesTheWeightsInPlaceWithoutMakingThemResident) {
+  auto path = std::filesystem::temp_directory_path() / ("mg_engine_" + std::to_string(::getpid()) + "_wide.gguf");
+  SyntheticModelSpec spec = synthetic_preset("mistral-7b");
+  spec.file_type = "Q4_0";
+  spec.hparams.n_layer = 1;
+  spec.hparams.n_ctx_train = 64;
+  synthetic_model_writer(spec).write(path);
+  const std::uint64_t file_size = std::filesystem::file_size(path);
+
+  const std::uint64_t before = resident_bytes();
+  auto engine = Engine::load(path);
+  const std::uint64_t grown = resident_bytes() - before;
+  EXPECT_LT(grown, file_size / 20) << "resident memory grew by " << grown << " bytes loading a " << file_size << "-byte file";
+  const GgufFile& file = engine->model()->file();
+  EXPECT_EQ(engine->model()->weights().layers[0].wq.data, file.tensor_bytes(*file.find_tensor("blk.0.attn_q.weight")).data());
+
+  LlamaSession session(engine->model(), 8);
+  const std::int32_t token = 5;
+  EXPECT_EQ(session.evaluate(std::span(&token, 1)).size(), engine->model()->hparams().n_vocab);
   std::filesystem::remove(path);
 }
 
