@@ -213,6 +213,12 @@ inline Q4_0Tile load_q4_0_tile(const std::byte* const* rows, __m512i row_offsets
   return tile;
 }
 
+// 8 * the sum of a Q8_0 block's 32 quants: maddubs by 1 pairs them into 16-bit sums, madd by 1 into 32-bit.
+inline std::int32_t eight_times_quant_sum(__m256i quants) {
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), quants);
+  return 8 * hsum(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
 // Per column and block: the activation scale, and 8 * the sum of its quants.
 struct ColumnBlockTerms {
   std::vector<float> d;
@@ -227,11 +233,8 @@ void compute_column_terms(const std::byte* const* cols, std::size_t n_cols, std:
       const std::byte* block = cols[c] + b * sizeof(BlockQ8_0);
       std::uint16_t d;
       std::memcpy(&d, block + offsetof(BlockQ8_0, d), sizeof(d));
-      const __m256i q = load256(block + offsetof(BlockQ8_0, qs));
-      // sum of 32 signed bytes: maddubs by 1 pairs them into 16-bit sums, madd by 1 into 32-bit ones
-      const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q);
       terms.d[c * n_blocks + b] = _cvtsh_ss(d);
-      terms.offset[c * n_blocks + b] = 8 * hsum(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+      terms.offset[c * n_blocks + b] = eight_times_quant_sum(load256(block + offsetof(BlockQ8_0, qs)));
     }
   }
 }
@@ -287,19 +290,17 @@ struct alignas(64) Q4_0ActivationGroup {
 void prepare_q4_0_column(const std::byte* column, std::size_t n_blocks, Q4_0ActivationGroup* groups) {
   for (std::size_t g = 0; g < (n_blocks + 3) / 4; ++g) {
     Q4_0ActivationGroup& group = groups[g];
-    std::memset(&group, 0, sizeof(group));  // blocks past the end add nothing
+    if (4 * g + 4 > n_blocks) std::memset(&group, 0, sizeof(group));  // blocks past the end add nothing
     for (std::size_t j = 0; j < 4 && 4 * g + j < n_blocks; ++j) {
-      BlockQ8_0 block;
-      std::memcpy(&block, column + (4 * g + j) * sizeof(BlockQ8_0), sizeof(block));
-      std::memcpy(group.low + 16 * j, block.qs, 16);
-      std::memcpy(group.high + 16 * j, block.qs + 16, 16);
-      int sum = 0;
-      for (std::int8_t q : block.qs) sum += q;
-      const float d = _cvtsh_ss(block.d);
-      for (std::size_t lane = 4 * j; lane < 4 * j + 4; ++lane) {
-        group.d[lane] = d;
-        group.offset[lane] = 2.0f * static_cast<float>(sum) * d;
-      }
+      const std::byte* block = column + (4 * g + j) * sizeof(BlockQ8_0);
+      const __m256i quants = load256(block + offsetof(BlockQ8_0, qs));
+      _mm_store_si128(reinterpret_cast<__m128i*>(group.low + 16 * j), _mm256_castsi256_si128(quants));
+      _mm_store_si128(reinterpret_cast<__m128i*>(group.high + 16 * j), _mm256_extracti128_si256(quants, 1));
+      std::uint16_t half;
+      std::memcpy(&half, block + offsetof(BlockQ8_0, d), sizeof(half));
+      const float d = _cvtsh_ss(half);
+      _mm_store_ps(group.d + 4 * j, _mm_set1_ps(d));
+      _mm_store_ps(group.offset + 4 * j, _mm_set1_ps(static_cast<float>(eight_times_quant_sum(quants) / 4) * d));
     }
   }
 }

@@ -1,6 +1,8 @@
 #include "local_engine/model/llama_model.h"
 
 #include <algorithm>
+#include <cassert>
+#include <array>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
@@ -86,24 +88,55 @@ LlamaSession::LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_
   thread_scores_.resize(pool_.size());
 }
 
-// Y[t] = W X[t] for the first n_tokens rows. Each token's input is quantized once to the format W's
-// kernels take; then the threads split W's rows, and each row meets every token while it is in cache.
-void LlamaSession::matmul(const WeightMatrix& w, const Rows& x, std::span<const std::uint32_t> positions, Rows& y) {
+// Each token's input quantized once per activation format the products' weights take (a product shares an
+// earlier one's when the format is the same), and shown to the observer once per product.
+std::array<ActivationColumns, LlamaSession::kMaxProducts> LlamaSession::quantize_inputs(std::initializer_list<Product> products, const Rows& x,
+                                                                                      std::span<const std::uint32_t> positions) {
+  assert(products.size() <= kMaxProducts);
   const std::size_t n_tokens = positions.size();
-  const GgmlType activation_type = activation_type_for(w.type);
-  const std::size_t column_bytes = activation_bytes(activation_type, w.n_cols);
-  activations_.resize(n_tokens * column_bytes);
-  for (std::size_t t = 0; t < n_tokens; ++t) {
-    std::span<std::byte> column(activations_.data() + t * column_bytes, column_bytes);
-    quantize_activations(activation_type, x.row(t).data(), column.data(), w.n_cols);
-    if (observer_ && activation_type != GgmlType::f32) observer_(w, positions[t], column);
+  std::array<std::size_t, kMaxProducts> offsets{};  // of each product's input in activations_
+  std::array<bool, kMaxProducts> quantizes{};
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < products.size(); ++i) {
+    const WeightMatrix& w = *products.begin()[i].weights;
+    std::size_t earlier = 0;
+    while (earlier < i && activation_type_for(products.begin()[earlier].weights->type) != activation_type_for(w.type)) ++earlier;
+    quantizes[i] = earlier == i;
+    offsets[i] = quantizes[i] ? total : offsets[earlier];
+    if (quantizes[i]) total += n_tokens * activation_bytes(activation_type_for(w.type), w.n_cols);
   }
-  const ActivationColumns columns{activations_.data(), column_bytes, n_tokens};
+  activations_.resize(std::max(activations_.size(), total));
+  std::array<ActivationColumns, kMaxProducts> columns;
+  for (std::size_t i = 0; i < products.size(); ++i) {
+    const WeightMatrix& w = *products.begin()[i].weights;
+    const GgmlType activation_type = activation_type_for(w.type);
+    const std::size_t column_bytes = activation_bytes(activation_type, w.n_cols);
+    std::byte* data = activations_.data() + offsets[i];
+    columns[i] = {data, column_bytes, n_tokens};
+    for (std::size_t t = 0; t < n_tokens; ++t) {
+      if (quantizes[i]) quantize_activations(activation_type, x.row(t).data(), data + t * column_bytes, w.n_cols);
+      if (observer_ && activation_type != GgmlType::f32) observer_(w, positions[t], {data + t * column_bytes, column_bytes});
+    }
+  }
+  return columns;
+}
+
+// Y[t] = W X[t] for each product, all of the same input X, in one parallel pass (one barrier for Q, K and
+// V together): each thread takes its share of each matrix's rows, and each row meets every token while
+// it is in cache.
+void LlamaSession::multiply(std::initializer_list<Product> products, const Rows& x, std::span<const std::uint32_t> positions) {
+  const std::array<ActivationColumns, kMaxProducts> columns = quantize_inputs(products, x, positions);
   pool_.run([&](unsigned thread, unsigned n_threads) {
-    auto [first, last] = ThreadPool::share(w.n_rows, thread, n_threads);
-    if (first == last) return;
-    dot_rows(WeightRows{w.type, w.row(first), w.row_bytes, last - first, w.n_cols}, columns,
-             OutputColumns{y.row(0).data() + first, y.width()});
+    std::size_t k = 0;
+    for (const Product& product : products) {
+      const WeightMatrix& w = *product.weights;
+      auto [first, last] = ThreadPool::share(w.n_rows, thread, n_threads);
+      if (first < last) {
+        dot_rows(WeightRows{w.type, w.row(first), w.row_bytes, last - first, w.n_cols}, columns[k],
+                 OutputColumns{product.out->row(0).data() + first, product.out->width()});
+      }
+      ++k;
+    }
   });
 }
 
@@ -155,16 +188,14 @@ void LlamaSession::forward_batch(std::span<const std::int32_t> tokens, std::span
   std::size_t first = all_logits ? 0 : n - 1;
   for (std::size_t t = first; t < n; ++t) rms_norm(x_.row(t), w.output_norm, p_.rms_norm_eps, normed_.row(t - first));
   logits_.resize(n - first, p_.n_vocab);
-  matmul(w.output, normed_, std::span(positions_).subspan(first, n - first), logits_);
+  multiply({{&w.output, &logits_}}, normed_, std::span(positions_).subspan(first, n - first));
   for (std::size_t t = 0; t < n - first; ++t) std::copy_n(logits_.row(t).data(), p_.n_vocab, logits.data() + t * p_.n_vocab);
 }
 
 void LlamaSession::attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::size_t n_tokens) {
   for (std::size_t t = 0; t < n_tokens; ++t) rms_norm(x_.row(t), layer.attn_norm, p_.rms_norm_eps, normed_.row(t));
   const std::span<const std::uint32_t> positions(positions_.data(), n_tokens);
-  matmul(layer.wq, normed_, positions, q_);
-  matmul(layer.wk, normed_, positions, k_);
-  matmul(layer.wv, normed_, positions, v_);
+  multiply({{&layer.wq, &q_}, {&layer.wk, &k_}, {&layer.wv, &v_}}, normed_, positions);
   for (std::size_t t = 0; t < n_tokens; ++t) {
     rope(q_.row(t), p_.n_embd_head, p_.n_rot, rotations_.row(t));
     rope(k_.row(t), p_.n_embd_head, p_.n_rot, rotations_.row(t));
@@ -180,7 +211,7 @@ void LlamaSession::attention_block(const LayerWeights& layer, std::uint32_t laye
       attend(layer_index, positions_[t], static_cast<std::uint32_t>(item % n_head_kv), q_.row(t), attended_.row(t), thread_scores_[thread]);
     }
   });
-  matmul(layer.wo, attended_, positions, ffn_out_);
+  multiply({{&layer.wo, &ffn_out_}}, attended_, positions);
   for (std::size_t t = 0; t < n_tokens; ++t) {
     for (std::uint32_t i = 0; i < p_.n_embd; ++i) x_.row(t)[i] += ffn_out_.row(t)[i];
   }
@@ -225,12 +256,11 @@ void LlamaSession::attend(std::uint32_t layer_index, std::uint32_t position, std
 
 // SwiGLU for the first n_tokens rows: down(silu(gate x) * up x)
 void LlamaSession::expert(const ExpertWeights& weights, const Rows& input, std::span<const std::uint32_t> positions, Rows& output) {
-  matmul(weights.gate, input, positions, gate_);
-  matmul(weights.up, input, positions, up_);
+  multiply({{&weights.gate, &gate_}, {&weights.up, &up_}}, input, positions);
   for (std::size_t t = 0; t < positions.size(); ++t) {
     for (std::uint32_t i = 0; i < p_.n_ff; ++i) gate_.row(t)[i] = silu(gate_.row(t)[i]) * up_.row(t)[i];
   }
-  matmul(weights.down, gate_, positions, output);
+  multiply({{&weights.down, &output}}, gate_, positions);
 }
 
 void LlamaSession::feed_forward_block(const LayerWeights& layer, std::size_t n_tokens) {
@@ -248,7 +278,7 @@ void LlamaSession::feed_forward_block(const LayerWeights& layer, std::size_t n_t
 // Each token goes to its top n_expert_used experts, weighted by a softmax over their router logits.
 // Tokens are grouped per expert, so an expert's weights are read once for all the tokens it serves.
 void LlamaSession::mixture_of_experts(const LayerWeights& layer, std::size_t n_tokens) {
-  matmul(layer.ffn_gate_inp, normed_, std::span(positions_.data(), n_tokens), router_);
+  multiply({{&layer.ffn_gate_inp, &router_}}, normed_, std::span(positions_.data(), n_tokens));
   std::vector<std::vector<std::pair<std::size_t, float>>> served(p_.n_expert);  // [n_expert] (token, weight)
   for (std::size_t t = 0; t < n_tokens; ++t) {
     std::vector<std::uint32_t> chosen = choose_experts(router_.row(t), p_.n_expert_used);

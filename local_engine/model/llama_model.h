@@ -4,14 +4,17 @@
 // logits), then a final RMSNorm and the output projection to logits.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <vector>
 
 #include "local_engine/gguf/gguf_file.h"
+#include "local_engine/kernels/quantized_dot.h"
 #include "local_engine/kernels/thread_pool.h"
 #include "local_engine/model/llama_hparams.h"
 #include "local_engine/model/llama_weights.h"
@@ -75,8 +78,16 @@ class LlamaSession {
   void observe_product_inputs(ProductInputObserver observer) { observer_ = std::move(observer); }
 
  private:
-  // `positions`: each row's position, for the observer.
-  void matmul(const WeightMatrix& w, const Rows& x, std::span<const std::uint32_t> positions, Rows& y);
+  // One product Y = W X of several that share an input.
+  struct Product {
+    const WeightMatrix* weights;
+    Rows* out;
+  };
+  static constexpr std::size_t kMaxProducts = 3;
+  // Every product of X (up to kMaxProducts); `positions`: each row's position, for the observer.
+  void multiply(std::initializer_list<Product> products, const Rows& x, std::span<const std::uint32_t> positions);
+  std::array<ActivationColumns, kMaxProducts> quantize_inputs(std::initializer_list<Product> products, const Rows& x,
+                                                              std::span<const std::uint32_t> positions);
   void forward_batch(std::span<const std::int32_t> tokens, std::span<float> logits, bool all_logits);
   void attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::size_t n_tokens);
   void attend(std::uint32_t layer_index, std::uint32_t position, std::uint32_t kv_head, std::span<const float> query_heads,

@@ -352,6 +352,7 @@ void expect_dot_rows_equal_dot_row(GgmlType type, std::size_t n, std::size_t n_r
 TEST_P(QuantizedDotTest, MultiColumnProductEqualsSingleRows) {
   expect_dot_rows_equal_dot_row(GetParam(), 2 * QK_K, 5, 11);  // kernel calls of 4, 4 and 3 columns
   expect_dot_rows_equal_dot_row(GetParam(), QK_K, 37, 19);      // tiles of 16 rows and 8 columns, with tails
+  expect_dot_rows_equal_dot_row(GetParam(), QK_K, 7, 3);       // below the tiles' 4 columns: row by row
 }
 
 // Rows of 64 KiB make blocks of 4 rows (256 KiB), so 9 rows take three blocks, the last of one row.
