@@ -312,32 +312,44 @@ alignas(64) constexpr std::uint16_t kQ4_0QuantWords[32] = {1,  2,  3,  4,  5,  6
                                                            19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 32, 33, 34, 35};
 alignas(64) constexpr std::uint16_t kQ4_0ScaleWords[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
 
+// Group g (four blocks) of one row against every column, added to acc. Each column's term is computed
+// apart from acc, so the only chain through acc is one addition per group.
+template <std::size_t kCols>
+inline void add_q4_0_group(const std::byte* row, const Q4_0ActivationGroup* const* cols, std::size_t n_blocks, std::size_t g,
+                           __m512* acc) {
+  const __m512i nibble = _mm512_set1_epi8(0x0f);
+  const std::size_t bytes = std::min<std::size_t>(4, n_blocks - 4 * g) * sizeof(BlockQ4_0);
+  const std::byte* at = row + g * 4 * sizeof(BlockQ4_0);
+  _mm_prefetch(reinterpret_cast<const char*>(at + 1024), _MM_HINT_T0);  // measured: +5-10% tg over the prefetcher alone
+  const __m512i first = _mm512_maskz_loadu_epi8(bytes >= 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1, at);
+  const __m512i rest = _mm512_maskz_loadu_epi8(bytes > 64 ? (__mmask64{1} << (bytes - 64)) - 1 : 0, at + 64);
+  const __m512i quants = _mm512_permutex2var_epi16(first, _mm512_load_si512(kQ4_0QuantWords), rest);
+  const __m512i low = _mm512_and_si512(quants, nibble);
+  const __m512i high = _mm512_and_si512(_mm512_srli_epi16(quants, 4), nibble);
+  const __m512 d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_load_si512(kQ4_0ScaleWords), first)));
+  for (std::size_t c = 0; c < kCols; ++c) {
+    const Q4_0ActivationGroup& a = cols[c][g];
+    __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), low, _mm512_load_si512(a.low));
+    dot = _mm512_dpbusd_epi32(dot, high, _mm512_load_si512(a.high));
+    const __m512 term = _mm512_fmsub_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(d, _mm512_load_ps(a.d)), _mm512_mul_ps(d, _mm512_load_ps(a.offset)));
+    acc[c] = _mm512_add_ps(acc[c], term);
+  }
+}
+
+// Even and odd groups go to two accumulators, so consecutive groups do not wait on each other.
 template <std::size_t kCols>
 void q4_0_row_columns(const std::byte* row, const Q4_0ActivationGroup* const* cols, std::size_t n_blocks, float* out) {
-  __m512 acc[kCols];
-  for (std::size_t c = 0; c < kCols; ++c) acc[c] = _mm512_setzero_ps();
-  const __m512i nibble = _mm512_set1_epi8(0x0f);
-  const __m512i quant_words = _mm512_load_si512(kQ4_0QuantWords);
-  const __m512i scale_words = _mm512_load_si512(kQ4_0ScaleWords);
-  for (std::size_t g = 0; g < (n_blocks + 3) / 4; ++g) {
-    const std::size_t bytes = std::min<std::size_t>(4, n_blocks - 4 * g) * sizeof(BlockQ4_0);
-    const std::byte* at = row + g * 4 * sizeof(BlockQ4_0);
-    _mm_prefetch(reinterpret_cast<const char*>(at + 1024), _MM_HINT_T0);  // measured: +5-10% tg over the prefetcher alone
-    const __m512i first = _mm512_maskz_loadu_epi8(bytes >= 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1, at);
-    const __m512i rest = _mm512_maskz_loadu_epi8(bytes > 64 ? (__mmask64{1} << (bytes - 64)) - 1 : 0, at + 64);
-    const __m512i quants = _mm512_permutex2var_epi16(first, quant_words, rest);
-    const __m512i low = _mm512_and_si512(quants, nibble);
-    const __m512i high = _mm512_and_si512(_mm512_srli_epi16(quants, 4), nibble);
-    const __m512 d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(scale_words, first)));
-    for (std::size_t c = 0; c < kCols; ++c) {
-      const Q4_0ActivationGroup& a = cols[c][g];
-      __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), low, _mm512_load_si512(a.low));
-      dot = _mm512_dpbusd_epi32(dot, high, _mm512_load_si512(a.high));
-      acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(d, _mm512_load_ps(a.d)), acc[c]);
-      acc[c] = _mm512_fnmadd_ps(d, _mm512_load_ps(a.offset), acc[c]);
-    }
+  __m512 even[kCols];
+  __m512 odd[kCols];
+  for (std::size_t c = 0; c < kCols; ++c) even[c] = odd[c] = _mm512_setzero_ps();
+  const std::size_t n_groups = (n_blocks + 3) / 4;
+  std::size_t g = 0;
+  for (; g + 2 <= n_groups; g += 2) {
+    add_q4_0_group<kCols>(row, cols, n_blocks, g, even);
+    add_q4_0_group<kCols>(row, cols, n_blocks, g + 1, odd);
   }
-  for (std::size_t c = 0; c < kCols; ++c) out[c] = hsum(acc[c]);
+  if (g < n_groups) add_q4_0_group<kCols>(row, cols, n_blocks, g, even);
+  for (std::size_t c = 0; c < kCols; ++c) out[c] = hsum(_mm512_add_ps(even[c], odd[c]));
 }
 
 constexpr std::array kQ4_0RowKernels = {&q4_0_row_columns<1>, &q4_0_row_columns<2>, &q4_0_row_columns<3>};
