@@ -143,7 +143,6 @@ const void* column_at(const ActivationColumns& columns, std::size_t c) {
 // Rows per block in dot_rows(): as many as fit in ~256 KiB, a share of a 1-2 MiB L2, so that each block of
 // weight rows is read from memory once and then from L2 for every group of columns.
 std::size_t rows_per_block(std::size_t row_bytes) {
-  constexpr std::size_t kRowBlockBytes = 256 * 1024;
   return std::max<std::size_t>(1, kRowBlockBytes / std::max<std::size_t>(row_bytes, 1));
 }
 

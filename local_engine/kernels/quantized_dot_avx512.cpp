@@ -1,6 +1,7 @@
 // The AVX-512 kernel table (F, BW, VL and VNNI, on top of AVX2, FMA and F16C): every weight format has a
-// 512-bit kernel. The 32-element formats take two blocks per register, four per step, and multiply with
-// VNNI's dpbusd; the K-quants take 64 elements (a pair of quant chunks) per register and reuse the 256-bit
+// 512-bit kernel. Q4_0 has its own: tiles of 16 rows for prompts, an activation layout matched to its
+// blocks for generation. The other 32-element formats take two blocks per register, four per step, and
+// multiply with VNNI's dpbusd; the K-quants take 64 elements (a pair of quant chunks) per register and reuse the 256-bit
 // unpackers' scales and sums; float weights take 16 per register, with a masked tail. Activation
 // quantization is the 256-bit code. Reached only through kernel_table(), which first checks the CPU.
 
@@ -80,7 +81,6 @@ __m512i pair_quants(const std::byte* first, const std::byte* second) {
     q = join(Format::quants(first), Format::quants(other));
   } else {
     q = pair_nibbles(first + offsetof(Block, qs), other + offsetof(Block, qs));
-    if constexpr (std::is_same_v<Format, Q4_0Format>) q = _mm512_sub_epi8(q, _mm512_set1_epi8(8));
     if constexpr (std::is_same_v<Format, Q5_0Format> || std::is_same_v<Format, Q5_1Format>) {
       const __mmask64 high = pair_fifth_bits(first + offsetof(Block, qh), other + offsetof(Block, qh));
       // Q5_1: q = nibble + 16 where the bit is set; Q5_0: q - 16 = nibble - 16 where it is not.
@@ -382,7 +382,7 @@ void q4_0_rows(const std::byte* w, std::size_t row_bytes, std::size_t n_rows, st
   const std::size_t n_blocks = n / QK_LEGACY;
   thread_local ColumnBlockTerms terms;
   compute_column_terms(cols, n_cols, n_blocks, terms);
-  const std::size_t block_rows = std::max<std::size_t>(kTileRows, 256 * 1024 / row_bytes / kTileRows * kTileRows);
+  const std::size_t block_rows = std::max<std::size_t>(kTileRows, kRowBlockBytes / row_bytes / kTileRows * kTileRows);
   for (std::size_t first_row = 0; first_row < n_rows; first_row += block_rows) {
     const std::size_t end_row = std::min(n_rows, first_row + block_rows);
     for (std::size_t c = 0; c < n_cols; c += kTileColumns) {
