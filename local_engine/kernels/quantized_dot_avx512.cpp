@@ -120,6 +120,7 @@ struct LegacyKernel512 {
   static void add_blocks(const std::byte* w, const std::byte* const* cols, std::size_t b, std::size_t count,
                          Accumulators<kCols>& acc) {
     const std::byte* first = w + b * sizeof(Block);
+    prefetch_ahead(first, count * sizeof(Block));
     __m512i magnitude[2];
     __mmask64 negative[2];
     for (std::size_t pair = 0; pair < 2 && 2 * pair < count; ++pair) {
@@ -320,7 +321,7 @@ inline void add_q4_0_group(const std::byte* row, const Q4_0ActivationGroup* cons
   const __m512i nibble = _mm512_set1_epi8(0x0f);
   const std::size_t bytes = std::min<std::size_t>(4, n_blocks - 4 * g) * sizeof(BlockQ4_0);
   const std::byte* at = row + g * 4 * sizeof(BlockQ4_0);
-  _mm_prefetch(reinterpret_cast<const char*>(at + 1024), _MM_HINT_T0);  // measured: +5-10% tg over the prefetcher alone
+  prefetch_ahead(at, bytes);
   const __m512i first = _mm512_maskz_loadu_epi8(bytes >= 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1, at);
   const __m512i rest = _mm512_maskz_loadu_epi8(bytes > 64 ? (__mmask64{1} << (bytes - 64)) - 1 : 0, at + 64);
   const __m512i quants = _mm512_permutex2var_epi16(first, _mm512_load_si512(kQ4_0QuantWords), rest);
@@ -586,6 +587,7 @@ struct KQuantKernel512 {
     for (std::size_t c = 0; c < kCols; ++c) acc[c] = _mm256_setzero_ps();
     for (std::size_t b = 0; b < n / QK_K; ++b) {
       const Unpacker block(w + b * sizeof(typename Unpacker::Block));
+      prefetch_ahead(w + b * sizeof(typename Unpacker::Block), sizeof(typename Unpacker::Block));
       const std::byte* activations[kCols];
       __m512i sums[kCols];
       for (std::size_t c = 0; c < kCols; ++c) {
