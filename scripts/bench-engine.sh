@@ -2,7 +2,7 @@
 # The local engine against llama.cpp on the same GGUF file and thread count, side by side: installs what
 # is missing (llama.cpp comes as the node-llama-cpp npm package's prebuilt CPU binaries), builds the
 # release preset, then alternates `modelgate bench --json` and tests/local_engine/llama_cpp/llama_cpp_bench.mjs
-# for ROUNDS rounds, and prints each run and the ratios of the means.
+# for ROUNDS rounds (each engine going first in turn), and prints each run and the ratios of the means.
 #
 #   scripts/bench-engine.sh MODEL.gguf [THREADS] [PP] [TG] [ROUNDS]
 #   e.g. build/release/modelgate synth-model --shape mistral-7b --type Q4_0 --out /tmp/mistral-7b-q4_0.gguf
@@ -22,11 +22,17 @@ reference="$root/tests/local_engine/llama_cpp/llama_cpp_bench.mjs"
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-for ((round = 1; round <= rounds; round++)); do
+run_modelgate() {
   echo "round $round/$rounds: modelgate" >&2
   echo "{\"engine\": \"modelgate\", \"run\": $("$modelgate" bench --model "$model" --threads "$threads" --pp "$pp" --tg "$tg" --repetitions 3 --json)}" >>"$results"
+}
+run_llama_cpp() {
   echo "round $round/$rounds: llama.cpp" >&2
   echo "{\"engine\": \"llama.cpp\", \"run\": $(node "$reference" --model "$model" --threads "$threads" --pp "$pp" --tg "$tg" --repetitions 3)}" >>"$results"
+}
+# The engines take turns going first, so that neither always meets the machine in the state the other left.
+for ((round = 1; round <= rounds; round++)); do
+  if ((round % 2 == 1)); then run_modelgate; run_llama_cpp; else run_llama_cpp; run_modelgate; fi
 done
 
 node - "$results" "$model" <<'JS'
