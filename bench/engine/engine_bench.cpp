@@ -32,7 +32,8 @@ const char* const kUsage =
     "  --pp N            prompt tokens (default 512; 0 skips)\n"
     "  --tg N            generated tokens (default 128; 0 skips)\n"
     "  --repetitions N   runs of each test (default 3)\n"
-    "  --json            one JSON object instead of the table\n";
+    "  --json            one JSON object instead of the table\n"
+    "  --mlock           lock the weights in memory at load (mlock)\n";
 
 struct Options {
   std::string model;
@@ -41,6 +42,7 @@ struct Options {
   std::uint32_t tg = 128;
   int repetitions = 3;
   bool json = false;
+  bool mlock = false;
 };
 
 Options parse(const std::vector<std::string>& args) {
@@ -61,6 +63,7 @@ Options parse(const std::vector<std::string>& args) {
     else if (arg == "--tg") options.tg = static_cast<std::uint32_t>(number(i));
     else if (arg == "--repetitions") options.repetitions = static_cast<int>(std::max(1ul, number(i)));
     else if (arg == "--json") options.json = true;
+    else if (arg == "--mlock") options.mlock = true;
     else throw std::invalid_argument("unknown option '" + arg + "'");
   }
   if (options.model.empty()) throw std::invalid_argument("--model is required");
@@ -203,7 +206,7 @@ int run_engine_bench_command(const std::vector<std::string>& args) {
   try {
     const std::uint64_t resident_before = engine::resident_bytes();
     const auto load_started = std::chrono::steady_clock::now();
-    auto engine = engine::Engine::load(options.model);
+    auto engine = engine::Engine::load(options.model, engine::LoadOptions{.lock_in_memory = options.mlock});
     const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_started).count();
     const double load_resident_mib = static_cast<double>(engine::resident_bytes() - resident_before) / (1024.0 * 1024.0);
     const engine::LlamaModel& model = *engine->model();
@@ -235,8 +238,8 @@ int run_engine_bench_command(const std::vector<std::string>& args) {
     };
     if (options.pp) row("pp", options.pp, pp);
     if (options.tg) row("tg", options.tg, tg);
-    std::printf("\nload: %.3f s, resident memory grew by %.1f MiB (the file is %.1f MiB, used in place)\n", load_seconds, load_resident_mib,
-                gib * 1024.0);
+    std::printf("\nload: %.3f s, resident memory grew by %.1f MiB (the file is %.1f MiB, used in place%s)\n", load_seconds, load_resident_mib,
+                gib * 1024.0, options.mlock ? " and locked in memory" : "");
     std::printf("kernels: %s; memory bandwidth: %.1f GB/s with %u threads; weights read per generated token: %.1f MiB;\n"
                 "bandwidth bound for generation: %.2f tokens/s; tg reaches %.1f%% of it\n",
                 kernels.c_str(), bandwidth, options.threads, per_token / (1024.0 * 1024.0), bound, 100.0 * tg.mean / bound);

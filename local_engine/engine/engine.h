@@ -18,8 +18,12 @@
 namespace mg::engine {
 
 struct LoadOptions {
-  // Called with the fraction of the weights asked to be read ahead so far (0 to 1).
+  // Called with the fraction of the weights asked to be read ahead (or locked) so far (0 to 1).
   std::function<void(double)> progress;
+  // Locks the weights in memory (mlock): they are read in during the load and never paged out, so a
+  // request after a quiet hour does not wait for the disk. Needs a memlock limit (ulimit -l) above the
+  // weights' size, or CAP_IPC_LOCK; without it the load fails with a GgufError that says so.
+  bool lock_in_memory = false;
 };
 
 struct GenerationRequest {

@@ -1,8 +1,11 @@
 #include "local_engine/engine/engine.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -206,6 +209,36 @@ TEST(EngineLoadTest, UsesTheWeightsInPlaceWithoutMakingThemResident) {
   LlamaSession session(engine->model(), 8);
   const std::int32_t token = 5;
   EXPECT_EQ(session.evaluate(std::span(&token, 1)).size(), engine->model()->hparams().n_vocab);
+  std::filesystem::remove(path);
+}
+
+std::uint64_t locked_bytes() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmLck:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // "VmLck:   1234 kB"
+  }
+  return 0;
+}
+
+// Locking reads every weight in and pins it; where the memlock limit is too low for that, the load
+// fails and says which limit to raise.
+TEST(EngineLoadTest, LocksTheWeightsInMemoryWhenAsked) {
+  auto path = std::filesystem::temp_directory_path() / ("mg_engine_" + std::to_string(::getpid()) + "_locked.gguf");
+  synthetic_model_writer(synthetic_preset("tiny-mistral")).write(path);
+  const std::uint64_t before = locked_bytes();
+  try {
+    auto engine = Engine::load(path, LoadOptions{.lock_in_memory = true});
+    std::uint64_t weights = 0;
+    for (const GgufTensorInfo& tensor : engine->model()->file().tensors()) weights += tensor.bytes;
+    EXPECT_GE(locked_bytes() - before, weights);
+    engine.reset();
+    EXPECT_EQ(locked_bytes(), before) << "unmapping the file unlocks it";
+  } catch (const GgufError& e) {
+    rlimit limit{};
+    ::getrlimit(RLIMIT_MEMLOCK, &limit);
+    EXPECT_LT(limit.rlim_cur, std::filesystem::file_size(path)) << "locking failed under a limit that allows it: " << e.what();
+    EXPECT_NE(std::string(e.what()).find("ulimit -l"), std::string::npos) << e.what();
+  }
   std::filesystem::remove(path);
 }
 
