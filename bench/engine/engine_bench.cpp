@@ -206,7 +206,7 @@ int run_engine_bench_command(const std::vector<std::string>& args) {
   try {
     const std::uint64_t resident_before = engine::resident_bytes();
     const auto load_started = std::chrono::steady_clock::now();
-    auto engine = engine::Engine::load(options.model, engine::LoadOptions{.lock_in_memory = options.mlock});
+    auto engine = engine::Engine::load(options.model, engine::LoadOptions{.progress = {}, .lock_in_memory = options.mlock});
     const double load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - load_started).count();
     const double load_resident_mib = static_cast<double>(engine::resident_bytes() - resident_before) / (1024.0 * 1024.0);
     const engine::LlamaModel& model = *engine->model();

@@ -22,14 +22,19 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
+std::uint64_t weight_bytes(const GgufFile& file) {
+  std::uint64_t total = 0;
+  for (const GgufTensorInfo& tensor : file.tensors()) total += tensor.bytes;
+  return total;
+}
+
 // Calls `apply(start, length)` over the weights, a page-aligned chunk at a time so progress can be
 // reported.
 void for_each_weight_chunk(const GgufFile& file, const std::function<void(void*, std::size_t)>& apply,
                            const std::function<void(double)>& progress) {
   constexpr std::uint64_t kChunk = 64ull << 20;
   const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  std::uint64_t total = 0;
-  for (const GgufTensorInfo& tensor : file.tensors()) total += tensor.bytes;
+  const std::uint64_t total = weight_bytes(file);
   std::uint64_t done = 0;
   for (const GgufTensorInfo& tensor : file.tensors()) {
     auto bytes = file.tensor_bytes(tensor);
@@ -55,13 +60,11 @@ void read_ahead(const GgufFile& file, const std::function<void(double)>& progres
 }
 
 void lock_in_memory(const GgufFile& file, const std::function<void(double)>& progress) {
-  std::uint64_t total = 0;
-  for (const GgufTensorInfo& tensor : file.tensors()) total += tensor.bytes;
   for_each_weight_chunk(
       file,
       [&](void* start, std::size_t length) {
         if (::mlock(start, length) == 0) return;
-        throw GgufError("cannot lock the " + std::to_string(total >> 20) + " MiB of weights of '" + file.name() +
+        throw GgufError("cannot lock the " + std::to_string(weight_bytes(file) >> 20) + " MiB of weights of '" + file.name() +
                         "' in memory: " + std::strerror(errno) +
                         " (raise the memlock limit, ulimit -l, or give the process CAP_IPC_LOCK; or load without locking)");
       },

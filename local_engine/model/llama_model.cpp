@@ -1,8 +1,8 @@
 #include "local_engine/model/llama_model.h"
 
 #include <algorithm>
-#include <cassert>
 #include <array>
+#include <cassert>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/mock_upstream.h"
+#include "tests/support/proc_status.h"
 #include "tests/support/raw_http_client.h"
 #include "tests/support/test_gateway.h"
 
@@ -71,14 +72,7 @@ class GatewayProcess {
   }
 
   // VmRSS in KiB, from /proc.
-  long resident_kib() const {
-    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
-    std::string line;
-    while (std::getline(status, line)) {
-      if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-    }
-    return -1;
-  }
+  long resident_kib() const { return test::proc_status_kib(std::to_string(pid_), "VmRSS"); }
 
   // SIGTERM, then the exit status (-1 if it had to be killed).
   int stop(std::chrono::seconds timeout) {

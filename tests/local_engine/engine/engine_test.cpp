@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -12,6 +11,7 @@
 #include "local_engine/engine/resident_memory.h"
 #include "local_engine/model/synthetic_model.h"
 #include "local_engine/tokenizer/gguf_vocabulary.h"
+#include "tests/support/proc_status.h"
 #include "tests/local_engine/tokenizer/sentencepiece_oracle_client.h"
 
 namespace mg::engine {
@@ -212,13 +212,7 @@ TEST(EngineLoadTest, UsesTheWeightsInPlaceWithoutMakingThemResident) {
   std::filesystem::remove(path);
 }
 
-std::uint64_t locked_bytes() {
-  std::ifstream status("/proc/self/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmLck:", 0) == 0) return std::stoull(line.substr(6)) * 1024;  // "VmLck:   1234 kB"
-  }
-  return 0;
-}
+long locked_kib() { return test::proc_status_kib("self", "VmLck"); }
 
 // Locking reads every weight in and pins it; where the memlock limit is too low for that, the load
 // fails and says which limit to raise.
@@ -228,14 +222,15 @@ TEST(EngineLoadTest, LocksTheWeightsInMemoryWhenAsked) {
 #endif
   auto path = std::filesystem::temp_directory_path() / ("mg_engine_" + std::to_string(::getpid()) + "_locked.gguf");
   synthetic_model_writer(synthetic_preset("tiny-mistral")).write(path);
-  const std::uint64_t before = locked_bytes();
+  const long before = locked_kib();
+  ASSERT_GE(before, 0) << "no VmLck in /proc/self/status";
   try {
-    auto engine = Engine::load(path, LoadOptions{.lock_in_memory = true});
+    auto engine = Engine::load(path, LoadOptions{.progress = {}, .lock_in_memory = true});
     std::uint64_t weights = 0;
     for (const GgufTensorInfo& tensor : engine->model()->file().tensors()) weights += tensor.bytes;
-    EXPECT_GE(locked_bytes() - before, weights);
+    EXPECT_GE(static_cast<std::uint64_t>(locked_kib() - before) * 1024, weights);
     engine.reset();
-    EXPECT_EQ(locked_bytes(), before) << "unmapping the file unlocks it";
+    EXPECT_EQ(locked_kib(), before) << "unmapping the file unlocks it";
   } catch (const GgufError& e) {
     rlimit limit{};
     ::getrlimit(RLIMIT_MEMLOCK, &limit);
