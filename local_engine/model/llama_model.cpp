@@ -72,16 +72,15 @@ std::shared_ptr<const LlamaModel> LlamaModel::load(const std::filesystem::path& 
 LlamaModel::LlamaModel(GgufFile file)
     : file_(std::move(file)), hparams_(read_llama_hparams(file_)), weights_(map_llama_weights(file_, hparams_)) {}
 
-LlamaSession::LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_t n_ctx, unsigned n_threads)
-    : model_(std::move(model)), p_(model_->hparams()), n_ctx_(n_ctx ? n_ctx : p_.n_ctx_train), pool_(n_threads) {
-  std::size_t cache = static_cast<std::size_t>(p_.n_layer) * n_ctx_ * p_.n_embd_kv();
-  k_cache_.resize(cache);
-  v_cache_.resize(cache);
+LlamaForward::LlamaForward(std::shared_ptr<const LlamaModel> model, unsigned n_threads)
+    : model_(std::move(model)), p_(model_->hparams()), pool_(n_threads) {
   for (auto [rows, width] : {std::pair{&x_, p_.n_embd}, {&normed_, p_.n_embd}, {&q_, p_.n_embd_q()}, {&k_, p_.n_embd_kv()}, {&v_, p_.n_embd_kv()},
                              {&attended_, p_.n_embd_q()}, {&gate_, p_.n_ff}, {&up_, p_.n_ff}, {&ffn_out_, p_.n_embd}, {&router_, p_.n_expert},
                              {&expert_in_, p_.n_embd}, {&expert_out_, p_.n_embd}}) {
     rows->resize(kMaxBatch, width);
   }
+  rows_.reserve(kMaxBatch);
+  tokens_.reserve(kMaxBatch);
   positions_.resize(kMaxBatch);
   rotations_.resize(kMaxBatch, p_.n_rot);
   expert_positions_.resize(kMaxBatch);
@@ -90,7 +89,7 @@ LlamaSession::LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_
 
 // Each token's input quantized once per activation format the products' weights take (a product shares an
 // earlier one's when the format is the same), and shown to the observer once per product.
-std::array<ActivationColumns, LlamaSession::kMaxProducts> LlamaSession::quantize_inputs(std::initializer_list<Product> products, const Rows& x,
+std::array<ActivationColumns, LlamaForward::kMaxProducts> LlamaForward::quantize_inputs(std::initializer_list<Product> products, const Rows& x,
                                                                                       std::span<const std::uint32_t> positions) {
   assert(products.size() <= kMaxProducts);
   const std::size_t n_tokens = positions.size();
@@ -124,7 +123,7 @@ std::array<ActivationColumns, LlamaSession::kMaxProducts> LlamaSession::quantize
 // Y[t] = W X[t] for each product, all of the same input X, in one parallel pass (one barrier for Q, K and
 // V together): each thread takes its share of each matrix's rows, and each row meets every token while
 // it is in cache.
-void LlamaSession::multiply(std::initializer_list<Product> products, const Rows& x, std::span<const std::uint32_t> positions) {
+void LlamaForward::multiply(std::initializer_list<Product> products, const Rows& x, std::span<const std::uint32_t> positions) {
   const std::array<ActivationColumns, kMaxProducts> columns = quantize_inputs(products, x, positions);
   pool_.run([&](unsigned thread, unsigned n_threads) {
     std::size_t k = 0;
@@ -140,75 +139,119 @@ void LlamaSession::multiply(std::initializer_list<Product> products, const Rows&
   });
 }
 
-std::vector<float> LlamaSession::evaluate(std::span<const std::int32_t> tokens, bool all_logits) {
-  if (tokens.size() > n_ctx_ - n_past_) {
-    throw std::length_error(std::to_string(tokens.size()) + " tokens do not fit: " + std::to_string(n_past_) + " of the context's " +
-                            std::to_string(n_ctx_) + " positions are used");
+void LlamaForward::check(std::span<const SequenceStep> steps) const {
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const SequenceStep& step = steps[i];
+    for (std::size_t j = 0; j < i; ++j) {
+      if (steps[j].sequence == step.sequence) throw std::invalid_argument("a forward pass feeds each sequence at most once");
+    }
+    const std::uint32_t n_past = step.sequence->n_past();
+    if (step.tokens.size() > step.sequence->n_ctx() - n_past) {
+      throw std::length_error(std::to_string(step.tokens.size()) + " tokens do not fit: " + std::to_string(n_past) + " of the context's " +
+                              std::to_string(step.sequence->n_ctx()) + " positions are used");
+    }
+    for (std::int32_t token : step.tokens) {
+      if (token < 0 || static_cast<std::uint32_t>(token) >= p_.n_vocab) {
+        throw std::invalid_argument("token " + std::to_string(token) + " is outside the vocabulary of " + std::to_string(p_.n_vocab));
+      }
+    }
+    std::size_t wanted = step.logits.empty() ? 0 : (step.all_logits ? step.tokens.size() : 1) * p_.n_vocab;
+    if (step.logits.size() != wanted) throw std::invalid_argument("a step's logits span has the wrong size");
   }
-  for (std::int32_t token : tokens) {
-    if (token < 0 || static_cast<std::uint32_t>(token) >= p_.n_vocab) {
-      throw std::invalid_argument("token " + std::to_string(token) + " is outside the vocabulary of " + std::to_string(p_.n_vocab));
+}
+
+// Room for every step, or for none of them.
+void LlamaForward::reserve(std::span<const SequenceStep> steps) {
+  std::vector<std::pair<const KvBlockPool*, std::uint32_t>> needed;  // per pool
+  for (const SequenceStep& step : steps) {
+    const KvBlockPool* pool = &step.sequence->pool();
+    auto it = std::find_if(needed.begin(), needed.end(), [&](const auto& entry) { return entry.first == pool; });
+    if (it == needed.end()) it = needed.insert(needed.end(), {pool, 0});
+    it->second += step.sequence->blocks_needed(static_cast<std::uint32_t>(step.tokens.size()));
+  }
+  for (auto [pool, blocks] : needed) {
+    if (blocks > pool->n_free()) {
+      throw KvPoolExhausted("the KV cache needs " + std::to_string(blocks) + " more blocks of " + std::to_string(kKvBlockPositions) +
+                            " positions; " + std::to_string(pool->n_free()) + " of " + std::to_string(pool->n_blocks()) + " are free");
     }
   }
-  std::vector<float> logits((all_logits ? tokens.size() : 1) * p_.n_vocab);
-  for (std::size_t start = 0; start < tokens.size(); start += kMaxBatch) {
-    auto batch = tokens.subspan(start, std::min<std::size_t>(kMaxBatch, tokens.size() - start));
-    bool last_batch = start + batch.size() == tokens.size();
-    std::span<float> wanted = all_logits ? std::span<float>(logits).subspan(start * p_.n_vocab, batch.size() * p_.n_vocab)
-                                         : (last_batch ? std::span<float>(logits) : std::span<float>());
-    forward_batch(batch, wanted, all_logits);
+  for (const SequenceStep& step : steps) step.sequence->reserve(static_cast<std::uint32_t>(step.tokens.size()));
+}
+
+void LlamaForward::evaluate(std::span<const SequenceStep> steps) {
+  check(steps);
+  reserve(steps);
+  auto run_batch = [this] {
+    forward_batch(tokens_);
+    rows_.clear();
+    tokens_.clear();
+  };
+  for (const SequenceStep& step : steps) {
+    const std::uint32_t start = step.sequence->n_past();
+    for (std::size_t t = 0; t < step.tokens.size(); ++t) {
+      bool wanted = !step.logits.empty() && (step.all_logits || t + 1 == step.tokens.size());
+      float* logits = wanted ? step.logits.data() + (step.all_logits ? t * p_.n_vocab : 0) : nullptr;
+      rows_.push_back(Row{step.sequence, start + static_cast<std::uint32_t>(t), logits});
+      tokens_.push_back(step.tokens[t]);
+      if (rows_.size() == kMaxBatch) run_batch();
+    }
   }
-  return logits;
+  if (!rows_.empty()) run_batch();
+  for (const SequenceStep& step : steps) step.sequence->advance(static_cast<std::uint32_t>(step.tokens.size()));
 }
 
-float* LlamaSession::value_row(std::uint32_t layer_index, std::uint32_t dimension) {
-  return v_cache_.data() + (static_cast<std::size_t>(layer_index) * p_.n_embd_kv() + dimension) * n_ctx_;
-}
-
-std::span<float> LlamaSession::cache_row(std::vector<float>& cache, std::uint32_t layer_index, std::uint32_t position) {
-  std::size_t width = p_.n_embd_kv();
-  return {cache.data() + (static_cast<std::size_t>(layer_index) * n_ctx_ + position) * width, width};
-}
-
-// `logits`: every token's row with `all_logits`, the last token's row, or empty for none.
-void LlamaSession::forward_batch(std::span<const std::int32_t> tokens, std::span<float> logits, bool all_logits) {
+// The rows_ of one batch, whose tokens are `tokens`.
+void LlamaForward::forward_batch(std::span<const std::int32_t> tokens) {
   const LlamaWeights& w = model_->weights();
   const std::size_t n = tokens.size();
   for (std::size_t t = 0; t < n; ++t) {
     dequantize_row(w.token_embd.type, w.token_embd.row(static_cast<std::uint64_t>(tokens[t])), x_.row(t).data(), p_.n_embd);
-    positions_[t] = n_past_ + static_cast<std::uint32_t>(t);
+    positions_[t] = rows_[t].position;
     rope_rotations(positions_[t], p_.n_rot, p_.rope_freq_base, rotations_.row(t));
   }
   for (std::uint32_t l = 0; l < p_.n_layer; ++l) {
     attention_block(w.layers[l], l, n);
     feed_forward_block(w.layers[l], n);
   }
-  n_past_ += static_cast<std::uint32_t>(n);
-  if (logits.empty()) return;  // the KV cache is all these tokens leave behind
-  std::size_t first = all_logits ? 0 : n - 1;
-  for (std::size_t t = first; t < n; ++t) rms_norm(x_.row(t), w.output_norm, p_.rms_norm_eps, normed_.row(t - first));
-  logits_.resize(n - first, p_.n_vocab);
-  multiply({{&w.output, &logits_}}, normed_, std::span(positions_).subspan(first, n - first));
-  for (std::size_t t = 0; t < n - first; ++t) std::copy_n(logits_.row(t).data(), p_.n_vocab, logits.data() + t * p_.n_vocab);
+  output_logits(n);
 }
 
-void LlamaSession::attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::size_t n_tokens) {
+// The logits of the rows that want them; the KV cache is all the others leave behind.
+void LlamaForward::output_logits(std::size_t n_tokens) {
+  const LlamaWeights& w = model_->weights();
+  std::vector<std::size_t> wanted;
+  for (std::size_t t = 0; t < n_tokens; ++t) {
+    if (!rows_[t].logits) continue;
+    rms_norm(x_.row(t), w.output_norm, p_.rms_norm_eps, normed_.row(wanted.size()));
+    expert_positions_[wanted.size()] = positions_[t];
+    wanted.push_back(t);
+  }
+  if (wanted.empty()) return;
+  logits_.resize(wanted.size(), p_.n_vocab);
+  multiply({{&w.output, &logits_}}, normed_, std::span(expert_positions_).first(wanted.size()));
+  for (std::size_t i = 0; i < wanted.size(); ++i) std::copy_n(logits_.row(i).data(), p_.n_vocab, rows_[wanted[i]].logits);
+}
+
+void LlamaForward::attention_block(const LayerWeights& layer, std::uint32_t layer_index, std::size_t n_tokens) {
   for (std::size_t t = 0; t < n_tokens; ++t) rms_norm(x_.row(t), layer.attn_norm, p_.rms_norm_eps, normed_.row(t));
   const std::span<const std::uint32_t> positions(positions_.data(), n_tokens);
   multiply({{&layer.wq, &q_}, {&layer.wk, &k_}, {&layer.wv, &v_}}, normed_, positions);
   for (std::size_t t = 0; t < n_tokens; ++t) {
     rope(q_.row(t), p_.n_embd_head, p_.n_rot, rotations_.row(t));
     rope(k_.row(t), p_.n_embd_head, p_.n_rot, rotations_.row(t));
-    std::ranges::copy(k_.row(t), cache_row(k_cache_, layer_index, positions_[t]).begin());
-    for (std::uint32_t i = 0; i < p_.n_embd_kv(); ++i) value_row(layer_index, i)[positions_[t]] = v_.row(t)[i];
+    KvSequence& sequence = *rows_[t].sequence;
+    const std::uint32_t position = positions_[t];
+    std::ranges::copy(k_.row(t), sequence.key_row(layer_index, position));
+    float* values = sequence.value_block(layer_index, position / kKvBlockPositions);
+    for (std::uint32_t i = 0; i < p_.n_embd_kv(); ++i) values[i * kKvBlockPositions + position % kKvBlockPositions] = v_.row(t)[i];
   }
-  // Every token of the batch is in the cache now; causality comes from each token's own position.
+  // Every token of the batch is in its sequence's cache now; causality comes from each token's own position.
   const std::uint32_t n_head_kv = p_.n_head_kv;
   pool_.run([&](unsigned thread, unsigned n_threads) {
     // Dealt round-robin: later tokens see more positions, so contiguous shares would be uneven.
     for (std::size_t item = thread; item < n_tokens * n_head_kv; item += n_threads) {
       const std::size_t t = item / n_head_kv;
-      attend(layer_index, positions_[t], static_cast<std::uint32_t>(item % n_head_kv), q_.row(t), attended_.row(t), thread_scores_[thread]);
+      attend(rows_[t], layer_index, static_cast<std::uint32_t>(item % n_head_kv), q_.row(t), attended_.row(t), thread_scores_[thread]);
     }
   });
   multiply({{&layer.wo, &ffn_out_}}, attended_, positions);
@@ -217,12 +260,15 @@ void LlamaSession::attention_block(const LayerWeights& layer, std::uint32_t laye
   }
 }
 
-// One token's attention, for the query heads that share KV head `kv_head`, over the cached positions it
-// may see: itself and those before it, within the sliding window when the model has one. Both halves
-// are dot products through the kernels: a key row against the group's queries, then a row of the
-// transposed values (one dimension over the positions) against the group's softmaxed scores.
-void LlamaSession::attend(std::uint32_t layer_index, std::uint32_t position, std::uint32_t kv_head, std::span<const float> query_heads,
+// One token's attention, for the query heads that share KV head `kv_head`, over the cached positions of
+// its sequence it may see: itself and those before it, within the sliding window when the model has one.
+// Both halves are dot products through the kernels: a key row against the group's queries, then, block
+// by block, a row of the transposed values (one dimension over the block's positions) against the
+// group's softmaxed scores.
+void LlamaForward::attend(const Row& row, std::uint32_t layer_index, std::uint32_t kv_head, std::span<const float> query_heads,
                           std::span<float> out_heads, std::vector<float>& scores) {
+  KvSequence& sequence = *row.sequence;
+  const std::uint32_t position = row.position;
   const std::uint32_t first = p_.sliding_window && position + 1 > *p_.sliding_window ? position + 1 - *p_.sliding_window : 0;
   const std::uint32_t n_seen = position + 1 - first;
   const std::uint32_t head_size = p_.n_embd_head;
@@ -237,25 +283,32 @@ void LlamaSession::attend(std::uint32_t layer_index, std::uint32_t position, std
     for (std::size_t k = 0; k < n_heads; ++k) queries[k] = query_heads.data() + (kv_head * group + h0 + k) * head_size;
     float dots[kMaxDotColumns];
     for (std::uint32_t j = 0; j < n_seen; ++j) {
-      kernels.dot_f32(cache_row(k_cache_, layer_index, first + j).data() + kv_offset, queries, n_heads, dots, head_size);
+      kernels.dot_f32(sequence.key_row(layer_index, first + j) + kv_offset, queries, n_heads, dots, head_size);
       for (std::size_t k = 0; k < n_heads; ++k) scores[(h0 + k) * n_seen + j] = dots[k] * scale;
     }
   }
   for (std::uint32_t h = 0; h < group; ++h) softmax(std::span(scores).subspan(static_cast<std::size_t>(h) * n_seen, n_seen));
-  for (std::uint32_t h0 = 0; h0 < group; h0 += kMaxDotColumns) {
-    const std::size_t n_heads = std::min<std::size_t>(kMaxDotColumns, group - h0);
-    const void* weights[kMaxDotColumns];
-    for (std::size_t k = 0; k < n_heads; ++k) weights[k] = scores.data() + (h0 + k) * n_seen;
-    float sums[kMaxDotColumns];
-    for (std::uint32_t d = 0; d < head_size; ++d) {
-      kernels.dot_f32(value_row(layer_index, static_cast<std::uint32_t>(kv_offset + d)) + first, weights, n_heads, sums, n_seen);
-      for (std::size_t k = 0; k < n_heads; ++k) out_heads[(kv_head * group + h0 + k) * head_size + d] = sums[k];
+  float* out_group = out_heads.data() + static_cast<std::size_t>(kv_head) * group * head_size;  // [group, head_size]
+  std::fill_n(out_group, static_cast<std::size_t>(group) * head_size, 0.0f);
+  for (std::uint32_t block = first / kKvBlockPositions; block <= position / kKvBlockPositions; ++block) {
+    const std::uint32_t begin = std::max(first, block * kKvBlockPositions);
+    const std::uint32_t end = std::min(position + 1, (block + 1) * kKvBlockPositions);
+    const float* values = sequence.value_block(layer_index, block) + (begin - block * kKvBlockPositions);
+    for (std::uint32_t h0 = 0; h0 < group; h0 += kMaxDotColumns) {
+      const std::size_t n_heads = std::min<std::size_t>(kMaxDotColumns, group - h0);
+      const void* weights[kMaxDotColumns];
+      for (std::size_t k = 0; k < n_heads; ++k) weights[k] = scores.data() + (h0 + k) * n_seen + (begin - first);
+      float sums[kMaxDotColumns];
+      for (std::uint32_t d = 0; d < head_size; ++d) {
+        kernels.dot_f32(values + (kv_offset + d) * kKvBlockPositions, weights, n_heads, sums, end - begin);
+        for (std::size_t k = 0; k < n_heads; ++k) out_group[(h0 + k) * head_size + d] += sums[k];
+      }
     }
   }
 }
 
 // SwiGLU for the first n_tokens rows: down(silu(gate x) * up x)
-void LlamaSession::expert(const ExpertWeights& weights, const Rows& input, std::span<const std::uint32_t> positions, Rows& output) {
+void LlamaForward::expert(const ExpertWeights& weights, const Rows& input, std::span<const std::uint32_t> positions, Rows& output) {
   multiply({{&weights.gate, &gate_}, {&weights.up, &up_}}, input, positions);
   for (std::size_t t = 0; t < positions.size(); ++t) {
     for (std::uint32_t i = 0; i < p_.n_ff; ++i) gate_.row(t)[i] = silu(gate_.row(t)[i]) * up_.row(t)[i];
@@ -263,7 +316,7 @@ void LlamaSession::expert(const ExpertWeights& weights, const Rows& input, std::
   multiply({{&weights.down, &output}}, gate_, positions);
 }
 
-void LlamaSession::feed_forward_block(const LayerWeights& layer, std::size_t n_tokens) {
+void LlamaForward::feed_forward_block(const LayerWeights& layer, std::size_t n_tokens) {
   for (std::size_t t = 0; t < n_tokens; ++t) rms_norm(x_.row(t), layer.ffn_norm, p_.rms_norm_eps, normed_.row(t));
   if (p_.is_moe()) {
     mixture_of_experts(layer, n_tokens);
@@ -277,7 +330,7 @@ void LlamaSession::feed_forward_block(const LayerWeights& layer, std::size_t n_t
 
 // Each token goes to its top n_expert_used experts, weighted by a softmax over their router logits.
 // Tokens are grouped per expert, so an expert's weights are read once for all the tokens it serves.
-void LlamaSession::mixture_of_experts(const LayerWeights& layer, std::size_t n_tokens) {
+void LlamaForward::mixture_of_experts(const LayerWeights& layer, std::size_t n_tokens) {
   multiply({{&layer.ffn_gate_inp, &router_}}, normed_, std::span(positions_.data(), n_tokens));
   std::vector<std::vector<std::pair<std::size_t, float>>> served(p_.n_expert);  // [n_expert] (token, weight)
   for (std::size_t t = 0; t < n_tokens; ++t) {
@@ -300,6 +353,22 @@ void LlamaSession::mixture_of_experts(const LayerWeights& layer, std::size_t n_t
       for (std::uint32_t d = 0; d < p_.n_embd; ++d) ffn_out_.row(token)[d] += weight * expert_out_.row(i)[d];
     }
   }
+}
+
+}  // namespace mg::engine
+
+namespace mg::engine {
+
+LlamaSession::LlamaSession(std::shared_ptr<const LlamaModel> model, std::uint32_t n_ctx, unsigned n_threads)
+    : forward_(model, n_threads),
+      kv_pool_(model->hparams(), KvBlockPool::blocks_for(n_ctx ? n_ctx : model->hparams().n_ctx_train)),
+      sequence_(kv_pool_, n_ctx ? n_ctx : model->hparams().n_ctx_train) {}
+
+std::vector<float> LlamaSession::evaluate(std::span<const std::int32_t> tokens, bool all_logits) {
+  std::vector<float> logits((all_logits ? tokens.size() : 1) * forward_.model().hparams().n_vocab);
+  SequenceStep step{&sequence_, tokens, tokens.empty() ? std::span<float>() : std::span<float>(logits), all_logits};
+  forward_.evaluate(std::span(&step, 1));
+  return logits;
 }
 
 }  // namespace mg::engine

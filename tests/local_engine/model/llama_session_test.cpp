@@ -70,5 +70,100 @@ TEST(LlamaSessionTest, FillsTheContextToItsLastPositionAndNoFurther) {
   EXPECT_THROW(session.evaluate(std::span(&outside, 1)), std::invalid_argument);
 }
 
+// Continuous batching: three sequences fed together (their prompts in one pass, then a decode token each
+// per pass) get exactly the logits each gets alone. Rows of different sequences share the products but
+// never each other's keys and values.
+TEST(LlamaForwardTest, SequencesBatchedTogetherGetExactlyTheLogitsTheyGetAlone) {
+  for (const char* shape : {"tiny-mistral", "tiny-mixtral"}) {
+    auto model = tiny_model(shape, "Q4_K_M");
+    const std::size_t n_vocab = model->hparams().n_vocab;
+    std::vector<std::vector<std::int32_t>> prompts;
+    for (std::size_t length : {5u, 33u, 70u}) {
+      std::vector<std::int32_t> prompt = random_tokens(length + prompts.size(), n_vocab);
+      prompts.push_back(std::vector<std::int32_t>(prompt.end() - static_cast<std::ptrdiff_t>(length), prompt.end()));
+    }
+    std::vector<std::int32_t> decoded = random_tokens(6, n_vocab);
+
+    std::vector<std::vector<float>> alone;  // per sequence: the prompt's last logits, then each decode step's
+    for (const auto& prompt : prompts) {
+      LlamaSession session(model, 128);
+      std::vector<float> logits = session.evaluate(prompt);
+      for (std::int32_t token : decoded) {
+        std::vector<float> next = session.evaluate(std::span(&token, 1));
+        logits.insert(logits.end(), next.begin(), next.end());
+      }
+      alone.push_back(std::move(logits));
+    }
+
+    KvBlockPool pool(model->hparams(), 64);
+    LlamaForward forward(model);
+    std::vector<KvSequence> sequences;
+    for (std::size_t i = 0; i < prompts.size(); ++i) sequences.emplace_back(pool, 128);
+    std::vector<std::vector<float>> together(prompts.size(), std::vector<float>((decoded.size() + 1) * n_vocab));
+    std::vector<SequenceStep> steps;
+    for (std::size_t i = 0; i < prompts.size(); ++i) steps.push_back({&sequences[i], prompts[i], std::span(together[i]).first(n_vocab)});
+    forward.evaluate(steps);
+    for (std::size_t d = 0; d < decoded.size(); ++d) {
+      steps.clear();
+      for (std::size_t i = 0; i < prompts.size(); ++i) {
+        steps.push_back({&sequences[i], std::span(&decoded[d], 1), std::span(together[i]).subspan((d + 1) * n_vocab, n_vocab)});
+      }
+      forward.evaluate(steps);
+    }
+    for (std::size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(together[i], alone[i]) << shape << ", sequence " << i;
+  }
+}
+
+// The prefix cache's mechanism: a sequence that starts as another's first n positions (full blocks shared,
+// a partial one copied) and is fed the rest gets the logits of feeding the whole prompt, and the source
+// sequence is unharmed by what the sharer writes.
+TEST(LlamaForwardTest, ASharedPrefixGivesTheLogitsOfTheWholePrompt) {
+  auto model = tiny_model("tiny-mistral", "Q8_0");
+  std::vector<std::int32_t> prompt = random_tokens(90, model->hparams().n_vocab);
+  std::vector<float> whole = LlamaSession(model, 128).evaluate(prompt);
+  KvBlockPool pool(model->hparams(), 16);
+  LlamaForward forward(model);
+  KvSequence source(pool, 128);
+  std::vector<std::int32_t> other_ending = random_tokens(70, model->hparams().n_vocab);
+  std::copy(prompt.begin(), prompt.begin() + 64, other_ending.begin());
+  SequenceStep fill{&source, other_ending, {}};
+  forward.evaluate(std::span(&fill, 1));
+  for (std::uint32_t shared : {64u, 40u, 1u}) {  // two whole blocks; one block and a copied part; a copied part
+    KvSequence sharer(pool, 128);
+    ASSERT_TRUE(sharer.share_prefix(source, shared));
+    EXPECT_EQ(pool.holders(source.block(0)), shared >= kKvBlockPositions ? 2u : 1u);
+    std::vector<float> logits(model->hparams().n_vocab);
+    SequenceStep rest{&sharer, std::span(prompt).subspan(shared), logits};
+    forward.evaluate(std::span(&rest, 1));
+    EXPECT_EQ(logits, whole) << shared << " positions shared";
+  }
+  KvSequence again(pool, 128);  // the source's own keys and values are as they were
+  ASSERT_TRUE(again.share_prefix(source, 64));
+  std::vector<float> logits(model->hparams().n_vocab);
+  SequenceStep rest{&again, std::span(prompt).subspan(64), logits};
+  forward.evaluate(std::span(&rest, 1));
+  EXPECT_EQ(logits, whole);
+}
+
+TEST(LlamaForwardTest, APoolWithoutRoomFeedsNothingAndClearingGivesTheBlocksBack) {
+  auto model = tiny_model("tiny-mistral", "F32");
+  KvBlockPool pool(model->hparams(), 3);
+  LlamaForward forward(model);
+  KvSequence first(pool, 256);
+  KvSequence second(pool, 256);
+  std::vector<std::int32_t> tokens = random_tokens(64, model->hparams().n_vocab);
+  SequenceStep fill{&first, tokens, {}};
+  forward.evaluate(std::span(&fill, 1));
+  EXPECT_EQ(pool.n_free(), 1u);
+  std::vector<SequenceStep> both = {{&first, std::span(tokens).first(1), {}}, {&second, std::span(tokens).first(1), {}}};
+  EXPECT_THROW(forward.evaluate(both), KvPoolExhausted);  // one block for each, one free
+  EXPECT_EQ(first.n_past(), 64u);
+  EXPECT_EQ(second.n_past(), 0u);
+  EXPECT_EQ(pool.n_free(), 1u);
+  first.clear();
+  EXPECT_EQ(pool.n_free(), 3u);
+  EXPECT_THROW(forward.evaluate(std::vector<SequenceStep>{{&first, tokens, {}}, {&first, tokens, {}}}), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace mg::engine
