@@ -11,9 +11,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "local_engine/sampling/stop_strings.h"
 #include "local_engine/tokenizer/gguf_vocabulary.h"
-#include "local_engine/tokenizer/stream_decoder.h"
 
 namespace mg::engine {
 namespace {
@@ -88,8 +86,7 @@ std::shared_ptr<const Engine> Engine::load(const std::filesystem::path& path, co
   return std::shared_ptr<const Engine>(new Engine(std::move(model), std::move(tokenizer)));
 }
 
-GenerationResult Engine::generate(LlamaSession& session, const GenerationRequest& request,
-                                  const std::function<bool(const GeneratedPiece&)>& on_piece) const {
+GenerationResult Engine::generate(LlamaSession& session, const GenerationRequest& request, const PieceCallback& on_piece) const {
   if (request.prompt.empty()) throw std::invalid_argument("the prompt has no tokens");
   GenerationResult result;
   result.prompt_tokens = static_cast<std::uint32_t>(request.prompt.size());
@@ -97,40 +94,10 @@ GenerationResult Engine::generate(LlamaSession& session, const GenerationRequest
   std::vector<float> logits = session.evaluate(request.prompt);
   result.prompt_seconds = seconds_since(started);
   started = Clock::now();
-
-  Sampler sampler(request.sampling);
-  StreamDecoder decoder(tokenizer_);
-  StopStringMatcher stops(request.stop);
-  std::vector<std::int32_t> generated;
-  result.finish_reason = "length";
-  bool stop_string_seen = false;
-  while (result.completion_tokens < request.max_tokens) {
-    SampledToken sampled = sampler.sample(logits, generated);
-    ++result.completion_tokens;
-    if (sampled.token == tokenizer_.eos_id()) {
-      result.finish_reason = "stop";
-      break;
-    }
-    generated.push_back(sampled.token);
-    auto step = stops.feed(decoder.feed(sampled.token));
-    if (!on_piece(GeneratedPiece{step.text, &sampled})) {
-      result.finish_reason = "cancelled";
-      break;
-    }
-    if (step.stopped) {
-      result.finish_reason = "stop";
-      stop_string_seen = true;
-      break;
-    }
-    if (session.n_past() >= session.n_ctx()) break;
-    if (result.completion_tokens < request.max_tokens) logits = session.evaluate(std::span(&sampled.token, 1));
-  }
-  // Text held back (a partial character or a possible stop) is output after all, unless a stop ended it.
-  if (!stop_string_seen && result.finish_reason != "cancelled") {
-    auto last = stops.feed(decoder.finish());
-    std::string rest = last.text + (last.stopped ? std::string() : stops.flush());
-    if (!rest.empty()) on_piece(GeneratedPiece{rest, nullptr});
-  }
+  Generation generation(tokenizer_, request);
+  while (auto next = generation.step(logits, on_piece, session.n_past() >= session.n_ctx())) logits = session.evaluate(std::span(&*next, 1));
+  result.completion_tokens = generation.completion_tokens();
+  result.finish_reason = generation.finish_reason();
   result.generation_seconds = seconds_since(started);
   return result;
 }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "local_engine/engine/generation.h"
 #include "local_engine/model/llama_model.h"
 #include "local_engine/sampling/sampler.h"
 #include "local_engine/tokenizer/sentencepiece_tokenizer.h"
@@ -24,18 +25,6 @@ struct LoadOptions {
   // request after a quiet hour does not wait for the disk. Needs a memlock limit (ulimit -l) above the
   // weights' size, or CAP_IPC_LOCK; without it the load fails with a GgufError that says so.
   bool lock_in_memory = false;
-};
-
-struct GenerationRequest {
-  std::vector<std::int32_t> prompt;
-  SamplingParams sampling;
-  std::uint32_t max_tokens = 256;
-  std::vector<std::string> stop;
-};
-
-struct GeneratedPiece {
-  std::string_view text;        // may be empty: a token can end inside a character or a possible stop
-  const SampledToken* token;    // null for the text held back until generation ended
 };
 
 struct GenerationResult {
@@ -58,7 +47,7 @@ class Engine {
   // the text it completes; returning false cancels. std::invalid_argument for an empty prompt,
   // std::length_error when it does not fit.
   GenerationResult generate(LlamaSession& session, const GenerationRequest& request,
-                            const std::function<bool(const GeneratedPiece&)>& on_piece) const;
+                            const PieceCallback& on_piece) const;
 
  private:
   Engine(std::shared_ptr<const LlamaModel> model, SentencePieceTokenizer tokenizer);
