@@ -149,6 +149,7 @@ int main(int argc, char** argv) {
   config.listen_port = 0;
   config.db_path = db_path;
   config.io_threads = threads;
+  config.local.enabled = false;
   gateway::Gateway gateway(config);
   if (Status started = gateway.start(); !started) {
     std::fprintf(stderr, "gateway: %s\n", started.error().message.c_str());

@@ -82,6 +82,20 @@ RemoteProviders make_remote_providers(const std::vector<pricing::ProviderRecord>
   return out;
 }
 
+std::shared_ptr<LocalProvider> start_local_provider(const LocalEngineSettings& settings) {
+  engine::ServingOptions serving;
+  serving.n_threads = static_cast<unsigned>(settings.threads);
+  serving.n_ctx = static_cast<std::uint32_t>(settings.context);
+  serving.kv_cache_bytes = static_cast<std::size_t>(settings.kv_cache_mib) << 20;
+  serving.max_running = static_cast<std::uint32_t>(settings.max_running);
+  serving.max_queued = static_cast<std::size_t>(settings.max_queued);
+  LocalProviderOptions options;
+  options.model_id = settings.model_id;
+  options.usd_per_mtok_input = settings.usd_per_mtok_input;
+  options.usd_per_mtok_output = settings.usd_per_mtok_output;
+  return LocalProvider::start(settings.model_path, serving, options);
+}
+
 std::vector<std::unique_ptr<net::io_context>> make_io_contexts(int count) {
   std::vector<std::unique_ptr<net::io_context>> contexts;
   for (int i = 0; i < count; ++i) contexts.push_back(std::make_unique<net::io_context>(1));  // each run by one thread
@@ -110,15 +124,20 @@ Gateway::~Gateway() {
 
 Status Gateway::start() {
   if (Status valid = config_.validate(); !valid) return valid;
-  if (!config_.local_model_path.empty()) {
-    return startup_error("--local-model " + config_.local_model_path +
-                         ": this build has no local engine yet (it arrives with the local-engine milestone); start without it");
+  std::vector<std::shared_ptr<Provider>> in_process = make_providers(config_, main_io());
+  if (config_.local.enabled) {
+    try {
+      local_ = start_local_provider(config_.local);
+    } catch (const std::exception& e) {
+      return startup_error("local engine: " + std::string(e.what()) + " (start with a GGUF model the engine can run, or set local.enabled false)");
+    }
+    in_process.push_back(local_);
   }
   try {
     database_.emplace(pricing::Database::open(config_.db_path));
     RemoteProviders remote = make_remote_providers(pricing::load_catalogue(*database_).providers, main_io().get_executor(), config_);
     upstreams_ = remote.clients;
-    routing_ = std::make_unique<RoutingState>(make_providers(config_, main_io()), std::vector<std::shared_ptr<Provider>>(remote.clients.begin(), remote.clients.end()),
+    routing_ = std::make_unique<RoutingState>(std::move(in_process), std::vector<std::shared_ptr<Provider>>(remote.clients.begin(), remote.clients.end()),
                                               RoutingOptions{RoutingPolicy::price, 0, config_.no_route_retry_after_s},
                                               std::move(remote.unusable), config_.circuit);
     routing_->reload(*database_);
@@ -248,6 +267,7 @@ void Gateway::wait() {
   watcher_.reset();
   reports_.reset();  // its thread posts to io_: it must be gone before io_ is
   for (auto& upstream : upstreams_) upstream->pool().clear();  // idle sockets belong to io_ too
+  if (local_) local_->serving().stop();  // its callbacks post to io_: they must end before io_ does
   if (recorder_) recorder_->stop();  // writes every ledger row still queued
 }
 

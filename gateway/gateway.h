@@ -21,6 +21,7 @@
 #include "gateway/session_registry.h"
 #include "gateway/timer_anchor.h"
 #include "pricing/database.h"
+#include "providers/local_provider.h"
 #include "providers/openai_http_provider.h"
 
 namespace mg::gateway {
@@ -43,6 +44,7 @@ class Gateway {
   GatewayState& state() { return state_; }
   RoutingState& routing() { return *routing_; }
   pricing::UsageRecorder& recorder() { return *recorder_; }
+  LocalProvider* local() { return local_.get(); }  // null when the local engine is off
 
   // Graceful shutdown, from any thread: stop accepting, close idle connections, let in-flight answers finish
   // within shutdown_grace, then stop. Returns at once; wait() blocks until done.
@@ -68,6 +70,7 @@ class Gateway {
   SessionRegistry sessions_;
   std::optional<pricing::Database> database_;
   std::vector<std::shared_ptr<OpenAiHttpProvider>> upstreams_;
+  std::shared_ptr<LocalProvider> local_;
   std::unique_ptr<RoutingState> routing_;
   std::unique_ptr<pricing::UsageRecorder> recorder_;
   std::unique_ptr<CatalogueWatcher> watcher_;

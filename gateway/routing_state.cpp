@@ -21,6 +21,8 @@ pricing::BuiltinRoute builtin_route_for(const Provider& provider, const ModelOff
   route.context_length = offer.context_length;
   route.supports_tools = offer.supports_tools;
   route.supports_json = offer.supports_json;
+  route.last_resort = offer.last_resort;
+  route.description = offer.description;
   builtin.model_context_length = offer.context_length;
   return builtin;
 }
@@ -46,6 +48,7 @@ nlohmann::json route_json(const pricing::RouteEntry& route) {
                         {"supports_tools", route.supports_tools},
                         {"supports_json", route.supports_json},
                         {"available", route.enabled && route.unavailable.empty()}};
+  if (!route.description.empty()) out["description"] = route.description;
   if (!route.enabled) out["unavailable_reason"] = "disabled";
   else if (!route.unavailable.empty()) out["unavailable_reason"] = route.unavailable;
   return out;

@@ -20,10 +20,12 @@ const char* const kServeHelp =
     "  --db PATH             SQLite database, created on first start (default ./modelgate.db)\n"
     "  --config FILE         JSON config file; flags given on the command line win over it\n"
     "  --threads N           I/O threads (default: one per core)\n"
-    "  --local-model PATH    GGUF model for the built-in engine (not in this build yet)\n"
+    "  --local-model PATH    GGUF model (Mistral or Mixtral) for the built-in engine, the last route of its\n"
+    "                        model's chains; without one it serves a tiny synthetic demo model\n"
     "  --help                show this help\n"
     "\n"
-    "Config file keys: listen, db, threads, local_model, upstream_ca_file, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
+    "Config file keys: listen, db, threads, local_model, local {enabled, model, model_id, threads, context, kv_cache_mib,\n"
+    "max_running, max_queued, usd_per_mtok_input, usd_per_mtok_output}, upstream_ca_file, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
     "request_timeout_ms, catalogue_poll_interval_ms, no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
     "idle_timeout_ms, write_timeout_ms, max_connections, max_pending_stream_bytes}, routing {retries_per_route,\n"
     "backoff_initial_ms, backoff_max_ms, max_retry_after_ms, max_attempts, circuit_consecutive_failures,\n"
@@ -59,7 +61,7 @@ bool apply_flags(const FlagValues& values, ServerConfig& config, int& exit_code)
     if (Status status = apply_listen_address(*values.listen, config); !status) return fail(status.error().message, exit_code);
   }
   if (values.db) config.db_path = *values.db;
-  if (values.local_model) config.local_model_path = *values.local_model;
+  if (values.local_model) config.local.model_path = *values.local_model;
   if (values.threads) {
     const std::string& text = *values.threads;
     int threads = 0;
@@ -71,6 +73,17 @@ bool apply_flags(const FlagValues& values, ServerConfig& config, int& exit_code)
   }
   if (Status valid = config.validate(); !valid) return fail(valid.error().message, exit_code);
   return true;
+}
+
+void log_local_engine(LocalProvider& local) {
+  const engine::ServingEngine& serving = local.serving();
+  const std::string id = local.models().front().model_id;
+  log_info("local engine: model '" + id + "' (" + serving.engine().model()->hparams().summary() + "), " + std::to_string(serving.n_ctx()) +
+           " positions per request, KV cache of " + std::to_string(serving.kv_blocks()) + " blocks; the last route for '" + id + "'");
+  if (local.is_demo()) {
+    log_warn("no --local-model given: the local route serves '" + id +
+             "', a tiny synthetic demo model with random weights whose answers are noise; start with --local-model FILE.gguf for a real one");
+  }
 }
 
 }  // namespace
@@ -116,8 +129,8 @@ int run_serve_command(const std::vector<std::string>& args) {
   log_info("modelgate listening on http://" + config.listen_host + ":" + std::to_string(gateway.port()) + " (" +
            std::to_string(config.effective_io_threads()) + " I/O threads, database " + config.db_path + ", started in " +
            std::to_string(startup_ms) + " ms)");
-  if (!config.fake_provider_enabled) log_info("no providers configured yet: chat requests answer 404 model_not_found");
-  else log_warn("the test-only fake provider is enabled (models echo, slow, error, slow_error, flaky)");
+  if (LocalProvider* local = gateway.local()) log_local_engine(*local);
+  if (config.fake_provider_enabled) log_warn("the test-only fake provider is enabled (models echo, slow, error, slow_error, flaky)");
   gateway.wait();
   log_info("stopped");
   return 0;

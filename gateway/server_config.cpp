@@ -80,6 +80,24 @@ void read_fake_provider(ObjectReader& root, ServerConfig& config) {
   reader.reject_unread();
 }
 
+void read_local(ObjectReader& root, LocalEngineSettings& local) {
+  if (auto model = root.string("local_model")) local.model_path = *model;  // the short form
+  const json* section = root.find("local");
+  if (!section) return;
+  ObjectReader reader(*section, "local");
+  if (auto enabled = reader.boolean("enabled")) local.enabled = *enabled;
+  if (auto model = reader.string("model")) local.model_path = *model;
+  if (auto id = reader.string("model_id")) local.model_id = *id;
+  if (auto threads = reader.small_integer("threads", 0, 1024)) local.threads = *threads;
+  if (auto context = reader.small_integer("context", 16, 1 << 20)) local.context = *context;
+  if (auto mib = reader.small_integer("kv_cache_mib", 1, 1 << 20)) local.kv_cache_mib = *mib;
+  if (auto running = reader.small_integer("max_running", 1, 256)) local.max_running = *running;
+  if (auto queued = reader.small_integer("max_queued", 0, 100'000)) local.max_queued = *queued;
+  if (auto price = reader.number("usd_per_mtok_input", 0, 1e6)) local.usd_per_mtok_input = *price;
+  if (auto price = reader.number("usd_per_mtok_output", 0, 1e6)) local.usd_per_mtok_output = *price;
+  reader.reject_unread();
+}
+
 void read_dialects(ObjectReader& root, DialectRegistry& dialects) {
   const json* section = root.find("dialects");
   if (!section) return;
@@ -120,7 +138,7 @@ void read_root(const json& document, ServerConfig& config) {
   }
   if (auto db = root.string("db")) config.db_path = *db;
   if (auto threads = root.small_integer("threads", 0, 1024)) config.io_threads = *threads;
-  if (auto model = root.string("local_model")) config.local_model_path = *model;
+  read_local(root, config.local);
   if (auto ca_file = root.string("upstream_ca_file")) config.upstream_ca_file = *ca_file;
   read_http(root, config.http);
   read_duration(root, "stream_keepalive_interval_ms", config.stream_keepalive_interval);

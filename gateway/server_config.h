@@ -53,12 +53,28 @@ struct ProviderSettings {
   std::string dialect;  // '' keeps the catalogue's
 };
 
+// The built-in CPU engine: one model, served as the last route of every chain that reaches it.
+struct LocalEngineSettings {
+  bool enabled = true;
+  std::string model_path;  // a GGUF file; '' serves a tiny synthetic demo model (random weights)
+  std::string model_id;    // the id clients ask for; '' takes the file's name without ".gguf"
+  int threads = 0;         // of its matrix products (0: one per core)
+  int context = 4096;      // positions per request, at most the model's own
+  int kv_cache_mib = 1024; // the KV cache all requests and the prefix cache share
+  int max_running = 16;    // requests decoded together in one batch
+  int max_queued = 64;     // waiting beyond those; more are answered 503 with Retry-After
+  double usd_per_mtok_input = 0;
+  double usd_per_mtok_output = 0;
+
+  bool demo() const { return model_path.empty(); }
+};
+
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;  // 0: any free port (logged at start)
   std::string db_path = "modelgate.db";
   int io_threads = 0;  // 0: one per core
-  std::string local_model_path;
+  LocalEngineSettings local;
   std::string upstream_ca_file;  // PEM CAs trusted for https upstreams instead of the system store
   HttpLimits http;
   Milliseconds stream_keepalive_interval{15'000};  // SSE comments while waiting for the first token

@@ -33,6 +33,7 @@ struct RouteEntry {
   bool enabled = true;        // the route and its provider are enabled
   std::string unavailable;    // why it cannot be used now (no adapter, no API key); '' when it can
   bool last_resort = false;   // the local engine: always at the end of a chain
+  std::string description;    // in-process routes: what /v1/models says of them
 };
 
 struct ModelEntry {

@@ -186,7 +186,7 @@ FakeProvider::FakeProvider(boost::asio::any_io_executor executor, FakeProviderOp
 std::vector<ModelOffer> FakeProvider::models() const {
   std::vector<ModelOffer> offers;
   for (const char* id : {"echo", "slow", "error", "slow_error", "flaky"}) {
-    offers.push_back(ModelOffer{id, id, options_.echo_usd_per_mtok_input, options_.echo_usd_per_mtok_output, 32768, true, true});
+    offers.push_back(ModelOffer{id, id, options_.echo_usd_per_mtok_input, options_.echo_usd_per_mtok_output, 32768, true, true, {}, false});
   }
   return offers;
 }

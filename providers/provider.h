@@ -26,6 +26,8 @@ struct ModelOffer {
   int context_length = 0;
   bool supports_tools = false;
   bool supports_json = false;
+  std::string description;    // shown with the route in /v1/models; '' for none
+  bool last_resort = false;  // the local engine: after every other route of a chain, whatever the policy
 };
 
 struct RequestContext {

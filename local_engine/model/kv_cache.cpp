@@ -13,7 +13,7 @@ std::size_t KvBlockPool::block_bytes(const LlamaHyperParams& p) {
 
 KvBlockPool::KvBlockPool(const LlamaHyperParams& p, std::uint32_t n_blocks) : n_layer_(p.n_layer), n_embd_kv_(p.n_embd_kv()) {
   if (n_blocks == 0) throw std::invalid_argument("a KV cache pool needs at least one block");
-  data_.resize(static_cast<std::size_t>(n_blocks) * n_layer_ * 2 * kKvBlockPositions * n_embd_kv_);
+  data_.reset(new float[static_cast<std::size_t>(n_blocks) * n_layer_ * 2 * kKvBlockPositions * n_embd_kv_]);
   references_.assign(n_blocks, 0);
   free_.resize(n_blocks);
   // Handed out from the back: block 0 first, so a lone sequence fills memory front to back.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <vector>
@@ -45,12 +46,14 @@ class KvBlockPool {
 
  private:
   float* layer_data(std::uint32_t block, std::uint32_t layer) {
-    return data_.data() + (static_cast<std::size_t>(block) * n_layer_ + layer) * 2 * kKvBlockPositions * n_embd_kv_;
+    return data_.get() + (static_cast<std::size_t>(block) * n_layer_ + layer) * 2 * kKvBlockPositions * n_embd_kv_;
   }
 
   std::uint32_t n_layer_;
   std::uint32_t n_embd_kv_;
-  std::vector<float> data_;                // [n_blocks, n_layer, 2 (keys, values), kKvBlockPositions * n_embd_kv]
+  // [n_blocks, n_layer, 2 (keys, values), kKvBlockPositions * n_embd_kv], left uninitialised: a page
+  // becomes resident when a sequence first writes it, so an idle pool costs address space, not memory.
+  std::unique_ptr<float[]> data_;
   std::vector<std::uint32_t> references_;  // [n_blocks] how many sequences hold each block
   std::vector<std::uint32_t> free_;        // blocks nobody holds
 };

@@ -13,8 +13,13 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_between(Clock::time_point from, Clock::time_point to) { return std::chrono::duration<double>(to - from).count(); }
 
-std::uint32_t pool_blocks(const LlamaHyperParams& p, std::size_t budget_bytes) {
-  const std::size_t blocks = budget_bytes / KvBlockPool::block_bytes(p);
+// The budget's blocks, but no more than the running sequences can fill at their full context, twice over
+// (the other half for the prefix cache).
+std::uint32_t pool_blocks(const LlamaHyperParams& p, const ServingOptions& options) {
+  const std::size_t budget_bytes = options.kv_cache_bytes;
+  const std::uint32_t n_ctx = options.n_ctx ? std::min(options.n_ctx, p.n_ctx_train) : p.n_ctx_train;
+  const std::size_t useful = 2ull * std::max(1u, options.max_running) * KvBlockPool::blocks_for(n_ctx);
+  const std::size_t blocks = std::min(useful, budget_bytes / KvBlockPool::block_bytes(p));
   if (blocks == 0) {
     throw std::invalid_argument("a KV cache of " + std::to_string(budget_bytes >> 20) + " MiB cannot hold one block of " +
                                 std::to_string(kKvBlockPositions) + " positions (" + std::to_string(KvBlockPool::block_bytes(p) >> 10) +
@@ -53,7 +58,7 @@ struct ServingEngine::Running {
 
 ServingEngine::ServingEngine(std::shared_ptr<const Engine> engine, ServingOptions options)
     : engine_(std::move(engine)), options_(options),
-      kv_pool_(engine_->model()->hparams(), pool_blocks(engine_->model()->hparams(), options.kv_cache_bytes)),
+      kv_pool_(engine_->model()->hparams(), pool_blocks(engine_->model()->hparams(), options)),
       forward_(engine_->model(), options.n_threads ? options.n_threads : std::max(1u, std::thread::hardware_concurrency())),
       prefix_cache_(std::make_unique<PrefixCache>(options.prefix_cache_entries)), counters_(std::make_unique<AtomicCounters>()) {
   const std::uint32_t trained = engine_->model()->hparams().n_ctx_train;
@@ -63,13 +68,15 @@ ServingEngine::ServingEngine(std::shared_ptr<const Engine> engine, ServingOption
   thread_ = std::thread([this] { run(); });
 }
 
-ServingEngine::~ServingEngine() {
+ServingEngine::~ServingEngine() { stop(); }
+
+void ServingEngine::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
   wake_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 ServingEngine::Admission ServingEngine::submit(std::shared_ptr<ServingRequest> request) {

@@ -76,7 +76,9 @@ class ServingEngine {
  public:
   // Starts the scheduler thread. std::invalid_argument when the KV budget cannot hold one sequence's block.
   ServingEngine(std::shared_ptr<const Engine> engine, ServingOptions options);
-  // Cancels what is queued or running (each gets its on_done) and stops the thread.
+  // Cancels what is queued or running (each gets its on_done) and stops the thread; later submits are
+  // refused. Idempotent; the destructor calls it.
+  void stop();
   ~ServingEngine();
 
   ServingEngine(const ServingEngine&) = delete;

@@ -21,17 +21,22 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /**
  * Starts `modelgate serve` on an ephemeral port with a fresh database in a
- * temporary directory, with `config` (if given) as its --config file.
+ * temporary directory, with `config` (if given; or a function of {dir, db}
+ * returning it) as its --config file, after `beforeStart({dir, db})`.
  * Resolves once the "listening" line has appeared on stderr.
  */
-export async function startGateway(config = null) {
+export async function startGateway(config = null, { beforeStart } = {}) {
   if (!existsSync(MODELGATE_BIN)) {
     throw new Error(
       `modelgate binary not found at ${MODELGATE_BIN}; build it or set MODELGATE_BIN`,
     );
   }
   const dir = await mkdtemp(path.join(tmpdir(), 'modelgate-e2e-'));
-  const args = ['serve', '--listen', '127.0.0.1:0', '--db', path.join(dir, 'e2e.db')];
+  const db = path.join(dir, 'e2e.db');
+  // A chance to prepare the directory and the database (say, a catalogue import) before the start.
+  if (beforeStart) await beforeStart({ dir, db });
+  const args = ['serve', '--listen', '127.0.0.1:0', '--db', db];
+  if (typeof config === 'function') config = config({ dir, db });  // a config that names files in `dir`
   if (config) {
     const configPath = path.join(dir, 'config.json');
     await writeFile(configPath, JSON.stringify(config));
@@ -40,7 +45,7 @@ export async function startGateway(config = null) {
   const startedAt = performance.now();
   const child = spawn(MODELGATE_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
 
-  const gateway = { child, dir, port: undefined, stderr: '', exited: undefined, startupMs: undefined };
+  const gateway = { child, dir, db, port: undefined, stderr: '', exited: undefined, startupMs: undefined };
   gateway.exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });

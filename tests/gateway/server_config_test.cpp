@@ -29,6 +29,28 @@ TEST(ServerConfigTest, DialectsAndProviderSettingsComeFromTheConfigFile) {
   ASSERT_NE(config.dialects.find("mistral"), nullptr);  // the presets stay
 }
 
+TEST(ServerConfigTest, TheLocalEngineIsOnByDefaultAndItsSettingsComeFromTheConfigFile) {
+  ServerConfig config;
+  EXPECT_TRUE(config.local.enabled);
+  EXPECT_TRUE(config.local.demo());
+  Status status = apply_config_json(R"({"local":{"model":"/models/m.gguf","model_id":"m","threads":2,"context":2048,"kv_cache_mib":512,
+      "max_running":8,"max_queued":4,"usd_per_mtok_input":0.01,"usd_per_mtok_output":0.02}})", config);
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_FALSE(config.local.demo());
+  EXPECT_EQ(config.local.model_id, "m");
+  EXPECT_EQ(config.local.context, 2048);
+  EXPECT_EQ(config.local.kv_cache_mib, 512);
+  EXPECT_EQ(config.local.max_running, 8);
+  EXPECT_EQ(config.local.max_queued, 4);
+  EXPECT_DOUBLE_EQ(config.local.usd_per_mtok_output, 0.02);
+  ASSERT_TRUE(apply_config_json(R"({"local":{"enabled":false}})", config));
+  EXPECT_FALSE(config.local.enabled);
+  Status typo = apply_config_json(R"({"local":{"modle":"x"}})", config);
+  ASSERT_FALSE(typo);
+  EXPECT_NE(typo.error().message.find("modle"), std::string::npos) << typo.error().message;
+  EXPECT_FALSE(apply_config_json(R"({"local":{"max_running":0}})", config));
+}
+
 TEST(ServerConfigTest, ProviderSettingsNamingNoDialectAreRefused) {
   ServerConfig config;
   Status unknown = apply_config_json(R"({"providers":{"vllm":{"dialect":"nope"}}})", config);

@@ -1,0 +1,121 @@
+// End-to-end: the local engine as the last route. Every remote route of the model points at an address
+// that refuses connections, so the official `openai` client's requests (whole and streamed) are answered
+// by the built-in engine on a tiny synthetic model; the route header names it and the ledger holds one
+// row per request, with the refused routes among those tried.
+//
+// Run with:  node --test tests/e2e/
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import OpenAI from 'openai';
+
+import { MODELGATE_BIN, cleanupGateway, startGateway, stopGateway } from './gateway_process.mjs';
+
+const MODEL = 'tiny-local';
+const LOCAL_ROUTE = `local/${MODEL}`;
+
+/** A loopback port nothing listens on: connections to it are refused. */
+async function refusingPort() {
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** The ledger's rows, read with Python's sqlite3 (Debian's python3, which the engine's oracles need too). */
+function ledgerRows(db) {
+  const script = `
+import json, sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute("select request_id, route, status, prompt_tokens, completion_tokens, routes_tried from usage_ledger").fetchall()
+print(json.dumps([dict(zip(["request_id", "route", "status", "prompt_tokens", "completion_tokens", "routes_tried"], r)) for r in rows]))`;
+  return JSON.parse(execFileSync('/usr/bin/python3', ['-c', script, db], { encoding: 'utf8' }));
+}
+
+describe('the local engine behind the gateway', () => {
+  let gateway;
+  let client;
+
+  before(async () => {
+    const prepare = async ({ dir, db }) => {
+      execFileSync(MODELGATE_BIN, ['synth-model', '--shape', 'tiny-mistral', '--type', 'Q8_0', '--out', path.join(dir, 'tiny.gguf')]);
+      const csv = ['model,provider,upstream_model,usd_per_mtok_input,usd_per_mtok_output,context_length,quantization,' +
+                   'published_ttft_ms,published_throughput_tok_s,supports_tools,supports_json,enabled,base_url,api_key_env'];
+      for (const provider of ['down-a', 'down-b']) {
+        csv.push(`${MODEL},${provider},${MODEL},0.1,0.1,512,,,,false,false,true,http://127.0.0.1:${await refusingPort()}/v1,`);
+      }
+      await writeFile(path.join(dir, 'routes.csv'), csv.join('\n') + '\n');
+      execFileSync(MODELGATE_BIN, ['catalogue', '--db', db, 'import', path.join(dir, 'routes.csv')]);
+    };
+    const config = ({ dir }) => ({
+      local: { model: path.join(dir, 'tiny.gguf'), model_id: MODEL, threads: 1 },
+      routing: { backoff_initial_ms: 10, backoff_max_ms: 20 },
+    });
+    gateway = await startGateway(config, { beforeStart: prepare });
+    client = new OpenAI({ baseURL: `http://127.0.0.1:${gateway.port}/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+
+  after(async () => {
+    if (gateway) await stopGateway(gateway);
+    await cleanupGateway(gateway);
+  });
+
+  it('lists the local route beside the remote ones', async () => {
+    const models = await client.models.list();
+    const entry = models.data.find((model) => model.id === MODEL);
+    assert.ok(entry, `model ${MODEL} is listed`);
+    assert.deepEqual(entry.routes.map((route) => route.route).sort(), ['down-a/tiny-local', 'down-b/tiny-local', LOCAL_ROUTE]);
+  });
+
+  it('answers a whole chat completion when every remote route refuses connections', async () => {
+    const { data, response } = await client.chat.completions
+      .create({ model: MODEL, messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 8, seed: 1 })
+      .withResponse();
+    assert.equal(response.headers.get('x-modelgate-route'), LOCAL_ROUTE);
+    assert.equal(data.provider, 'local');
+    assert.equal(data.choices[0].message.role, 'assistant');
+    assert.equal(typeof data.choices[0].message.content, 'string');
+    assert.ok(['stop', 'length'].includes(data.choices[0].finish_reason));
+    assert.ok(data.usage.prompt_tokens > 0 && data.usage.completion_tokens > 0 && data.usage.completion_tokens <= 8);
+  });
+
+  it('streams a chat completion from the local engine with usage at the end', async () => {
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: MODEL, messages: [{ role: 'user', content: 'Stream, please' }], max_tokens: 6, stream: true, stream_options: { include_usage: true } })
+      .withResponse();
+    assert.equal(response.headers.get('x-modelgate-route'), LOCAL_ROUTE);
+    let usage;
+    let finish;
+    let deltas = 0;
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = chunk.usage;
+      if (chunk.choices[0]?.delta?.content !== undefined) deltas += 1;
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.ok(deltas > 0, 'text came in deltas');
+    assert.ok(['stop', 'length'].includes(finish));
+    assert.ok(usage && usage.completion_tokens > 0 && usage.completion_tokens <= 6);
+  });
+
+  it('left one ledger row per request, answered locally after the refused routes', async () => {
+    await stopGateway(gateway);  // flushes the ledger
+    const rows = ledgerRows(gateway.db);
+    assert.equal(rows.length, 2, JSON.stringify(rows));
+    for (const row of rows) {
+      assert.equal(row.route, LOCAL_ROUTE);
+      assert.equal(row.status, 200);
+      assert.ok(row.prompt_tokens > 0 && row.completion_tokens > 0);
+      const attempts = JSON.parse(row.routes_tried);
+      assert.ok(attempts.at(-1).route === LOCAL_ROUTE && attempts.at(-1).outcome === 'ok', row.routes_tried);
+      for (const attempt of attempts.slice(0, -1)) {
+        assert.ok(attempt.route.startsWith('down-') && attempt.outcome === 'transient', row.routes_tried);
+      }
+    }
+    const first = JSON.parse(rows[0].routes_tried);
+    assert.ok(first.length > 1, `the refused routes were tried first: ${rows[0].routes_tried}`);
+  });
+});
