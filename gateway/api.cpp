@@ -46,6 +46,25 @@ Error unsupported_media_type_error(const HttpRequest& request) {
                "Content-Type must be application/json; got '" + request.content_type + "'", 0};
 }
 
+// The scheduler's counters: how full its batches are, what the prefix cache saves, what waits.
+nlohmann::json local_engine_json(const LocalProvider& local) {
+  engine::ServingCounters c = local.serving().counters();
+  return {{"model", local.models().front().model_id},
+          {"demo", local.is_demo()},
+          {"queued", c.queued},
+          {"running", c.running},
+          {"steps", c.steps},
+          {"shared_steps", c.shared_steps},
+          {"mean_sequences_per_step", c.steps ? static_cast<double>(c.sequence_steps) / static_cast<double>(c.steps) : 0.0},
+          {"max_sequences_in_step", c.max_sequences_in_step},
+          {"prompt_tokens", c.prompt_tokens},
+          {"cached_prompt_tokens", c.cached_prompt_tokens},
+          {"prefix_hits", c.prefix_hits},
+          {"generated_tokens", c.generated_tokens},
+          {"completed", c.completed},
+          {"refused", c.refused}};
+}
+
 }  // namespace
 
 bool is_json_media_type(std::string_view content_type) {
@@ -55,8 +74,8 @@ bool is_json_media_type(std::string_view content_type) {
   return type.empty() || type == "application/json";
 }
 
-Api::Api(ExchangeServices services, const RoutingState& routing, UsageReports* reports)
-    : services_(services), config_(services.config), routing_(routing), state_(services.state), reports_(reports) {}
+Api::Api(ExchangeServices services, const RoutingState& routing, UsageReports* reports, const LocalProvider* local)
+    : services_(services), config_(services.config), routing_(routing), state_(services.state), reports_(reports), local_(local) {}
 
 void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) {
   auto endpoint = std::find_if(kEndpoints.begin(), kEndpoints.end(), [&](const Endpoint& e) { return e.path == request.path; });
@@ -103,13 +122,15 @@ void Api::reject_completion(const HttpRequest& request, const ChatRequest* parse
 }
 
 HttpReply Api::health() const {
-  return json_reply({{"status", "ok"},
-                     {"draining", state_.draining.load()},
-                     {"open_connections", state_.open_connections.load()},
-                     {"requests_in_flight", state_.requests_in_flight.load()},
-                     {"active_generations", state_.active_generations.load()},
-                     {"requests_total", state_.requests_total.load()},
-                     {"cancelled_total", state_.cancelled_total.load()}});
+  nlohmann::json body = {{"status", "ok"},
+                         {"draining", state_.draining.load()},
+                         {"open_connections", state_.open_connections.load()},
+                         {"requests_in_flight", state_.requests_in_flight.load()},
+                         {"active_generations", state_.active_generations.load()},
+                         {"requests_total", state_.requests_total.load()},
+                         {"cancelled_total", state_.cancelled_total.load()}};
+  if (local_) body["local_engine"] = local_engine_json(*local_);
+  return json_reply(body);
 }
 
 HttpReply Api::ready() const {

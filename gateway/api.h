@@ -10,12 +10,14 @@
 #include "gateway/routing_state.h"
 #include "gateway/server_config.h"
 #include "gateway/usage_reports.h"
+#include "providers/local_provider.h"
 
 namespace mg::gateway {
 
 class Api {
  public:
-  Api(ExchangeServices services, const RoutingState& routing, UsageReports* reports);
+  // `local`: the built-in engine whose counters /health reports; null when it is off.
+  Api(ExchangeServices services, const RoutingState& routing, UsageReports* reports, const LocalProvider* local = nullptr);
 
   // Answers `request` on `channel`, now or later. Call on the channel's executor.
   void handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel);
@@ -35,6 +37,7 @@ class Api {
   const RoutingState& routing_;
   GatewayState& state_;
   UsageReports* reports_;
+  const LocalProvider* local_;
 };
 
 // True for "application/json" with any parameters, in any case; an absent type is accepted as JSON.

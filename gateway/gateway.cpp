@@ -148,7 +148,7 @@ Status Gateway::start() {
     return startup_error(e.what());
   }
   api_ = std::make_unique<Api>(ExchangeServices{config_, state_, routing_->live_stats(), routing_->circuits(), recorder_.get()}, *routing_,
-                               reports_.get());
+                               reports_.get(), local_.get());
 
   boost::system::error_code ec;
   tcp::endpoint endpoint(net::ip::make_address(config_.listen_host, ec), config_.listen_port);

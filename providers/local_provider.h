@@ -41,6 +41,7 @@ class LocalProvider final : public Provider {
                    EventSink sink) override;
 
   engine::ServingEngine& serving() { return *serving_; }
+  const engine::ServingEngine& serving() const { return *serving_; }
   bool is_demo() const { return options_.demo; }
   engine::MistralTemplateVersion template_version() const { return template_; }
 

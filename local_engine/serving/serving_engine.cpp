@@ -85,7 +85,10 @@ ServingEngine::Admission ServingEngine::submit(std::shared_ptr<ServingRequest> r
   request->submitted = Clock::now();
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || waiting_.size() >= options_.max_queued) {
+    // Every request passes through waiting_ until the scheduler seats it: free seats count as room too.
+    const std::size_t running = counters_->running.load(std::memory_order_relaxed);
+    const std::size_t free_seats = options_.max_running > running ? options_.max_running - running : 0;
+    if (stopping_ || waiting_.size() >= options_.max_queued + free_seats) {
       counters_->refused.fetch_add(1, std::memory_order_relaxed);
       return Admission::queue_full;
     }

@@ -1,0 +1,105 @@
+// The local engine behind the real server: the demo model's route under concurrency (shared batches,
+// seen in the engine's counters on /health), a chat's next turn from the prefix cache, a full queue
+// answered 503 with Retry-After, and a client that leaves mid-stream stopping its generation.
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/test_gateway.h"
+
+namespace mg::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr const char* kDemoModel = "modelgate-demo";
+
+// A request that runs to max_tokens: the demo vocabulary's EOS (id 2) is banned.
+json demo_request(const std::string& system, const std::string& user, int max_tokens, bool stream = false) {
+  json body = {{"model", kDemoModel}, {"max_tokens", max_tokens}, {"temperature", 0}, {"logit_bias", {{"2", -100}}}, {"stream", stream}};
+  body["messages"] = json::array();
+  if (!system.empty()) body["messages"].push_back({{"role", "system"}, {"content", system}});
+  body["messages"].push_back({{"role", "user"}, {"content", user}});
+  return body;
+}
+
+void with_local_engine(gateway::ServerConfig& config) {
+  config.local.enabled = true;
+  config.local.threads = 1;
+}
+
+TEST(LocalRouteTest, ConcurrentRequestsAreDecodedInSharedBatches) {
+  TestGateway gateway(with_local_engine);
+  std::vector<std::future<std::optional<RawResponse>>> answers;
+  for (int i = 0; i < 8; ++i) {
+    answers.push_back(std::async(std::launch::async, [&, i] { return gateway.post("/v1/chat/completions", demo_request("", "question " + std::to_string(i), 300)); }));
+  }
+  for (auto& answer : answers) {
+    std::optional<RawResponse> response = answer.get();
+    ASSERT_TRUE(response);
+    ASSERT_EQ(response->status, 200) << response->body;
+    EXPECT_EQ(response->header("x-modelgate-route"), "local/modelgate-demo");
+    EXPECT_EQ(json::parse(response->body)["usage"]["completion_tokens"], 300);
+  }
+  json engine = gateway.health()["local_engine"];
+  std::printf("local engine after 8 concurrent requests: %s\n", engine.dump().c_str());
+  EXPECT_EQ(engine["completed"], 8);
+  EXPECT_EQ(engine["generated_tokens"], 8 * 300);
+  EXPECT_GT(engine["shared_steps"].get<int>(), 0);
+  EXPECT_GE(engine["max_sequences_in_step"].get<int>(), 2);
+  EXPECT_LT(engine["steps"].get<int>(), 8 * 300);  // fewer passes than tokens: they shared
+}
+
+TEST(LocalRouteTest, ASecondTurnWithTheSameSystemPromptStartsFromTheCache) {
+  TestGateway gateway(with_local_engine);
+  const std::string system = "You are a careful assistant who answers in one short sentence and never guesses.";
+  std::optional<RawResponse> first = gateway.post("/v1/chat/completions", demo_request(system, "What is a gateway?", 4));
+  ASSERT_TRUE(first && first->status == 200);
+  EXPECT_EQ(json::parse(first->body)["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+  std::optional<RawResponse> second = gateway.post("/v1/chat/completions", demo_request(system, "And what is a route?", 4));
+  ASSERT_TRUE(second && second->status == 200);
+  json usage = json::parse(second->body)["usage"];
+  EXPECT_GT(usage["prompt_tokens_details"]["cached_tokens"].get<int>(), static_cast<int>(system.size() / 4)) << usage.dump();
+  EXPECT_LT(usage["prompt_tokens_details"]["cached_tokens"].get<int>(), usage["prompt_tokens"].get<int>());
+  json engine = gateway.health()["local_engine"];
+  EXPECT_EQ(engine["prefix_hits"], 1);
+  EXPECT_EQ(engine["cached_prompt_tokens"], usage["prompt_tokens_details"]["cached_tokens"]);
+}
+
+TEST(LocalRouteTest, AFullQueueIsAnswered503WithRetryAfter) {
+  TestGateway gateway([](gateway::ServerConfig& config) {
+    with_local_engine(config);
+    config.local.max_running = 1;
+    config.local.max_queued = 0;
+    config.retry.retries_per_route = 0;
+  });
+  auto busy = std::async(std::launch::async, [&] { return gateway.post("/v1/chat/completions", demo_request("", "a long answer", 500)); });
+  gateway.wait_for_health([](const json& health) { return health["local_engine"]["running"] == 1; });
+  std::optional<RawResponse> refused = gateway.post("/v1/chat/completions", demo_request("", "me too", 4));
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 503) << refused->body;
+  EXPECT_EQ(refused->header("retry-after"), "5");  // the gateway's no-route figure, at least the engine's 1 s
+  EXPECT_NE(refused->body.find("local engine: its queue is full"), std::string::npos) << refused->body;
+  std::optional<RawResponse> first = busy.get();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(gateway.health()["local_engine"]["refused"], 1);
+}
+
+TEST(LocalRouteTest, AClientLeavingMidStreamStopsItsGeneration) {
+  TestGateway gateway(with_local_engine);
+  {
+    RawConnection connection(gateway.port());
+    ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", demo_request("", "stream a lot", 500, true).dump())));
+    ASSERT_NE(connection.read_until("data: ").find("data: "), std::string::npos);
+    connection.close_abruptly();
+  }
+  json health = gateway.wait_for_health([](const json& h) { return h["local_engine"]["completed"] == 1; });
+  EXPECT_EQ(health["local_engine"]["running"], 0);
+  EXPECT_LT(health["local_engine"]["generated_tokens"].get<int>(), 500);
+}
+
+}  // namespace
+}  // namespace mg::test
