@@ -91,6 +91,12 @@ engine::SamplingParams sampling_from(const ChatRequest& request, std::uint32_t n
   return out;
 }
 
+// The grammar a response_format asks for. std::invalid_argument for a schema it cannot enforce.
+std::shared_ptr<const engine::JsonGrammar> json_grammar_for(const ResponseFormat& format) {
+  if (format.type == ResponseFormat::Type::json_object) return engine::JsonGrammar::any_object();
+  return engine::JsonGrammar::from_schema(format.schema.dump());
+}
+
 FinishReason finish_reason_of(const std::string& engine_reason) {
   return engine_reason == "length" ? FinishReason::length : FinishReason::stop;
 }
@@ -173,7 +179,8 @@ std::shared_ptr<LocalProvider> LocalProvider::start(const std::string& model_pat
 
 LocalProvider::LocalProvider(std::shared_ptr<engine::ServingEngine> serving, LocalProviderOptions options)
     : serving_(std::move(serving)), options_(std::move(options)),
-      template_(engine::select_template(serving_->engine().tokenizer(), serving_->engine().model()->file().get_string("tokenizer.chat_template"))) {}
+      template_(engine::select_template(serving_->engine().tokenizer(), serving_->engine().model()->file().get_string("tokenizer.chat_template"))),
+      token_trie_(std::make_shared<const engine::TokenTrie>(serving_->engine().tokenizer())) {}
 
 std::vector<ModelOffer> LocalProvider::models() const {
   ModelOffer offer;
@@ -183,7 +190,7 @@ std::vector<ModelOffer> LocalProvider::models() const {
   offer.usd_per_mtok_output = options_.usd_per_mtok_output;
   offer.context_length = static_cast<int>(serving_->n_ctx());
   offer.supports_tools = template_ != engine::MistralTemplateVersion::v1;
-  offer.supports_json = false;  // until constrained decoding
+  offer.supports_json = true;  // enforced by constrained decoding
   offer.last_resort = true;
   if (options_.demo) offer.description = "a tiny synthetic demo model with random weights: its answers are noise (start with --local-model FILE.gguf)";
   return {offer};
@@ -191,10 +198,6 @@ std::vector<ModelOffer> LocalProvider::models() const {
 
 Result<std::shared_ptr<engine::ServingRequest>> LocalProvider::serving_request(const ChatRequest& request) const {
   if (request.n != 1) return cannot_serve("it answers one choice at a time (n = 1)");
-  if (request.response_format && request.response_format->type != ResponseFormat::Type::text) {
-    return cannot_serve("response_format " + std::string(request.response_format->type == ResponseFormat::Type::json_object ? "json_object" : "json_schema") +
-                        " is not supported yet");
-  }
   const engine::Engine& engine = serving_->engine();
   auto serving = std::make_shared<engine::ServingRequest>();
   engine::GenerationRequest& generation = serving->generation;
@@ -210,6 +213,13 @@ Result<std::shared_ptr<engine::ServingRequest>> LocalProvider::serving_request(c
     return Error::invalid_request(std::string("local engine: ") + e.what(), "messages");
   } catch (const std::length_error& e) {
     return Error::invalid_request(std::string("local engine: ") + e.what(), "messages");
+  }
+  if (request.response_format && request.response_format->type != ResponseFormat::Type::text) {
+    try {
+      serving->constraint = std::make_unique<engine::JsonConstraint>(json_grammar_for(*request.response_format), token_trie_, engine.tokenizer());
+    } catch (const std::invalid_argument& e) {  // a schema it cannot enforce: never answered unconstrained
+      return cannot_serve(e.what());
+    }
   }
   generation.sampling = sampling_from(request, engine.model()->hparams().n_vocab);
   generation.max_tokens = request.max_tokens ? static_cast<std::uint32_t>(*request.max_tokens) : serving_->n_ctx();

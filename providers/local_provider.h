@@ -2,13 +2,15 @@
 // the same ChatEvents as a remote upstream, so a fallback to it is invisible to the client. Requests go
 // to the engine's scheduler (serving/), which runs on threads of its own, never on the network threads:
 // chat messages become Mistral prompt ids through the model's chat template, the sampled text streams
-// back as TextDelta events, [TOOL_CALLS] output becomes ToolCallDelta events, and usage is exact.
+// back as TextDelta events, [TOOL_CALLS] output becomes ToolCallDelta events, response_format json_object
+// and json_schema are enforced by constrained decoding, and usage is exact.
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "local_engine/chat/mistral_chat_template.h"
+#include "local_engine/sampling/json_grammar.h"
 #include "local_engine/serving/serving_engine.h"
 #include "providers/provider.h"
 
@@ -51,6 +53,7 @@ class LocalProvider final : public Provider {
   std::shared_ptr<engine::ServingEngine> serving_;
   LocalProviderOptions options_;
   engine::MistralTemplateVersion template_;
+  std::shared_ptr<const engine::TokenTrie> token_trie_;  // the vocabulary for constrained decoding, built once
 };
 
 }  // namespace mg

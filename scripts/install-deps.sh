@@ -14,7 +14,7 @@ debian_packages=(
   build-essential cmake ninja-build pkg-config ca-certificates openssl git
   libboost1.81-dev libssl-dev nlohmann-json3-dev libsqlite3-dev
   googletest libgtest-dev libbenchmark-dev
-  python3-minimal python3-sentencepiece python3-numpy
+  python3-minimal python3-sentencepiece python3-numpy python3-jsonschema
 )
 
 is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

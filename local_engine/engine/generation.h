@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "local_engine/sampling/sampler.h"
+#include "local_engine/sampling/token_constraint.h"
 #include "local_engine/sampling/stop_strings.h"
 #include "local_engine/tokenizer/sentencepiece_tokenizer.h"
 #include "local_engine/tokenizer/stream_decoder.h"
@@ -33,16 +34,6 @@ struct GeneratedPiece {
 
 // Gets every sampled token with the text it completes; returning false cancels.
 using PieceCallback = std::function<bool(const GeneratedPiece&)>;
-
-// Narrows what the sampler may pick at each step (constrained decoding); may be null.
-class TokenConstraint {
- public:
-  virtual ~TokenConstraint() = default;
-  // Sets the logits of tokens that may not come next to -infinity. False when no token may come next
-  // (the constrained output is complete: generation ends as a stop).
-  virtual bool mask(std::span<float> logits) = 0;
-  virtual void accept(std::int32_t token) = 0;
-};
 
 class Generation {
  public:

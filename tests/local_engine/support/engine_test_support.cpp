@@ -14,17 +14,6 @@
 
 namespace mg::engine::testing {
 
-CommandResult run_command_with_status(const std::string& command) {
-  CommandResult result;
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(::popen(command.c_str(), "r"), &::pclose);
-  if (!pipe) return result;
-  char buffer[65536];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe.get())) > 0;) result.output.append(buffer, n);
-  const int status = ::pclose(pipe.release());
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  return result;
-}
-
 std::string run_command(const std::string& command) { return run_command_with_status(command).output; }
 
 std::string joined_ids(std::span<const std::int32_t> prompt) {

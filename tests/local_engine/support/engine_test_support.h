@@ -10,16 +10,12 @@
 #include <vector>
 
 #include "local_engine/model/llama_model.h"
+#include "tests/support/run_command.h"
 
 namespace mg::engine::testing {
 
-struct CommandResult {
-  std::string output;  // standard output
-  int exit_code = -1;  // -1 when the command could not start or did not exit normally
-};
-
-// Runs a shell command to its end.
-CommandResult run_command_with_status(const std::string& command);
+using mg::test::CommandResult;
+using mg::test::run_command_with_status;
 
 // The command's standard output (empty when it cannot be started).
 std::string run_command(const std::string& command);
