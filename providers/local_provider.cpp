@@ -214,17 +214,38 @@ Result<std::shared_ptr<engine::ServingRequest>> LocalProvider::serving_request(c
   } catch (const std::length_error& e) {
     return Error::invalid_request(std::string("local engine: ") + e.what(), "messages");
   }
-  if (request.response_format && request.response_format->type != ResponseFormat::Type::text) {
-    try {
-      serving->constraint = std::make_unique<engine::JsonConstraint>(json_grammar_for(*request.response_format), token_trie_, engine.tokenizer());
-    } catch (const std::invalid_argument& e) {  // a schema it cannot enforce: never answered unconstrained
-      return cannot_serve(e.what());
-    }
+  try {
+    serving->constraint = constraint_for(request);
+  } catch (const std::invalid_argument& e) {  // a schema it cannot enforce: never answered unconstrained
+    return cannot_serve(e.what());
   }
   generation.sampling = sampling_from(request, engine.model()->hparams().n_vocab);
   generation.max_tokens = request.max_tokens ? static_cast<std::uint32_t>(*request.max_tokens) : serving_->n_ctx();
   generation.stop = request.stop;
   return serving;
+}
+
+// A forced tool call (tool_choice "required" or a named function) is [TOOL_CALLS] and then a call list
+// whose names and arguments the tools' schemas allow; otherwise response_format's JSON, if asked for.
+std::unique_ptr<engine::TokenConstraint> LocalProvider::constraint_for(const ChatRequest& request) const {
+  const engine::SentencePieceTokenizer& tokenizer = serving_->engine().tokenizer();
+  const bool forced = request.tool_choice && (request.tool_choice->mode == ToolChoice::Mode::required ||
+                                              request.tool_choice->mode == ToolChoice::Mode::function);
+  if (forced && !request.tools.empty() && template_ != engine::MistralTemplateVersion::v1) {
+    std::vector<engine::JsonGrammar::ToolSchema> tools;
+    for (const Tool& tool : request.tools) {
+      if (request.tool_choice->mode == ToolChoice::Mode::function && tool.name != request.tool_choice->function_name) continue;
+      tools.push_back({tool.name, tool.parameters.is_null() ? std::string() : tool.parameters.dump()});
+    }
+    if (tools.empty()) throw std::invalid_argument("tool_choice names '" + request.tool_choice->function_name + "', which is not among the tools");
+    const bool parallel = request.parallel_tool_calls.value_or(true) && request.tool_choice->mode == ToolChoice::Mode::required;
+    auto calls = std::make_unique<engine::JsonConstraint>(engine::JsonGrammar::tool_calls(tools, parallel ? 4 : 1), token_trie_, tokenizer);
+    return std::make_unique<engine::PrefixedConstraint>(tokenizer.find("[TOOL_CALLS]"), std::move(calls));
+  }
+  if (request.response_format && request.response_format->type != ResponseFormat::Type::text) {
+    return std::make_unique<engine::JsonConstraint>(json_grammar_for(*request.response_format), token_trie_, tokenizer);
+  }
+  return nullptr;
 }
 
 void LocalProvider::chat_stream(std::shared_ptr<const ChatRequest> request, const std::string& /*model_id*/, const RequestContext& context,

@@ -49,6 +49,7 @@ class LocalProvider final : public Provider {
 
  private:
   Result<std::shared_ptr<engine::ServingRequest>> serving_request(const ChatRequest& request) const;
+  std::unique_ptr<engine::TokenConstraint> constraint_for(const ChatRequest& request) const;
 
   std::shared_ptr<engine::ServingEngine> serving_;
   LocalProviderOptions options_;

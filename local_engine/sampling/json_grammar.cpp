@@ -71,6 +71,61 @@ std::shared_ptr<const JsonGrammar> JsonGrammar::from_schema(std::string_view sch
   return grammar;
 }
 
+std::shared_ptr<const JsonGrammar> JsonGrammar::tool_calls(const std::vector<ToolSchema>& tools, std::uint32_t max_calls) {
+  if (tools.empty()) throw std::invalid_argument("tool calls need at least one tool");
+  auto grammar = std::shared_ptr<JsonGrammar>(new JsonGrammar());
+  std::vector<std::pair<std::string, int>> calls;  // (name, arguments node)
+  for (const ToolSchema& tool : tools) {
+    std::optional<PythonJsonValue> parameters = parse_python_json(tool.parameters.empty() ? "{}" : tool.parameters);
+    if (!parameters) throw std::invalid_argument("tool '" + tool.name + "': its parameters are not valid JSON");
+    const bool open = parameters->is_object() && parameters->members.empty();  // {}: any arguments object
+    calls.emplace_back(tool.name, open ? grammar->node(grammar->any_).alternatives[0] : grammar->compile(*parameters, 1));
+  }
+  std::sort(calls.begin(), calls.end());
+  GrammarNode call;
+  call.kind = GrammarNode::Kind::sequence;
+  call.parts = {{"{\"name\":\"", -1}, {"", grammar->call_named(calls, 0)}};
+  GrammarNode list;
+  list.kind = GrammarNode::Kind::array;
+  list.items = grammar->add(std::move(call));
+  list.min_items = 1;
+  list.max_items = std::max(1u, max_calls);
+  grammar->root_ = grammar->add(std::move(list));
+  return grammar;
+}
+
+// What follows `{"name":"` plus the first `common` bytes every call's name shares: the rest of one of the
+// names, told apart byte by byte where they part, then its arguments.
+int JsonGrammar::call_named(const std::vector<std::pair<std::string, int>>& calls, std::size_t common) {
+  if (calls.size() == 1) {
+    const auto& [name, arguments] = calls.front();
+    std::string rest = dump_python_json(PythonJsonValue::string(name));  // quoted and escaped as JSON
+    rest = rest.substr(1 + common) + ",\"arguments\":";
+    GrammarNode tail;
+    tail.kind = GrammarNode::Kind::sequence;
+    tail.parts = {{rest, -1}, {"", arguments}, {"}", -1}};
+    return add(std::move(tail));
+  }
+  std::vector<int> alternatives;
+  for (std::size_t i = 0; i < calls.size();) {
+    // The calls whose names go on with the same byte (or end here: the closing quote comes next).
+    auto next_byte = [&](const std::string& name) { return common < name.size() ? name[common] : '"'; };
+    std::size_t j = i;
+    while (j < calls.size() && next_byte(calls[j].first) == next_byte(calls[i].first)) ++j;
+    std::vector<std::pair<std::string, int>> group(calls.begin() + static_cast<std::ptrdiff_t>(i), calls.begin() + static_cast<std::ptrdiff_t>(j));
+    if (group.size() == 1 || common >= group.front().first.size()) {
+      alternatives.push_back(call_named({group.front()}, common));
+    } else {
+      GrammarNode step;
+      step.kind = GrammarNode::Kind::sequence;
+      step.parts = {{std::string(1, next_byte(group.front().first)), -1}, {"", call_named(group, common + 1)}};
+      alternatives.push_back(add(std::move(step)));
+    }
+    i = j;
+  }
+  return choice_of(std::move(alternatives), "tool names");
+}
+
 int JsonGrammar::add(GrammarNode node) {
   set_first(node);
   nodes_.push_back(std::move(node));
@@ -282,6 +337,10 @@ JsonMatcher::Step JsonMatcher::consume(Frame& frame, unsigned char c) {
 
 JsonMatcher::Step JsonMatcher::consume_sequence(Frame& f, const GrammarNode& n, unsigned char c) {
   const GrammarNode::Part& part = n.parts[f.part];
+  if (part.child >= 0 && f.part + 1 == n.parts.size()) {  // a child in tail position takes the frame over
+    f = start(part.child);
+    return consume(f, c);
+  }
   if (part.child >= 0) {
     ++f.part;
     pending_child_ = part.child;
@@ -493,6 +552,23 @@ bool JsonConstraint::mask(std::span<float> logits) {
 void JsonConstraint::accept(std::int32_t token) {
   matcher_.feed(trie_->bytes(token, first_piece_));
   first_piece_ = false;
+}
+
+}  // namespace mg::engine
+
+namespace mg::engine {
+
+bool PrefixedConstraint::mask(std::span<float> logits) {
+  if (first_done_) return rest_->mask(logits);
+  for (std::size_t id = 0; id < logits.size(); ++id) {
+    if (static_cast<std::int32_t>(id) != first_token_) logits[id] = -std::numeric_limits<float>::infinity();
+  }
+  return true;
+}
+
+void PrefixedConstraint::accept(std::int32_t token) {
+  if (first_done_) return rest_->accept(token);
+  first_done_ = true;
 }
 
 }  // namespace mg::engine

@@ -55,6 +55,13 @@ class JsonGrammar {
   static std::shared_ptr<const JsonGrammar> any_object();
   // What `schema_text` (a JSON Schema) allows; std::invalid_argument for what it cannot enforce.
   static std::shared_ptr<const JsonGrammar> from_schema(std::string_view schema_text);
+  // A Mistral tool-call list: 1 to `max_calls` of {"name": one of the tools, "arguments": what that
+  // tool's parameters schema allows}.
+  struct ToolSchema {
+    std::string name;
+    std::string parameters;  // JSON Schema text; '' or {} for any arguments object
+  };
+  static std::shared_ptr<const JsonGrammar> tool_calls(const std::vector<ToolSchema>& tools, std::uint32_t max_calls);
 
   const GrammarNode& node(int index) const { return nodes_[static_cast<std::size_t>(index)]; }
   int root() const { return root_; }
@@ -67,6 +74,7 @@ class JsonGrammar {
   int compile(const struct PythonJsonValue& schema, std::size_t depth);
   int compile_typed(const PythonJsonValue& schema, const std::string& type, std::size_t depth);
   int choice_of(std::vector<int> alternatives, const std::string& where);
+  int call_named(const std::vector<std::pair<std::string, int>>& calls, std::size_t common);
   void set_first(GrammarNode& node) const;
 
   std::vector<GrammarNode> nodes_;
@@ -140,6 +148,19 @@ class TokenTrie {
   std::vector<Node> first_;
   std::vector<std::string> later_bytes_;  // [n_vocab]
   std::vector<std::string> first_bytes_;  // [n_vocab]
+};
+
+// Another constraint, after one forced token first (Mistral's [TOOL_CALLS] before a call list).
+class PrefixedConstraint final : public TokenConstraint {
+ public:
+  PrefixedConstraint(std::int32_t first_token, std::unique_ptr<TokenConstraint> rest) : first_token_(first_token), rest_(std::move(rest)) {}
+  bool mask(std::span<float> logits) override;
+  void accept(std::int32_t token) override;
+
+ private:
+  std::int32_t first_token_;
+  bool first_done_ = false;
+  std::unique_ptr<TokenConstraint> rest_;
 };
 
 // The grammar as a TokenConstraint: masks the logits of pieces that would break it, and allows the end

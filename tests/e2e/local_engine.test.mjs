@@ -11,8 +11,10 @@ import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 
+import { assembleToolCalls } from './chat_helpers.mjs';
 import { MODELGATE_BIN, cleanupGateway, startGateway, stopGateway } from './gateway_process.mjs';
 
 const MODEL = 'tiny-local';
@@ -117,5 +119,94 @@ describe('the local engine behind the gateway', () => {
     }
     const first = JSON.parse(rows[0].routes_tried);
     assert.ok(first.length > 1, `the refused routes were tried first: ${rows[0].routes_tried}`);
+  });
+});
+
+// Tool calls offline: a tiny model with Mistral's v3 vocabulary (so the v3 chat template, with
+// [AVAILABLE_TOOLS], [TOOL_CALLS] and [TOOL_RESULTS]). Random weights say nonsense, but a forced call is
+// [TOOL_CALLS] and a call list constrained to the tools, so its OpenAI structure is always sound.
+describe('tool calls on the local engine', () => {
+  const V3_VOCAB = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'local_engine', 'data', 'mistral_tokenizer',
+                             'mistral_instruct_tokenizer_240323.model.v3');
+  const TOOLS = [
+    {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        description: 'The weather in a city',
+        parameters: {
+          type: 'object',
+          properties: { city: { type: 'string', maxLength: 12 }, unit: { enum: ['celsius', 'fahrenheit'] } },
+          required: ['city', 'unit'],
+        },
+      },
+    },
+    { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { type: 'string', maxLength: 6 } } } } },
+  ];
+  const NAMES = TOOLS.map((tool) => tool.function.name);
+  let gateway;
+  let client;
+
+  before(async () => {
+    const prepare = async ({ dir }) => {
+      execFileSync(MODELGATE_BIN, ['synth-model', '--shape', 'tiny-mistral', '--type', 'Q8_0', '--vocab', V3_VOCAB, '--out', path.join(dir, 'v3.gguf')]);
+    };
+    const config = ({ dir }) => ({ local: { model: path.join(dir, 'v3.gguf'), model_id: 'tiny-v3', threads: 1 } });
+    gateway = await startGateway(config, { beforeStart: prepare });
+    client = new OpenAI({ baseURL: `http://127.0.0.1:${gateway.port}/v1`, apiKey: 'unused', maxRetries: 0 });
+  });
+
+  after(async () => {
+    if (gateway) await stopGateway(gateway);
+    await cleanupGateway(gateway);
+  });
+
+  function assertWellFormedCall(call) {
+    assert.match(call.id, /^[a-zA-Z0-9]{9}$/, 'a v3 call id');
+    assert.equal(call.type, 'function');
+    assert.ok(NAMES.includes(call.function.name), call.function.name);
+    const args = JSON.parse(call.function.arguments);
+    assert.equal(typeof args, 'object');
+    if (call.function.name === 'get_weather') {
+      assert.equal(typeof args.city, 'string');
+      assert.ok(['celsius', 'fahrenheit'].includes(args.unit), call.function.arguments);
+    }
+  }
+
+  it('answers tool_choice "required" with OpenAI tool_calls, then takes the results back', async () => {
+    const messages = [{ role: 'user', content: 'What is the weather in Paris?' }];
+    const first = await client.chat.completions.create({ model: 'tiny-v3', messages, tools: TOOLS, tool_choice: 'required', seed: 4 });
+    const choice = first.choices[0];
+    assert.equal(choice.finish_reason, 'tool_calls');
+    assert.equal(choice.message.content, null);
+    assert.ok(choice.message.tool_calls.length >= 1);
+    choice.message.tool_calls.forEach(assertWellFormedCall);
+
+    messages.push(choice.message);
+    for (const call of choice.message.tool_calls) messages.push({ role: 'tool', tool_call_id: call.id, content: '{"temperature": 21}' });
+    const second = await client.chat.completions.create({ model: 'tiny-v3', messages, tools: TOOLS, max_tokens: 8, seed: 5 });
+    const answer = second.choices[0];
+    assert.ok(['stop', 'length', 'tool_calls'].includes(answer.finish_reason));
+    if (answer.finish_reason === 'tool_calls') answer.message.tool_calls.forEach(assertWellFormedCall);
+    else assert.equal(typeof answer.message.content, 'string');
+    assert.ok(second.usage.prompt_tokens > first.usage.prompt_tokens, 'the tool results are in the prompt');
+  });
+
+  it('streams a call to the function tool_choice names, its id and name in the first fragment', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'tiny-v3',
+      messages: [{ role: 'user', content: 'Time in Tokyo?' }],
+      tools: TOOLS,
+      tool_choice: { type: 'function', function: { name: 'get_time' } },
+      stream: true,
+      seed: 6,
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const calls = assembleToolCalls(chunks);
+    assert.equal(calls.length, 1);
+    assertWellFormedCall(calls[0]);
+    assert.equal(calls[0].function.name, 'get_time');
+    assert.equal(chunks.filter((c) => c.choices[0]?.finish_reason).at(-1).choices[0].finish_reason, 'tool_calls');
   });
 });

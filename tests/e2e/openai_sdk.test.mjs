@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
+import { assembleToolCalls } from './chat_helpers.mjs';
 import { cleanupGateway, isRunning, startGateway, stopGateway } from './gateway_process.mjs';
 
 const GATEWAY_CONFIG = {
@@ -66,25 +67,6 @@ async function collectStream(stream) {
     text += chunk.choices[0]?.delta?.content ?? '';
   }
   return { chunks, text };
-}
-
-/** Rebuilds complete tool calls from streamed deltas, keyed by their index. */
-function assembleToolCalls(chunks) {
-  const calls = [];
-  for (const chunk of chunks) {
-    for (const fragment of chunk.choices[0]?.delta?.tool_calls ?? []) {
-      const call = (calls[fragment.index] ??= {
-        id: undefined,
-        type: 'function',
-        function: { name: '', arguments: '' },
-      });
-      if (fragment.id) call.id = fragment.id;
-      if (fragment.type) call.type = fragment.type;
-      if (fragment.function?.name) call.function.name += fragment.function.name;
-      if (fragment.function?.arguments) call.function.arguments += fragment.function.arguments;
-    }
-  }
-  return calls;
 }
 
 /** Returns the finish_reason of the last chunk that still has a choice. */

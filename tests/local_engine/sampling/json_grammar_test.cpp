@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -111,6 +112,36 @@ TEST(JsonGrammarTest, RandomWalksThroughTheGrammarAreValidAgainstTheSchema) {
   std::vector<std::string> texts;
   for (int i = 0; i < 100; ++i) texts.push_back(random_walk(*object, random));
   expect_all_valid(json{{"type", "object"}}, texts);
+}
+
+// A Mistral call list over tools whose names share prefixes (one is a prefix of another): every random
+// walk is a list of calls to those tools with arguments valid for the tool named.
+TEST(JsonGrammarTest, ToolCallListsNameAToolAndMatchItsParameters) {
+  const std::vector<JsonGrammar::ToolSchema> tools = {
+      {"get_weather", R"({"type":"object","properties":{"city":{"type":"string","maxLength":8},"days":{"type":"integer"}},"required":["city"]})"},
+      {"get_time", R"({"type":"object","properties":{"zone":{"enum":["UTC","CET"]}}})"},
+      {"get", ""},
+      {"search", R"({"type":"object","properties":{"q":{"type":"string"}}})"},
+  };
+  json one_of = json::array();
+  for (const auto& tool : tools) {
+    json arguments = tool.parameters.empty() ? json{{"type", "object"}} : json::parse(tool.parameters);
+    one_of.push_back({{"type", "object"}, {"properties", {{"name", {{"const", tool.name}}}, {"arguments", arguments}}},
+                      {"required", {"name", "arguments"}}, {"additionalProperties", false}});
+  }
+  const json schema = {{"type", "array"}, {"minItems", 1}, {"maxItems", 2}, {"items", {{"oneOf", one_of}}}};
+  auto grammar = JsonGrammar::tool_calls(tools, 2);
+  std::mt19937 random(3);
+  std::vector<std::string> texts;
+  std::set<std::string> names;
+  for (int i = 0; i < 200; ++i) {
+    texts.push_back(random_walk(*grammar, random));
+    for (const json& call : json::parse(texts.back())) names.insert(call["name"].get<std::string>());
+  }
+  expect_all_valid(schema, texts);
+  EXPECT_EQ(names.size(), tools.size()) << "every tool is reachable";
+  EXPECT_FALSE(accepts(*grammar, R"([{"name":"get_wea","arguments":{}}])"));
+  EXPECT_TRUE(accepts(*grammar, R"([{"name":"get","arguments":{"x":[1]}}])"));
 }
 
 TEST(JsonGrammarTest, RefusesWhatItCannotEnforceNamingIt) {
