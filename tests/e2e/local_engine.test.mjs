@@ -210,3 +210,22 @@ describe('tool calls on the local engine', () => {
     assert.equal(chunks.filter((c) => c.choices[0]?.finish_reason).at(-1).choices[0].finish_reason, 'tool_calls');
   });
 });
+
+describe('modelgate serve without a model', () => {
+  it('serves the synthetic demo model and says so in its log and in /v1/models', async () => {
+    const gateway = await startGateway();
+    try {
+      assert.match(gateway.stderr, /no --local-model given: the local route serves 'modelgate-demo', a tiny synthetic demo model with random weights/);
+      const client = new OpenAI({ baseURL: `http://127.0.0.1:${gateway.port}/v1`, apiKey: 'unused', maxRetries: 0 });
+      const demo = (await client.models.list()).data.find((model) => model.id === 'modelgate-demo');
+      assert.ok(demo, 'modelgate-demo is listed');
+      assert.equal(demo.routes[0].route, 'local/modelgate-demo');
+      assert.match(demo.routes[0].description, /random weights: its answers are noise/);
+      const answer = await client.chat.completions.create({ model: 'modelgate-demo', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 3 });
+      assert.equal(answer.provider, 'local');
+    } finally {
+      await stopGateway(gateway);
+      await cleanupGateway(gateway);
+    }
+  });
+});

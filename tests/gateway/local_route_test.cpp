@@ -70,6 +70,29 @@ TEST(LocalRouteTest, ASecondTurnWithTheSameSystemPromptStartsFromTheCache) {
   EXPECT_EQ(engine["cached_prompt_tokens"], usage["prompt_tokens_details"]["cached_tokens"]);
 }
 
+// Like any route: exact usage priced at the configured local rate, in the answer and the ledger, and its
+// measured time to first token and throughput in the live statistics.
+TEST(LocalRouteTest, UsageIsPricedAtTheLocalRateAndFeedsTheLiveStatistics) {
+  TestGateway gateway([](gateway::ServerConfig& config) {
+    with_local_engine(config);
+    config.local.usd_per_mtok_input = 0.5;
+    config.local.usd_per_mtok_output = 1.5;
+  });
+  for (int i = 0; i < 6; ++i) {  // live figures appear from the fifth sample
+    std::optional<RawResponse> response = gateway.post("/v1/chat/completions", demo_request("", "price me " + std::to_string(i), 10));
+    ASSERT_TRUE(response && response->status == 200);
+    json usage = json::parse(response->body)["usage"];
+    EXPECT_EQ(usage["completion_tokens"], 10);
+    EXPECT_NEAR(usage["cost"].get<double>(), (usage["prompt_tokens"].get<double>() * 0.5 + 10 * 1.5) / 1e6, 1e-12);
+  }
+  auto figures = gateway.gateway().routing().live_stats().figures("local/modelgate-demo");
+  ASSERT_TRUE(figures);
+  EXPECT_EQ(figures->samples, 6);
+  EXPECT_GT(*figures->ttft_ms, 0.0);
+  EXPECT_GT(*figures->throughput_tok_s, 0.0);
+  EXPECT_DOUBLE_EQ(figures->success_rate, 1.0);
+}
+
 TEST(LocalRouteTest, AFullQueueIsAnswered503WithRetryAfter) {
   TestGateway gateway([](gateway::ServerConfig& config) {
     with_local_engine(config);
