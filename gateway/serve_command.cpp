@@ -79,7 +79,8 @@ void log_local_engine(LocalProvider& local) {
   const engine::ServingEngine& serving = local.serving();
   const std::string id = local.models().front().model_id;
   log_info("local engine: model '" + id + "' (" + serving.engine().model()->hparams().summary() + "), " + std::to_string(serving.n_ctx()) +
-           " positions per request, KV cache of " + std::to_string(serving.kv_blocks()) + " blocks; the last route for '" + id + "'");
+           " positions per request, a KV cache of " + std::to_string(serving.kv_blocks() * engine::kKvBlockPositions) +
+           " positions shared by the requests and the prefix cache (local.kv_cache_mib); the last route for '" + id + "'");
   if (local.is_demo()) {
     log_warn("no --local-model given: the local route serves '" + id +
              "', a tiny synthetic demo model with random weights whose answers are noise; start with --local-model FILE.gguf for a real one");
@@ -125,12 +126,13 @@ int run_serve_command(const std::vector<std::string>& args) {
     log_error(started.error().message);
     return 1;
   }
+  // Everything about the start is logged before the "listening" line, which tells scripts the server is ready.
+  if (LocalProvider* local = gateway.local()) log_local_engine(*local);
+  if (config.fake_provider_enabled) log_warn("the test-only fake provider is enabled (models echo, slow, error, slow_error, flaky)");
   auto startup_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at).count();
   log_info("modelgate listening on http://" + config.listen_host + ":" + std::to_string(gateway.port()) + " (" +
            std::to_string(config.effective_io_threads()) + " I/O threads, database " + config.db_path + ", started in " +
            std::to_string(startup_ms) + " ms)");
-  if (LocalProvider* local = gateway.local()) log_local_engine(*local);
-  if (config.fake_provider_enabled) log_warn("the test-only fake provider is enabled (models echo, slow, error, slow_error, flaky)");
   gateway.wait();
   log_info("stopped");
   return 0;

@@ -49,13 +49,16 @@ struct Outcome {
   ServingResult result;
 };
 
-// Submits a request whose outcome arrives in the future.
-std::future<Outcome> submit(ServingEngine& serving, GenerationRequest generation, std::shared_ptr<ServingRequest>* handle = nullptr) {
+// Submits a request whose outcome arrives in the future. With `hold` valid, the scheduler's thread waits for
+// it before streaming each piece, so the test decides when this request gets past its first token.
+std::future<Outcome> submit(ServingEngine& serving, GenerationRequest generation, std::shared_ptr<ServingRequest>* handle = nullptr,
+                            std::shared_future<void> hold = {}) {
   auto request = std::make_shared<ServingRequest>();
   request->generation = std::move(generation);
   auto outcome = std::make_shared<Outcome>();
   auto promise = std::make_shared<std::promise<Outcome>>();
-  request->on_piece = [outcome](const GeneratedPiece& piece) {
+  request->on_piece = [outcome, hold](const GeneratedPiece& piece) {
+    if (hold.valid()) hold.wait();
     if (piece.token) outcome->tokens.push_back(piece.token->token);
     outcome->text += piece.text;
     return true;
@@ -95,7 +98,12 @@ TEST(ServingEngineTest, ConcurrentRequestsDecodeInSharedBatchesAndAnswerAsAlone)
   std::vector<GenerationRequest> requests;
   std::vector<std::future<Outcome>> outcomes;
   for (std::uint32_t i = 0; i < 8; ++i) requests.push_back(greedy_request(random_prompt(10 + 7 * i, i), 24));
-  for (const auto& request : requests) outcomes.push_back(submit(serving, request));
+  // The first request's first token waits until all eight are queued: on a busy machine this thread may
+  // otherwise lose the processor long enough for the first answers to end before the last one arrives.
+  std::promise<void> all_submitted;
+  outcomes.push_back(submit(serving, requests[0], nullptr, all_submitted.get_future().share()));
+  for (std::size_t i = 1; i < requests.size(); ++i) outcomes.push_back(submit(serving, requests[i]));
+  all_submitted.set_value();
   for (std::size_t i = 0; i < requests.size(); ++i) {
     Outcome outcome = outcomes[i].get();
     EXPECT_EQ(outcome.result.finish_reason, "length");
@@ -201,6 +209,44 @@ TEST(ServingEngineTest, ACallbackReturningFalseCancels) {
   ServingResult result = done.get_future().get();
   EXPECT_EQ(result.finish_reason, "cancelled");
   EXPECT_EQ(pieces, 3);
+}
+
+// Bytes of a pool of `blocks` blocks for the tiny model.
+std::size_t pool_of(std::uint32_t blocks) { return blocks * KvBlockPool::block_bytes(tiny_engine()->model()->hparams()); }
+
+// A pool too small to keep every finished prompt: the prefix cache gives up its oldest entries and every
+// request is still served, exactly as alone.
+TEST(ServingEngineTest, APoolTooSmallForTheCacheEvictsItsOldestEntries) {
+  ServingOptions options = small_options();
+  options.kv_cache_bytes = pool_of(6);  // 192 positions: room for two of these requests' keys and values
+  ServingEngine serving(tiny_engine(), options);
+  for (std::uint32_t i = 0; i < 6; ++i) {
+    GenerationRequest request = greedy_request(random_prompt(60, 50 + i), 8);
+    Outcome outcome = submit(serving, request).get();
+    ASSERT_EQ(outcome.result.finish_reason, "length") << outcome.result.error;
+    EXPECT_EQ(outcome.tokens, alone(request)) << "request " << i;
+  }
+  EXPECT_EQ(serving.counters().completed, 6u);
+}
+
+// When the pool runs dry mid-answer, the newest request ends as if its context were full and the older
+// one finishes whole.
+TEST(ServingEngineTest, WhenThePoolRunsDryTheNewestRequestGivesWay) {
+  ServingOptions options = small_options();
+  options.kv_cache_bytes = pool_of(8);  // 256 positions for two answers that want 180 each
+  options.prefix_cache_entries = 0;
+  ServingEngine serving(tiny_engine(), options);
+  std::vector<std::future<Outcome>> outcomes;
+  std::promise<void> both_submitted;  // so the older cannot finish before the newer arrives
+  outcomes.push_back(submit(serving, greedy_request(random_prompt(20, 60), 160), nullptr, both_submitted.get_future().share()));
+  outcomes.push_back(submit(serving, greedy_request(random_prompt(20, 61), 160)));
+  both_submitted.set_value();
+  Outcome older = outcomes[0].get();
+  Outcome newer = outcomes[1].get();
+  EXPECT_EQ(older.result.completion_tokens, 160u);
+  EXPECT_EQ(newer.result.finish_reason, "length");
+  EXPECT_LT(newer.result.completion_tokens, 160u);
+  EXPECT_EQ(older.tokens, alone(greedy_request(random_prompt(20, 60), 160)));
 }
 
 }  // namespace
