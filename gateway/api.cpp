@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "gateway/chat_exchange.h"
+#include "gateway/router.h"
 #include "providers/openai_wire.h"
 
 namespace mg::gateway {
@@ -12,19 +13,36 @@ namespace {
 
 struct Endpoint {
   std::string_view path;
-  std::string_view method;
+  std::string_view methods;  // as the Allow header lists them
+  bool prefix = false;       // also serves path + "/..."
 };
 
 constexpr std::array kEndpoints{
     Endpoint{"/v1/chat/completions", "POST"}, Endpoint{"/v1/completions", "POST"}, Endpoint{"/v1/models", "GET"},
     Endpoint{"/v1/usage", "GET"},             Endpoint{"/health", "GET"},         Endpoint{"/ready", "GET"},
+    Endpoint{"/metrics", "GET"},              Endpoint{"/dashboard", "GET"},      Endpoint{"/dashboard/data", "GET"},
+    Endpoint{"/admin/keys", "GET, POST"},     Endpoint{"/admin/keys", "DELETE", true},
 };
 
-HttpReply json_reply(const nlohmann::json& body, unsigned status = 200) {
-  HttpReply reply;
-  reply.status = status;
-  reply.body = to_json_text(body);
-  return reply;
+const Endpoint* find_endpoint(std::string_view path) {
+  for (const Endpoint& endpoint : kEndpoints) {
+    if (endpoint.path == path && !endpoint.prefix) return &endpoint;
+    if (endpoint.prefix && path.size() > endpoint.path.size() + 1 && path.starts_with(endpoint.path) && path[endpoint.path.size()] == '/') {
+      return &endpoint;
+    }
+  }
+  return nullptr;
+}
+
+bool allows(const Endpoint& endpoint, std::string_view method) {
+  if (method == "HEAD") method = "GET";  // the session sends no body for HEAD
+  std::string_view methods = endpoint.methods;
+  while (!methods.empty()) {
+    std::size_t comma = methods.find(", ");
+    if (methods.substr(0, comma) == method) return true;
+    methods = comma == std::string_view::npos ? std::string_view() : methods.substr(comma + 2);
+  }
+  return false;
 }
 
 HttpReply method_not_allowed(const HttpRequest& request, std::string_view allowed) {
@@ -65,7 +83,26 @@ nlohmann::json local_engine_json(const LocalProvider& local) {
           {"refused", c.refused}};
 }
 
+// The most any route of the chain could charge for this request: its budget reservation. Without
+// max_tokens, an answer may fill the route's context.
+double worst_case_cost_usd(const ChatRequest& request, const RoutedRequest& routed) {
+  const std::int64_t prompt_tokens = request.estimated_prompt_tokens();
+  double worst = 0;
+  for (const RouteTarget& target : routed.chain) {
+    std::int64_t completion = request.max_tokens ? *request.max_tokens : std::max<std::int64_t>(1, target.entry->context_length - prompt_tokens);
+    worst = std::max(worst, expected_cost_usd(*target.entry, prompt_tokens, completion * std::max(1, request.n)));
+  }
+  return worst;
+}
+
 }  // namespace
+
+HttpReply json_reply(const nlohmann::json& body, unsigned status) {
+  HttpReply reply;
+  reply.status = status;
+  reply.body = to_json_text(body);
+  return reply;
+}
 
 bool is_json_media_type(std::string_view content_type) {
   std::string type(content_type.substr(0, content_type.find(';')));
@@ -74,50 +111,66 @@ bool is_json_media_type(std::string_view content_type) {
   return type.empty() || type == "application/json";
 }
 
-Api::Api(ExchangeServices services, const RoutingState& routing, UsageReports* reports, const LocalProvider* local)
-    : services_(services), config_(services.config), routing_(routing), state_(services.state), reports_(reports), local_(local) {}
+Api::Api(ApiServices services) : services_(std::move(services)) {}
 
 void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) {
-  auto endpoint = std::find_if(kEndpoints.begin(), kEndpoints.end(), [&](const Endpoint& e) { return e.path == request.path; });
-  if (endpoint == kEndpoints.end()) return channel->send_reply(unknown_path(request));
-  bool head_of_get = request.method == "HEAD" && endpoint->method == "GET";  // the session sends no body for HEAD
-  if (endpoint->method != request.method && !head_of_get) return channel->send_reply(method_not_allowed(request, endpoint->method));
-  if (request.path == "/health") return channel->send_reply(health());
-  if (request.path == "/ready") return channel->send_reply(ready());
-  if (request.path == "/v1/models") return channel->send_reply(models());
-  if (request.path == "/v1/usage") return usage(request, std::move(channel));
-  ApiFlavor flavor = request.path == "/v1/completions" ? ApiFlavor::completion : ApiFlavor::chat;
+  const Endpoint* endpoint = find_endpoint(request.path);
+  if (!endpoint) return channel->send_reply(unknown_path(request));
+  if (!allows(*endpoint, request.method)) return channel->send_reply(method_not_allowed(request, endpoint->methods));
+  const std::string& path = request.path;
+  if (path == "/health") return channel->send_reply(health());
+  if (path == "/ready") return channel->send_reply(ready());
+  if (path == "/metrics") return channel->send_reply(metrics());
+  if (path == "/dashboard") return channel->send_reply(dashboard_page());
+  if (path.starts_with("/admin/") || path == "/dashboard/data") {
+    if (auto refused = check_admin(request)) return channel->send_reply(error_reply(*refused));
+    if (path == "/dashboard/data") return channel->send_reply(dashboard_data());
+    return admin_keys(request, std::move(channel));
+  }
+  if (path == "/v1/models") return channel->send_reply(models());
+  if (path == "/v1/usage") return usage(request, std::move(channel));
+  ApiFlavor flavor = path == "/v1/completions" ? ApiFlavor::completion : ApiFlavor::chat;
   handle_completion(request, flavor, std::move(channel));
 }
 
+// The key is checked first (401 before 400, as OpenAI does), then the request, its routes, and what the
+// key may spend on them.
 void Api::handle_completion(const HttpRequest& request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel) {
-  if (!is_json_media_type(request.content_type)) return reject_completion(request, nullptr, unsupported_media_type_error(request), channel);
+  Result<AccessControl::KeyRef> key = services_.access ? services_.access->authenticate(request.authorization) : AccessControl::KeyRef{};
+  if (!key) return reject_completion(request, nullptr, "", key.error(), channel);
+  const std::string key_id = *key ? (*key)->id : "";
+  if (!is_json_media_type(request.content_type)) return reject_completion(request, nullptr, key_id, unsupported_media_type_error(request), channel);
   Result<ChatRequest> parsed = parse_chat_request(request.body, flavor);
-  if (!parsed) return reject_completion(request, nullptr, parsed.error(), channel);
-  Result<RoutedRequest> routed = routing_.route(*parsed);
-  if (!routed) return reject_completion(request, &*parsed, routed.error(), channel);
+  if (!parsed) return reject_completion(request, nullptr, key_id, parsed.error(), channel);
+  Result<RoutedRequest> routed = services_.routing.route(*parsed);
+  if (!routed) return reject_completion(request, &*parsed, key_id, routed.error(), channel);
+  Result<AccessGrant> grant = AccessGrant{};
+  if (services_.access) {
+    grant = services_.access->admit(*key, AccessRequest{parsed->requested_models(), worst_case_cost_usd(*parsed, *routed), unix_now_ms()});
+  }
+  if (!grant) return reject_completion(request, &*parsed, key_id, grant.error(), channel);
   auto chat_request = std::make_shared<const ChatRequest>(std::move(parsed).value());
-  auto exchange = std::make_shared<ChatExchange>(std::move(chat_request), std::move(routed).value(), std::move(channel), services_,
-                                                 request.request_id);
+  ExchangeOrigin origin{request.request_id, request.received, std::move(grant).value()};
+  auto exchange = std::make_shared<ChatExchange>(std::move(chat_request), std::move(routed).value(), std::move(channel), exchange_, std::move(origin));
   exchange->start();
 }
 
 // A completion request that never reached a provider still gets its ledger row, written before the reply
 // leaves, as for every completion: whoever sees the answer can rely on its row.
-void Api::reject_completion(const HttpRequest& request, const ChatRequest* parsed, const Error& error,
+void Api::reject_completion(const HttpRequest& request, const ChatRequest* parsed, const std::string& key_id, const Error& error,
                             const std::shared_ptr<ResponseChannel>& channel) {
-  if (services_.recorder) {
-    pricing::LedgerRecord row;
-    row.request_id = request.request_id;
-    row.created_at_ms = unix_now_ms();
-    if (parsed) {
-      row.requested_model = parsed->requested_models().empty() ? "" : parsed->requested_models().front();
-      row.stream = parsed->stream;
-    }
-    row.status = error.http_status;
-    row.error_code = ledger_error_code(error);
-    services_.recorder->record(std::move(row));
+  pricing::LedgerRecord row;
+  row.request_id = request.request_id;
+  row.created_at_ms = unix_now_ms();
+  row.api_key_id = key_id;
+  if (parsed) {
+    row.requested_model = parsed->requested_models().empty() ? "" : parsed->requested_models().front();
+    row.stream = parsed->stream;
   }
+  row.status = error.http_status;
+  row.error_code = ledger_error_code(error);
+  row.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request.received).count();
+  exchange_.observers.conclude(std::move(row), RequestFacts{});
   channel->send_reply(error_reply(error));
 }
 
@@ -129,7 +182,7 @@ HttpReply Api::health() const {
                          {"active_generations", state_.active_generations.load()},
                          {"requests_total", state_.requests_total.load()},
                          {"cancelled_total", state_.cancelled_total.load()}};
-  if (local_) body["local_engine"] = local_engine_json(*local_);
+  if (services_.local) body["local_engine"] = local_engine_json(*services_.local);
   return json_reply(body);
 }
 
@@ -139,22 +192,22 @@ HttpReply Api::ready() const {
     error.code = "draining";
     return error_reply(error);
   }
-  auto snapshot = routing_.snapshot();
+  auto snapshot = services_.routing.snapshot();
   return json_reply({{"status", "ready"}, {"catalogue_version", snapshot->version()}, {"routes", snapshot->routes().size()}});
 }
 
-HttpReply Api::models() const { return json_reply(routing_.models_json()); }
+HttpReply Api::models() const { return json_reply(services_.routing.models_json()); }
 
 void Api::usage(const HttpRequest& request, std::shared_ptr<ResponseChannel> channel) {
   Result<pricing::UsageFilter> filter = parse_usage_query(request.query);
   if (!filter) return channel->send_reply(error_reply(filter.error()));
-  if (!reports_) return channel->send_reply(error_reply(Error::unavailable("the ledger is not available", config_.no_route_retry_after_s)));
+  if (!services_.reports) return channel->send_reply(error_reply(Error::unavailable("the ledger is not available", config_.no_route_retry_after_s)));
   static constexpr const char* kGroupNames[] = {"model", "route", "key", "day"};
   nlohmann::json head = {{"object", "list"}, {"group_by", kGroupNames[static_cast<int>(filter->group_by)]},
                          {"from_ms", filter->from_ms ? nlohmann::json(*filter->from_ms) : nullptr},
                          {"to_ms", filter->to_ms ? nlohmann::json(*filter->to_ms) : nullptr}};
   auto executor = channel->executor();
-  reports_->query(*filter, executor, [channel, head](Result<std::vector<pricing::UsageRow>> rows) mutable {
+  services_.reports->query(*filter, executor, [channel, head](Result<std::vector<pricing::UsageRow>> rows) mutable {
     if (!rows) return channel->send_reply(error_reply(rows.error()));
     nlohmann::json data = nlohmann::json::array();
     for (const pricing::UsageRow& row : *rows) {

@@ -1,12 +1,16 @@
-// The public endpoints: maps method + path to a handler, checks media types, parses requests and starts
-// chat exchanges. Errors leave here as OpenAI error objects.
+// The public endpoints: maps method + path to a handler, checks media types and API keys, parses
+// requests and starts chat exchanges. Errors leave here as OpenAI error objects. The operator's
+// endpoints (/metrics, /dashboard, /admin/keys) are in observability_api.cpp and admin_api.cpp.
 #pragma once
 
 #include <memory>
+#include <string_view>
 
+#include "gateway/access_control.h"
 #include "gateway/chat_exchange.h"
 #include "gateway/gateway_state.h"
 #include "gateway/http_exchange.h"
+#include "gateway/key_admin.h"
 #include "gateway/routing_state.h"
 #include "gateway/server_config.h"
 #include "gateway/usage_reports.h"
@@ -14,10 +18,21 @@
 
 namespace mg::gateway {
 
+// What the endpoints use besides what exchanges share. Each pointer may be null where a test or a
+// configuration has no such part.
+struct ApiServices {
+  ExchangeServices exchange;
+  const RoutingState& routing;
+  UsageReports* reports = nullptr;
+  const LocalProvider* local = nullptr;
+  AccessControl* access = nullptr;  // null: no keys at all (tests of the pieces)
+  KeyAdmin* key_admin = nullptr;
+  std::int64_t started_at_ms = 0;
+};
+
 class Api {
  public:
-  // `local`: the built-in engine whose counters /health reports; null when it is off.
-  Api(ExchangeServices services, const RoutingState& routing, UsageReports* reports, const LocalProvider* local = nullptr);
+  explicit Api(ApiServices services);
 
   // Answers `request` on `channel`, now or later. Call on the channel's executor.
   void handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel);
@@ -28,19 +43,30 @@ class Api {
   HttpReply ready() const;
   HttpReply models() const;
   void usage(const HttpRequest& request, std::shared_ptr<ResponseChannel> channel);
-
-  void reject_completion(const HttpRequest& request, const ChatRequest* parsed, const Error& error,
+  void reject_completion(const HttpRequest& request, const ChatRequest* parsed, const std::string& key_id, const Error& error,
                          const std::shared_ptr<ResponseChannel>& channel);
 
-  ExchangeServices services_;
-  const ServerConfig& config_;
-  const RoutingState& routing_;
-  GatewayState& state_;
-  UsageReports* reports_;
-  const LocalProvider* local_;
+  // observability_api.cpp
+  HttpReply metrics() const;
+  HttpReply dashboard_page() const;
+  HttpReply dashboard_data() const;
+
+  // admin_api.cpp
+  std::optional<Error> check_admin(const HttpRequest& request) const;
+  void admin_keys(const HttpRequest& request, std::shared_ptr<ResponseChannel> channel);
+
+  ApiServices services_;
+  ExchangeServices& exchange_ = services_.exchange;
+  const ServerConfig& config_ = services_.exchange.config;
+  GatewayState& state_ = services_.exchange.state;
 };
 
 // True for "application/json" with any parameters, in any case; an absent type is accepted as JSON.
 bool is_json_media_type(std::string_view content_type);
+
+HttpReply json_reply(const nlohmann::json& body, unsigned status = 200);
+
+// The dashboard's page (gateway/dashboard/dashboard.html, embedded at build time).
+std::string_view dashboard_html();
 
 }  // namespace mg::gateway

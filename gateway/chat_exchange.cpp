@@ -17,12 +17,13 @@ bool is_content(const ChatEvent& event) {
 }  // namespace
 
 ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedRequest routed, std::shared_ptr<ResponseChannel> channel,
-                           ExchangeServices services, std::string request_id)
+                           ExchangeServices services, ExchangeOrigin origin)
     : request_(std::move(request)), routed_(std::move(routed)), channel_(std::move(channel)), services_(services),
       config_(services.config), keepalive_timer_(channel_->executor()), deadline_timer_(channel_->executor()),
-      retry_timer_(channel_->executor()), arrival_(Clock::now()),
-      arrival_unix_ms_(unix_now_ms()), resume_enabled_(request_->stream && (request_->resume_stream || config_.retry.resume_streams)) {
-  context_.request_id = std::move(request_id);
+      retry_timer_(channel_->executor()), arrival_(origin.received),
+      arrival_unix_ms_(unix_now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - origin.received).count()),
+      grant_(std::move(origin.grant)), resume_enabled_(request_->stream && (request_->resume_stream || config_.retry.resume_streams)) {
+  context_.request_id = std::move(origin.request_id);
   context_.cancellation = channel_->cancellation();
   context_.executor = channel_->executor();
   context_.deadline = arrival_ + config_.request_timeout;
@@ -244,7 +245,6 @@ void ChatExchange::conclude(const Error* error, bool partly_answered) {
   keepalive_timer_.cancel();
   deadline_timer_.cancel();
   retry_timer_.cancel();
-  if (!services_.recorder) return;
   ExchangeOutcome outcome;
   outcome.request = request_.get();
   outcome.request_id = context_.request_id;
@@ -268,7 +268,10 @@ void ChatExchange::conclude(const Error* error, bool partly_answered) {
     outcome.status = client_left ? 499 : channel_->stream_started() ? 200 : error->http_status;
     outcome.error_code = ledger_error_code(*error);
   }
-  services_.recorder->record(ledger_record_for(outcome));
+  pricing::LedgerRecord row = ledger_record_for(outcome);
+  row.api_key_id = grant_.key_id();
+  grant_.settle(row.cost_usd, row.prompt_tokens + row.completion_tokens, unix_now_ms());
+  services_.observers.conclude(std::move(row), request_facts(attempts_, arrival_));
 }
 
 void ChatExchange::arm_keepalive() {

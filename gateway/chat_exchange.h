@@ -12,27 +12,35 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include "gateway/access_control.h"
 #include "gateway/completion_writers.h"
 #include "gateway/exchange_accounting.h"
 #include "gateway/gateway_state.h"
+#include "gateway/request_observers.h"
 #include "gateway/server_config.h"
-#include "pricing/usage_recorder.h"
 
 namespace mg::gateway {
 
-// What exchanges share: configuration, counters, the live statistics and the ledger.
+// What exchanges share: configuration, counters, the live statistics, and where concluded requests go.
 struct ExchangeServices {
   const ServerConfig& config;
   GatewayState& state;
   pricing::LiveStats& live_stats;
   CircuitBreakers& circuits;
-  pricing::UsageRecorder* recorder;  // nullptr: no ledger (tests of the pieces)
+  RequestObservers observers;
+};
+
+// Who asked: the request's id, when it was read, and its hold on its API key.
+struct ExchangeOrigin {
+  std::string request_id;
+  SteadyTime received;
+  AccessGrant grant;
 };
 
 class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
  public:
   ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedRequest routed, std::shared_ptr<ResponseChannel> channel,
-               ExchangeServices services, std::string request_id);
+               ExchangeServices services, ExchangeOrigin origin);
   ~ChatExchange();
 
   ChatExchange(const ChatExchange&) = delete;
@@ -80,6 +88,7 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   bool concluded_ = false;
   SteadyTime arrival_;
   std::int64_t arrival_unix_ms_;
+  AccessGrant grant_;
   std::optional<SteadyTime> first_byte_to_client_;
   std::vector<AttemptRecord> attempts_;
   std::mutex inbox_mutex_;

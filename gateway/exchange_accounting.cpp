@@ -70,6 +70,19 @@ pricing::LedgerRecord ledger_record_for(const ExchangeOutcome& outcome) {
   return row;
 }
 
+RequestFacts request_facts(const std::vector<AttemptRecord>& attempts, SteadyTime arrival) {
+  RequestFacts facts;
+  for (std::size_t i = 0; i < attempts.size(); ++i) {
+    const AttemptRecord& attempt = attempts[i];
+    facts.attempts.emplace_back(attempt.route, attempt.error ? to_string(attempt.error->failure) : "ok");
+    if (i == 0) continue;
+    if (attempt.route == attempts[i - 1].route) ++facts.retries;
+    else ++facts.fallbacks;
+  }
+  if (!attempts.empty()) facts.gateway_added_ms = milliseconds_between(arrival, attempts.front().started);
+  return facts;
+}
+
 std::string ledger_error_code(const Error& error) { return error.code.empty() ? to_string(error.failure) : error.code; }
 
 std::string random_hex(std::size_t length) {

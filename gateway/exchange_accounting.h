@@ -52,6 +52,16 @@ struct ExchangeOutcome {
 
 pricing::LedgerRecord ledger_record_for(const ExchangeOutcome& outcome);
 
+// What one concluded request tells the metrics and the access log beyond its ledger row.
+struct RequestFacts {
+  int retries = 0;    // attempts on the route the previous attempt used
+  int fallbacks = 0;  // moves from one route to another
+  std::vector<std::pair<std::string, std::string>> attempts;  // (route, outcome: "ok" or the failure class)
+  std::optional<double> gateway_added_ms;                     // from the request's arrival to its first upstream call
+};
+
+RequestFacts request_facts(const std::vector<AttemptRecord>& attempts, SteadyTime arrival);
+
 // The `routes_tried` column: [{"route", "outcome", "message", "streamed"}...]; "streamed" counts the
 // deltas a route contributed to the answer (a resumed stream has more than one such route).
 std::string routes_tried_json(const std::vector<AttemptRecord>& attempts);

@@ -102,6 +102,13 @@ std::vector<std::unique_ptr<net::io_context>> make_io_contexts(int count) {
   return contexts;
 }
 
+// The keys table, and what each key has spent this day and month according to the ledger.
+std::unique_ptr<AccessControl> start_access_control(const pricing::Database& db) {
+  const std::int64_t now_ms = unix_now_ms();
+  auto spent = pricing::load_key_spend(db, pricing::utc_day_start_ms(now_ms), pricing::utc_month_start_ms(now_ms));
+  return std::make_unique<AccessControl>(pricing::load_api_keys(db), std::move(spent), now_ms);
+}
+
 Error startup_error(std::string message) {
   return Error{1, FailureClass::permanent, "startup_error", {}, {}, std::move(message), 0};
 }
@@ -142,13 +149,26 @@ Status Gateway::start() {
                                               std::move(remote.unusable), config_.circuit);
     routing_->reload(*database_);
     recorder_ = std::make_unique<pricing::UsageRecorder>(config_.db_path, &routing_->live_stats());
-    watcher_ = std::make_unique<CatalogueWatcher>(config_.db_path, *routing_, config_.catalogue_poll_interval);
+    access_ = start_access_control(*database_);
+    key_admin_ = std::make_unique<KeyAdmin>(config_.db_path, *access_);
+    std::vector<DatabaseWatch> watches = {
+        {"the catalogue", pricing::catalogue_version, [this](const pricing::Database& db) { routing_->reload(db); }},
+        {"the API keys", pricing::keys_version, [this](const pricing::Database& db) { key_admin_->reload(db); }},
+    };
+    watcher_ = std::make_unique<DatabaseWatcher>(config_.db_path, std::move(watches), config_.catalogue_poll_interval);
     reports_ = std::make_unique<UsageReports>(config_.db_path);
+    if (config_.access_log != "off") access_log_ = std::make_unique<AccessLog>(config_.access_log);
   } catch (const std::exception& e) {
     return startup_error(e.what());
   }
-  api_ = std::make_unique<Api>(ExchangeServices{config_, state_, routing_->live_stats(), routing_->circuits(), recorder_.get()}, *routing_,
-                               reports_.get(), local_.get());
+  RequestObservers observers{recorder_.get(), &metrics_, access_log_.get(), &traffic_};
+  ApiServices services{ExchangeServices{config_, state_, routing_->live_stats(), routing_->circuits(), observers}, *routing_};
+  services.reports = reports_.get();
+  services.local = local_.get();
+  services.access = access_.get();
+  services.key_admin = key_admin_.get();
+  services.started_at_ms = unix_now_ms();
+  api_ = std::make_unique<Api>(std::move(services));
 
   boost::system::error_code ec;
   tcp::endpoint endpoint(net::ip::make_address(config_.listen_host, ec), config_.listen_port);

@@ -14,8 +14,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "gateway/access_control.h"
+#include "gateway/access_log.h"
 #include "gateway/api.h"
-#include "gateway/catalogue_watcher.h"
+#include "gateway/database_watcher.h"
+#include "gateway/key_admin.h"
+#include "gateway/metrics.h"
+#include "gateway/traffic_series.h"
 #include "gateway/gateway_state.h"
 #include "gateway/server_config.h"
 #include "gateway/session_registry.h"
@@ -45,6 +50,7 @@ class Gateway {
   RoutingState& routing() { return *routing_; }
   pricing::UsageRecorder& recorder() { return *recorder_; }
   LocalProvider* local() { return local_.get(); }  // null when the local engine is off
+  const AccessControl& access() const { return *access_; }  // after a successful start()
 
   // Graceful shutdown, from any thread: stop accepting, close idle connections, let in-flight answers finish
   // within shutdown_grace, then stop. Returns at once; wait() blocks until done.
@@ -73,8 +79,13 @@ class Gateway {
   std::shared_ptr<LocalProvider> local_;
   std::unique_ptr<RoutingState> routing_;
   std::unique_ptr<pricing::UsageRecorder> recorder_;
-  std::unique_ptr<CatalogueWatcher> watcher_;
+  std::unique_ptr<AccessControl> access_;
+  std::unique_ptr<KeyAdmin> key_admin_;
+  std::unique_ptr<DatabaseWatcher> watcher_;
   std::unique_ptr<UsageReports> reports_;
+  RequestMetrics metrics_;
+  TrafficSeries traffic_;
+  std::unique_ptr<AccessLog> access_log_;
   std::unique_ptr<Api> api_;
   // One io_context per I/O thread: a connection, its exchanges and their upstream calls all live on one
   // thread, so an answer never waits for a wake-up of the other. One thread per io_context makes each an

@@ -2,6 +2,7 @@
 // so handlers and writers are plain code that tests can drive without sockets.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +22,8 @@ struct HttpRequest {
   std::string content_type;  // as sent, may be empty
   std::string body;
   std::string request_id;    // the client's x-request-id or a generated one
+  std::string authorization; // the Authorization header, a secret: never log it
+  std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();  // once read whole
 };
 
 struct HttpReply {

@@ -104,6 +104,25 @@ Result<RoutedRequest> RoutingState::route(const ChatRequest& request) const {
   return routed;
 }
 
+nlohmann::json RoutingState::routes_json() const {
+  auto optional_json = [](const std::optional<double>& value) { return value ? nlohmann::json(*value) : nlohmann::json(nullptr); };
+  auto snapshot = snapshot_.get();
+  nlohmann::json routes = nlohmann::json::array();
+  for (const pricing::RouteEntry& route : snapshot->routes()) {
+    nlohmann::json entry = route_json(route);
+    std::optional<pricing::RouteFigures> measured = live_stats_.figures(route.name);
+    entry["model"] = route.model_id;
+    entry["circuit"] = to_string(circuits_.state(route.name));
+    entry["measured_ttft_ms"] = measured ? optional_json(measured->ttft_ms) : nullptr;
+    entry["measured_throughput_tok_s"] = measured ? optional_json(measured->throughput_tok_s) : nullptr;
+    entry["success_rate"] = measured ? nlohmann::json(measured->success_rate) : nullptr;
+    entry["samples"] = measured ? measured->samples : 0;
+    entry["note"] = entry.value("unavailable_reason", route.description);
+    routes.push_back(std::move(entry));
+  }
+  return routes;
+}
+
 nlohmann::json RoutingState::models_json() const {
   auto snapshot = snapshot_.get();
   nlohmann::json data = nlohmann::json::array();

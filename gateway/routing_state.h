@@ -53,6 +53,8 @@ class RoutingState {
 
   // GET /v1/models: OpenAI list shape, each model with its cheapest usable price and every route.
   nlohmann::json models_json() const;
+  // Every route of the snapshot with its prices, published and measured figures and circuit state.
+  nlohmann::json routes_json() const;
 
  private:
   std::string unavailable_reason(const pricing::ProviderRecord& provider) const;

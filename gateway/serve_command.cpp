@@ -3,7 +3,10 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
+
+#include <boost/asio/ip/address.hpp>
 
 #include "gateway/gateway.h"
 #include "gateway/log.h"
@@ -24,7 +27,7 @@ const char* const kServeHelp =
     "                        model's chains; without one it serves a tiny synthetic demo model\n"
     "  --help                show this help\n"
     "\n"
-    "Config file keys: listen, db, threads, local_model, local {enabled, model, model_id, threads, context, kv_cache_mib,\n"
+    "Config file keys: listen, db, threads, admin_key, access_log (stderr, off or a file), local_model, local {enabled, model, model_id, threads, context, kv_cache_mib,\n"
     "max_running, max_queued, usd_per_mtok_input, usd_per_mtok_output}, upstream_ca_file, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
     "request_timeout_ms, catalogue_poll_interval_ms, no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
     "idle_timeout_ms, write_timeout_ms, max_connections, max_pending_stream_bytes}, routing {retries_per_route,\n"
@@ -87,6 +90,24 @@ void log_local_engine(LocalProvider& local) {
   }
 }
 
+bool is_loopback(const std::string& host) {
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
+
+void log_access_rules(const Gateway& gateway, const ServerConfig& config) {
+  if (gateway.access().auth_required()) {
+    log_info("API keys required on /v1 (modelgate keys list shows them)");
+  } else if (is_loopback(config.listen_host)) {
+    log_info("no API keys yet: serving " + config.listen_host + " without authentication (modelgate keys create adds one)");
+  } else {
+    log_warn("no API keys yet and listening on " + config.listen_host +
+             ": anyone who can reach it may use the gateway and spend on its upstream keys; create one with modelgate keys create");
+  }
+  if (config.admin_key.empty()) log_info("admin API off: set admin_key in the config or MODELGATE_ADMIN_KEY to manage keys over HTTP");
+}
+
 }  // namespace
 
 bool parse_serve_args(const std::vector<std::string>& args, ServerConfig& config, int& exit_code) {
@@ -117,6 +138,7 @@ bool parse_serve_args(const std::vector<std::string>& args, ServerConfig& config
 
 int run_serve_command(const std::vector<std::string>& args) {
   ServerConfig config;
+  if (const char* admin_key = std::getenv("MODELGATE_ADMIN_KEY")) config.admin_key = admin_key;  // the config file wins
   int exit_code = 0;
   if (!parse_serve_args(args, config, exit_code)) return exit_code;
   auto started_at = std::chrono::steady_clock::now();
@@ -128,6 +150,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   }
   // Everything about the start is logged before the "listening" line, which tells scripts the server is ready.
   if (LocalProvider* local = gateway.local()) log_local_engine(*local);
+  log_access_rules(gateway, config);
   if (config.fake_provider_enabled) log_warn("the test-only fake provider is enabled (models echo, slow, error, slow_error, flaky)");
   auto startup_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at).count();
   log_info("modelgate listening on http://" + config.listen_host + ":" + std::to_string(gateway.port()) + " (" +

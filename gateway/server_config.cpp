@@ -140,6 +140,8 @@ void read_root(const json& document, ServerConfig& config) {
   if (auto threads = root.small_integer("threads", 0, 1024)) config.io_threads = *threads;
   read_local(root, config.local);
   if (auto ca_file = root.string("upstream_ca_file")) config.upstream_ca_file = *ca_file;
+  if (auto admin_key = root.string("admin_key")) config.admin_key = *admin_key;  // never quoted in an error
+  if (auto access_log = root.string("access_log")) config.access_log = *access_log;
   read_http(root, config.http);
   read_duration(root, "stream_keepalive_interval_ms", config.stream_keepalive_interval);
   read_duration(root, "shutdown_grace_ms", config.shutdown_grace);
@@ -166,6 +168,10 @@ Status ServerConfig::validate() const {
   if (db_path.empty()) return config_error("db path is empty");
   if (io_threads < 0) return config_error("threads must be >= 0; got " + std::to_string(io_threads));
   if (http.max_body_bytes < 1024) return config_error("http.max_body_bytes must be at least 1024");
+  if (!admin_key.empty() && admin_key.size() < 16) {
+    return config_error("admin_key must be at least 16 characters; got " + std::to_string(admin_key.size()));
+  }
+  if (access_log.empty()) return config_error("access_log must be \"stderr\", \"off\" or a file path");
   return Ok{};
 }
 

@@ -87,6 +87,8 @@ struct ServerConfig {
   CircuitOptions circuit;
   DialectRegistry dialects;                         // the presets plus the config file's "dialects"
   std::map<std::string, ProviderSettings> providers;  // by catalogue provider name
+  std::string admin_key;           // guards /admin/*; '' turns the admin API off (MODELGATE_ADMIN_KEY sets it too)
+  std::string access_log = "stderr";  // one JSON line per request: "stderr", "off", or a file to append to
   bool fake_provider_enabled = false;  // test-only in-process provider (see providers/fake_provider.h)
   FakeProviderOptions fake_provider;
 

@@ -156,6 +156,39 @@ constexpr const char* kSeedDialects = R"sql(
      AND name IN ('deepinfra', 'together', 'groq', 'fireworks', 'vllm', 'llamacpp', 'ollama');
 )sql";
 
+// Client API keys (pricing/api_keys.h): a SHA-256 of the secret, never the key; optional budgets and
+// rate limits; the models a key may use (none listed: all). keys_version lets a running gateway notice
+// keys created or revoked by the CLI.
+constexpr const char* kApiKeys = R"sql(
+  CREATE TABLE api_keys (
+    id                   TEXT PRIMARY KEY,
+    name                 TEXT NOT NULL DEFAULT '',
+    secret_sha256        TEXT NOT NULL UNIQUE,
+    created_at_ms        INTEGER NOT NULL,
+    revoked_at_ms        INTEGER,
+    budget_usd_day       REAL CHECK (budget_usd_day >= 0),
+    budget_usd_month     REAL CHECK (budget_usd_month >= 0),
+    budget_usd_total     REAL CHECK (budget_usd_total >= 0),
+    requests_per_minute  INTEGER CHECK (requests_per_minute > 0),
+    tokens_per_minute    INTEGER CHECK (tokens_per_minute > 0)
+  );
+  CREATE TABLE api_key_models (
+    key_id  TEXT NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+    model   TEXT NOT NULL,
+    PRIMARY KEY (key_id, model)
+  );
+  CREATE INDEX usage_ledger_by_key ON usage_ledger(api_key_id, created_at_ms);
+  INSERT INTO gateway_meta(key, value) VALUES ('keys_version', '1');
+  CREATE TRIGGER api_keys_changed_insert AFTER INSERT ON api_keys
+  BEGIN UPDATE gateway_meta SET value = value + 1 WHERE key = 'keys_version'; END;
+  CREATE TRIGGER api_keys_changed_update AFTER UPDATE ON api_keys
+  BEGIN UPDATE gateway_meta SET value = value + 1 WHERE key = 'keys_version'; END;
+  CREATE TRIGGER api_keys_changed_delete AFTER DELETE ON api_keys
+  BEGIN UPDATE gateway_meta SET value = value + 1 WHERE key = 'keys_version'; END;
+  CREATE TRIGGER api_key_models_changed AFTER INSERT ON api_key_models
+  BEGIN UPDATE gateway_meta SET value = value + 1 WHERE key = 'keys_version'; END;
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& schema_migrations() {
@@ -166,6 +199,7 @@ const std::vector<Migration>& schema_migrations() {
       {3, kSeedCatalogue},
       {4, catalogue_version.c_str()},
       {5, kSeedDialects},
+      {6, kApiKeys},
   };
   return migrations;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what modelgate needs to build, run and test: Debian packages, and with --with-node the npm
-# packages of the end-to-end tests. Idempotent: installs only what is missing, so it is cheap to re-run.
+# Installs what modelgate needs to build, run and test: Debian packages, and with --with-node what the
+# end-to-end tests add (Node.js, their npm packages, and Debian's chromium for the dashboard test).
+# Idempotent: installs only what is missing, so it is cheap to re-run.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,11 +17,16 @@ debian_packages=(
   googletest libgtest-dev libbenchmark-dev
   python3-minimal python3-sentencepiece python3-numpy python3-jsonschema
 )
+# Only the end-to-end tests need these: the dashboard test drives Debian's headless chromium, and the
+# fonts give its screenshot readable text. Serving does not.
+node_debian_packages=(chromium fonts-dejavu-core)
 
 is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
+wanted=("${debian_packages[@]}")
+$with_node && wanted+=("${node_debian_packages[@]}")
 missing=()
-for package in "${debian_packages[@]}"; do
+for package in "${wanted[@]}"; do
   is_installed "$package" || missing+=("$package")
 done
 # Node.js may come from Debian or elsewhere (NodeSource); only install Debian's when there is none at all.
@@ -33,22 +39,26 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Runs `npm ARGS...` in DIR unless its node_modules already holds exactly the locked version of PACKAGE.
+# Runs `npm ARGS...` in DIR unless its node_modules already holds exactly the locked version of every
+# package in PACKAGES (a space-separated list).
 npm_if_stale() {
-  local dir=$1 package=$2
+  local dir=$1 packages=$2
   shift 2
-  if ! (cd "$dir" && PACKAGE="$package" node -e '
-      const name = process.env.PACKAGE;
-      const want = require("./package-lock.json").packages["node_modules/" + name].version;
-      const have = require("./node_modules/" + name + "/package.json").version;
-      process.exit(want === have ? 0 : 1);' 2>/dev/null); then
+  if ! (cd "$dir" && PACKAGES="$packages" node -e '
+      const lock = require("./package-lock.json").packages;
+      const stale = process.env.PACKAGES.split(/\s+/).filter(Boolean).filter((name) => {
+        const want = lock["node_modules/" + name].version;
+        const have = require("./node_modules/" + name + "/package.json").version;
+        return want !== have;
+      });
+      process.exit(stale.length ? 1 : 0);' 2>/dev/null); then
     echo "install-deps: npm $1 in ${dir#"$root"/}"
     (cd "$dir" && npm "$@" --no-audit --no-fund --loglevel=error)
   fi
 }
 
 if $with_node; then
-  npm_if_stale "$root/tests/e2e" openai ci
+  npm_if_stale "$root/tests/e2e" "openai playwright-core" ci
   # llama.cpp for the engine's cross-check, CPU binaries only. Its lock file holds just the builds this
   # registry serves (no macOS or Windows ones), which `npm ci` refuses as out of sync; `npm install
   # --no-save` follows the lock and leaves it as it is. Without it that test skips, so a registry that

@@ -7,6 +7,7 @@
 #include "gateway/serve_command.h"
 #include "tools/catalogue_command.h"
 #include "tools/engine_commands.h"
+#include "tools/keys_command.h"
 
 namespace {
 
@@ -17,6 +18,8 @@ const char* const kUsage =
     "  serve        run the OpenAI-compatible gateway (default)\n"
     "  bench        measure the built-in engine's speed on a GGUF model\n"
     "  catalogue    list, import, export and edit the pricing catalogue\n"
+    "  keys         create, list and revoke client API keys\n"
+    "  usage        the usage ledger's requests, tokens and cost, as a table\n"
     "  generate     generate text with the built-in engine from a GGUF model\n"
     "  synth-model  write a random-weight Mistral or Mixtral GGUF file (tests, benchmarks)\n"
     "  version      print the version\n"
@@ -35,6 +38,8 @@ int main(int argc, char** argv) {
   }
   if (subcommand == "serve") return mg::gateway::run_serve_command(args);
   if (subcommand == "catalogue") return mg::tools::run_catalogue_command(args);
+  if (subcommand == "keys") return mg::tools::run_keys_command(args);
+  if (subcommand == "usage") return mg::tools::run_usage_command(args);
   if (subcommand == "synth-model") return mg::tools::run_synth_model_command(args);
   if (subcommand == "generate") return mg::tools::run_generate_command(args);
   if (subcommand == "bench") return mg::bench::run_engine_bench_command(args);

@@ -31,6 +31,7 @@ gateway::ServerConfig test_server_config() {
   config.shutdown_grace = std::chrono::milliseconds(5000);
   config.fake_provider_enabled = true;
   config.local.enabled = false;  // tests of the local route turn it on
+  config.access_log = "off";     // tests of the access log turn it on
   config.fake_provider.slow_first_token = std::chrono::milliseconds(300);
   config.fake_provider.slow_between_tokens = std::chrono::milliseconds(20);
   return config;

@@ -1,0 +1,48 @@
+// Notices edits that other processes (the `modelgate catalogue` and `modelgate keys` CLIs) make to the
+// database and applies them to the running gateway: a fresh routing snapshot, a fresh keys table. Polls
+// trigger-maintained version numbers on its own connection and thread, so neither the I/O threads nor
+// the ledger writer ever wait for it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pricing/database.h"
+
+namespace mg::gateway {
+
+// One thing to keep in step with the database.
+struct DatabaseWatch {
+  std::string what;                                                 // "catalogue", "API keys": for the log
+  std::function<std::int64_t(const pricing::Database&)> version;    // moves whenever it changes
+  std::function<void(const pricing::Database&)> reload;             // may throw: the current state is kept
+};
+
+class DatabaseWatcher {
+ public:
+  DatabaseWatcher(const std::string& db_path, std::vector<DatabaseWatch> watches, std::chrono::milliseconds interval);
+  ~DatabaseWatcher();
+  DatabaseWatcher(const DatabaseWatcher&) = delete;
+  DatabaseWatcher& operator=(const DatabaseWatcher&) = delete;
+
+ private:
+  void run();
+  void poll(std::size_t index);
+
+  pricing::Database db_;
+  std::vector<DatabaseWatch> watches_;
+  std::vector<std::int64_t> seen_versions_;  // [watches_.size()]
+  std::chrono::milliseconds interval_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace mg::gateway

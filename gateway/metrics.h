@@ -1,0 +1,70 @@
+// Prometheus metrics of the request path: counters and histograms fed once per concluded request
+// (the same facts as its ledger row), rendered with the gauges read at scrape time (connections,
+// circuits, measured route figures, the local engine) as the text exposition format on GET /metrics.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gateway/exchange_accounting.h"
+#include "pricing/ledger.h"
+
+namespace mg::gateway {
+
+// A histogram over fixed upper bounds in seconds, as Prometheus cumulates them.
+class LatencyHistogram {
+ public:
+  static constexpr std::array<double, 16> kBoundsSeconds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                             0.25,   0.5,   1,      2.5,   5,    10,   30,    120};
+  void observe(double seconds);
+  // Appends name_bucket{labels,le=...}, name_sum{labels} and name_count{labels} lines.
+  void render(std::string& out, const std::string& name, const std::string& labels) const;
+
+ private:
+  std::array<std::uint64_t, kBoundsSeconds.size()> counts_{};  // per bound, not cumulated
+  std::uint64_t count_ = 0;
+  double sum_seconds_ = 0;
+};
+
+class RequestMetrics {
+ public:
+  void observe(const pricing::LedgerRecord& row, const RequestFacts& facts);
+  void render(std::string& out) const;
+
+ private:
+  using Labels = std::string;  // rendered, as in route="fake/echo",status="200"
+
+  mutable std::mutex mutex_;
+  std::map<Labels, std::uint64_t> requests_;   // route, status
+  std::map<Labels, std::uint64_t> attempts_;   // route, outcome
+  std::map<Labels, std::uint64_t> prompt_tokens_;      // route, key
+  std::map<Labels, std::uint64_t> completion_tokens_;  // route, key
+  std::map<Labels, double> cost_usd_;                 // route, key
+  std::map<Labels, LatencyHistogram> duration_;        // route
+  std::map<Labels, LatencyHistogram> ttft_;            // route
+  LatencyHistogram gateway_added_;
+  std::uint64_t retries_ = 0;
+  std::uint64_t fallbacks_ = 0;
+};
+
+// Writes Prometheus text: "# HELP", "# TYPE" and the samples of one metric family.
+class MetricsText {
+ public:
+  explicit MetricsText(std::string& out) : out_(out) {}
+  MetricsText& family(const std::string& name, const char* type, const char* help);
+  MetricsText& sample(const std::string& name, const std::string& labels, double value);
+
+ private:
+  std::string& out_;
+};
+
+// `name="value"` with the value escaped as the exposition format wants (\\, \" and \n).
+std::string prometheus_label(const char* name, const std::string& value);
+std::string format_metric_value(double value);
+
+}  // namespace mg::gateway
