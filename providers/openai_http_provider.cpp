@@ -280,12 +280,14 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void deliver_one(ChatEvent event) {
     if (finished_) return;
     finished_ = is_terminal(event);
+    if (auto failed = std::get_if<StreamFailed>(&event)) redact_secret(failed->error.message, provider_->options().api_key);
     sink_(std::move(event));
   }
 
   void finish_with(Error error) {
     if (finished_) return;
     finished_ = true;
+    redact_secret(error.message, provider_->options().api_key);
     sink_(StreamFailed{std::move(error)});
   }
 
@@ -349,6 +351,13 @@ void OpenAiHttpProvider::chat_stream(std::shared_ptr<const ChatRequest> request,
                                      EventSink sink) {
   std::string body = request_body(*request, model_id);
   std::make_shared<UpstreamCall>(shared_from_this(), std::move(request), std::move(body), context, std::move(sink))->start();
+}
+
+void redact_secret(std::string& text, std::string_view secret) {
+  if (secret.empty()) return;
+  for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
+    text.replace(at, secret.size(), "[redacted]");
+  }
 }
 
 Error upstream_status_error(const std::string& provider, unsigned status, const std::string& body, int retry_after_s) {

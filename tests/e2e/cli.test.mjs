@@ -38,13 +38,45 @@ describe('modelgate CLI', () => {
     }
   });
 
-  for (const args of [['--help'], ['help'], ['serve', '--help'], ['synth-model', '--help'], ['generate', '--help'], ['bench', '--help']]) {
+  for (const args of [['--help'], ['help'], ['serve', '--help'], ['synth-model', '--help'], ['generate', '--help'], ['bench', '--help'],
+                     ['keys', '--help'], ['usage', '--help']]) {
     it(`${args.join(' ')} prints usage and exits 0`, () => {
       const result = run(args);
       assert.equal(result.status, 0, result.stderr);
       assert.match(result.stdout, /^Usage: modelgate/);
     });
   }
+
+  it('keys create, list and revoke, and usage, print readable tables', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'modelgate-keys-'));
+    const db = path.join(dir, 'keys.db');
+    try {
+      const created = run(['keys', '--db', db, 'create', '--name', 'team-a', '--budget-day', '2.5', '--rpm', '60', '--models', 'echo,slow']);
+      assert.equal(created.status, 0, created.stderr);
+      const [line, key] = created.stdout.trim().split('\n');
+      const id = line.match(/^created (key_[0-9a-f]{12}) \(team-a\)$/)[1];
+      assert.match(key, new RegExp(`^mgk_${id.slice(4)}_[0-9a-f]{48}$`));
+      assert.match(created.stderr, /only its SHA-256 is stored/);
+      const listed = run(['keys', '--db', db, 'list']);
+      assert.equal(listed.status, 0, listed.stderr);
+      const [header, row] = listed.stdout.split('\n');
+      assert.match(header, /^ID +NAME +CREATED \(UTC\) +STATE +TODAY \$ \/ BUDGET/);
+      assert.match(row, new RegExp(`^${id} +team-a +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d +active +0 / 2\\.5 +0 / - +0 / - +60 +- +echo,slow$`));
+      assert.ok(!listed.stdout.includes(key), 'the list never shows a key');
+      assert.equal(run(['keys', '--db', db, 'revoke', id]).status, 0);
+      assert.match(run(['keys', '--db', db, 'list']).stdout, new RegExp(`${id} +team-a +\\S+ \\S+ +revoked`));
+      assert.equal(run(['keys', '--db', db, 'revoke', id]).status, 1);
+      const badRate = run(['keys', '--db', db, 'create', '--rpm', '0']);
+      assert.equal(badRate.status, 2);
+      assert.match(badRate.stderr, /--rpm: 'requests_per_minute' must be/);
+      const usage = run(['usage', '--db', db, '--group-by', 'day']);
+      assert.equal(usage.status, 0, usage.stderr);
+      assert.match(usage.stdout, /^DAY \(UTC\) +REQUESTS +FAILED +PROMPT TOK +COMPLETION TOK +COST \$ +AVG TTFT ms +AVG DURATION ms\n0 requests, \$0\n$/);
+      assert.equal(run(['usage', '--db', db, '--group-by', 'week']).status, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('version prints the version', () => {
     const result = run(['version']);

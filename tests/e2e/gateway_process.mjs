@@ -2,7 +2,7 @@
 // The binary is $MODELGATE_BIN, or ../../build/release/modelgate relative to this file.
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,30 @@ export const MODELGATE_BIN =
   process.env.MODELGATE_BIN || path.resolve(HERE, '../../build/release/modelgate');
 
 const STARTUP_TIMEOUT_MS = 10_000;
+
+// Under ctest every gateway's log and access log go to the suite's log folder, and the secrets the tests
+// configure are listed there; the suite's last test greps every log for every secret.
+const LOG_DIR = process.env.MODELGATE_TEST_LOG_DIR || '';
+let gatewaysStarted = 0;
+
+/** Lists `secret` for the suite's last test (tests/support/logs_carry_no_secrets.py). */
+export function registerSecret(secret) {
+  if (!LOG_DIR || !secret) return;
+  mkdirSync(LOG_DIR, { recursive: true });
+  appendFileSync(path.join(LOG_DIR, 'secrets.txt'), `${secret}\n`);
+}
+
+/** Where this gateway's access log goes: the suite's folder under ctest, else the gateway's own directory. */
+function accessLogPath(dir) {
+  if (!LOG_DIR) return path.join(dir, 'access.log');
+  mkdirSync(LOG_DIR, { recursive: true });
+  return path.join(LOG_DIR, `e2e-${process.pid}-${gatewaysStarted}.access.log`);
+}
+
+function registerConfiguredSecrets(config) {
+  registerSecret(config.admin_key);
+  for (const provider of Object.values(config.providers || {})) registerSecret(provider.api_key);
+}
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 // ---------------------------------------------------------------------------
@@ -37,15 +61,16 @@ export async function startGateway(config = null, { beforeStart } = {}) {
   if (beforeStart) await beforeStart({ dir, db });
   const args = ['serve', '--listen', '127.0.0.1:0', '--db', db];
   if (typeof config === 'function') config = config({ dir, db });  // a config that names files in `dir`
-  if (config) {
-    const configPath = path.join(dir, 'config.json');
-    await writeFile(configPath, JSON.stringify(config));
-    args.push('--config', configPath);
-  }
+  config = { access_log: accessLogPath(dir), ...(config || {}) };
+  registerConfiguredSecrets(config);
+  const configPath = path.join(dir, 'config.json');
+  await writeFile(configPath, JSON.stringify(config));
+  args.push('--config', configPath);
   const startedAt = performance.now();
   const child = spawn(MODELGATE_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
 
-  const gateway = { child, dir, db, port: undefined, stderr: '', exited: undefined, startupMs: undefined };
+  const gateway = { child, dir, db, port: undefined, stderr: '', exited: undefined, startupMs: undefined,
+                    accessLog: config.access_log, number: gatewaysStarted++ };
   gateway.exited = new Promise((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
@@ -132,6 +157,7 @@ export async function cleanupGateway(gateway) {
     gateway.child.kill('SIGKILL');
     await waitForExit(gateway, SHUTDOWN_TIMEOUT_MS);
   }
+  if (LOG_DIR) await writeFile(path.join(LOG_DIR, `e2e-${process.pid}-${gateway.number}.log`), gateway.stderr);
   await rm(gateway.dir, { recursive: true, force: true });
 }
 

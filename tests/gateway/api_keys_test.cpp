@@ -25,7 +25,10 @@ Headers bearer(const std::string& token) { return {{"Content-Type", "application
 json create_key(TestGateway& gateway, const json& spec) {
   std::optional<RawResponse> response = gateway.post("/admin/keys", spec, bearer(kAdminKey));
   EXPECT_TRUE(response && response->status == 201) << (response ? response->body : "no response");
-  return response ? json::parse(response->body) : json();
+  if (!response) return json();
+  json created = json::parse(response->body);
+  register_test_secret(created.value("key", ""));
+  return created;
 }
 
 json echo(int max_tokens = 8) {
@@ -112,6 +115,7 @@ TEST(ApiKeysTest, AKeyCreatedByAnotherProcessIsRequiredWithinThePollInterval) {
   EXPECT_EQ(gateway.post("/v1/chat/completions", echo())->status, 200);
   pricing::Database db = pricing::Database::open(gateway.config().db_path);  // as `modelgate keys create` does
   gateway::CreatedKey created = gateway::create_api_key(db, gateway::KeySpec{"cli", {}}, 0);
+  register_test_secret(created.key);
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   int status = 200;
   while (status == 200 && std::chrono::steady_clock::now() < deadline) {

@@ -2,11 +2,10 @@
 // buckets cumulative up to +Inf, and counters that add up what the ledger rows say.
 #include "gateway/metrics.h"
 
-#include <sstream>
-
 #include <gtest/gtest.h>
 
 #include "gateway/access_log.h"
+#include "tests/support/prometheus_text.h"
 
 namespace mg::gateway {
 namespace {
@@ -24,18 +23,6 @@ pricing::LedgerRecord row(std::string route, int status, std::int64_t prompt, st
   return record;
 }
 
-// The sample lines' values by their name and labels.
-std::map<std::string, double> samples(const std::string& text) {
-  std::map<std::string, double> out;
-  std::istringstream lines(text);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.empty() || line.starts_with("#")) continue;
-    std::size_t space = line.rfind(' ');
-    out[line.substr(0, space)] = std::stod(line.substr(space + 1));
-  }
-  return out;
-}
-
 TEST(RequestMetricsTest, CountersAddUpTheConcludedRequests) {
   RequestMetrics metrics;
   RequestFacts fallback;
@@ -48,7 +35,7 @@ TEST(RequestMetricsTest, CountersAddUpTheConcludedRequests) {
   metrics.observe(row("", 429, 0, 0, 0, 0.1), RequestFacts{});
   std::string text;
   metrics.render(text);
-  std::map<std::string, double> values = samples(text);
+  std::map<std::string, double> values = test::prometheus_samples(text);
   EXPECT_EQ(values[R"(modelgate_requests_total{route="b/m",status="200"})"], 2);
   EXPECT_EQ(values[R"(modelgate_requests_total{route="none",status="429"})"], 1);
   EXPECT_EQ(values[R"(modelgate_attempts_total{route="a/m",outcome="transient"})"], 2);

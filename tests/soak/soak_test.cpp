@@ -200,8 +200,8 @@ void run_client(int client, std::uint16_t port, Clock::time_point until, Tally& 
   }
 }
 
-std::string write_config(const TempDir& dir, const std::string& db_path) {
-  json config = {{"listen", "127.0.0.1:0"}, {"db", db_path}, {"threads", 2},
+std::string write_config(const TempDir& dir, const std::string& db_path, const std::string& access_log) {
+  json config = {{"listen", "127.0.0.1:0"}, {"db", db_path}, {"threads", 2}, {"access_log", access_log},
                  {"upstream", {{"first_byte_timeout_ms", 1000}, {"idle_timeout_ms", 1000}}},
                  {"routing", {{"backoff_initial_ms", 5}, {"backoff_max_ms", 20}, {"circuit_consecutive_failures", 1000}}}};
   std::string path = (dir.path() / "soak.json").string();
@@ -222,7 +222,8 @@ TEST(SoakTest, FiftyStreamsAgainstFailingUpstreamsLoseNothingAndLeakNothing) {
       put_route(db, "soak", provider, "mock-chaos-10", 0.1, 0.2);
     }
   }
-  GatewayProcess gateway(write_config(dir, db_path));
+  const std::filesystem::path access_log = suite_log_dir().value_or(dir.path()) / ("soak-" + std::to_string(::getpid()) + ".access.log");
+  GatewayProcess gateway(write_config(dir, db_path, access_log.string()));
   std::uint16_t port = gateway.wait_for_port(10s);
   ASSERT_NE(port, 0) << gateway.log();
 
@@ -253,6 +254,7 @@ TEST(SoakTest, FiftyStreamsAgainstFailingUpstreamsLoseNothingAndLeakNothing) {
   long final_kib = gateway.resident_kib();
   double elapsed_s = std::chrono::duration<double>(Clock::now() - started).count();
   EXPECT_EQ(gateway.stop(30s), 0) << "a clean exit on SIGTERM, ledger flushed";
+  if (auto logs = suite_log_dir()) std::ofstream(*logs / ("soak-" + std::to_string(::getpid()) + ".log")) << gateway.log();
 
   int sent = tally.sent.load();
   std::printf("soak: %d requests in %.1f s (%.0f/s): %d complete, %d ended by an in-band error, %d error statuses, %d broken\n", sent,
@@ -269,6 +271,11 @@ TEST(SoakTest, FiftyStreamsAgainstFailingUpstreamsLoseNothingAndLeakNothing) {
   ASSERT_TRUE(count.step());
   EXPECT_EQ(count.integer(0), sent) << "one ledger row per request";
   EXPECT_EQ(count.integer(1), sent) << "and no request twice";
+
+  std::ifstream access_lines(access_log);
+  std::int64_t logged = 0;
+  for (std::string line; std::getline(access_lines, line);) logged += line.find("\"request_id\":\"soak-") != std::string::npos;
+  EXPECT_EQ(logged, sent) << "one access log line per request";
 
   if (check_memory) {
     EXPECT_LT(peak_kib, warm_kib * 11 / 10) << "resident memory peaked more than 10% above its warm-up peak";

@@ -1,5 +1,10 @@
 #include "tests/support/test_gateway.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
 #include <random>
 #include <thread>
 
@@ -37,10 +42,33 @@ gateway::ServerConfig test_server_config() {
   return config;
 }
 
+std::optional<std::filesystem::path> suite_log_dir() {
+  const char* dir = std::getenv("MODELGATE_TEST_LOG_DIR");
+  if (!dir || !*dir) return std::nullopt;
+  std::filesystem::create_directories(dir);
+  return std::filesystem::path(dir);
+}
+
+void register_test_secret(const std::string& secret) {
+  std::optional<std::filesystem::path> dir = suite_log_dir();
+  if (!dir || secret.empty()) return;
+  int fd = ::open((*dir / "secrets.txt").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return ADD_FAILURE() << "cannot list a secret in " << *dir;
+  std::string line = secret + "\n";
+  EXPECT_EQ(::write(fd, line.data(), line.size()), static_cast<ssize_t>(line.size()));  // one write: lines never interleave
+  ::close(fd);
+}
+
 TestGateway::TestGateway(std::function<void(gateway::ServerConfig&)> adjust) {
   gateway::ServerConfig config = test_server_config();
   config.db_path = (dir_.path() / "gateway.db").string();
+  if (std::optional<std::filesystem::path> logs = suite_log_dir()) {
+    static std::atomic<int> gateways{0};
+    config.access_log = (*logs / ("inproc-" + std::to_string(::getpid()) + "-" + std::to_string(gateways++) + ".access.log")).string();
+  }
   if (adjust) adjust(config);
+  register_test_secret(config.admin_key);
+  for (const auto& [name, settings] : config.providers) register_test_secret(settings.api_key);
   gateway_ = std::make_unique<gateway::Gateway>(config);
   Status started = gateway_->start();
   if (!started) ADD_FAILURE() << "gateway did not start: " << started.error().message;

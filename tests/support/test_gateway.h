@@ -55,6 +55,11 @@ class TestGateway {
 // routes_tried (parsed), prompt_tokens, completion_tokens, cost_usd.
 nlohmann::json ledger_rows(gateway::Gateway& gateway, const std::string& db_path);
 
+// The suite's log folder ($MODELGATE_TEST_LOG_DIR, created), or nullopt when the test runs outside ctest.
+std::optional<std::filesystem::path> suite_log_dir();
+// Lists `secret` for the suite's last test, which greps every log for it (tests/support/logs_carry_no_secrets.py).
+void register_test_secret(const std::string& secret);
+
 nlohmann::json chat_body(const std::string& model, const std::string& user_text, bool stream = false);
 
 // Adds a catalogue route: `model` (32K context, tools and JSON) on `provider`, known upstream as
