@@ -68,14 +68,14 @@ AccessLog::~AccessLog() {
 }
 
 void AccessLog::record(const pricing::LedgerRecord& row, const RequestFacts& facts) {
-  std::string line = access_log_line(row, facts, unix_now_ms());
+  Entry entry{row, facts, unix_now_ms()};
   {
     std::lock_guard lock(mutex_);
-    if (lines_.size() >= capacity_) {
+    if (entries_.size() >= capacity_) {
       ++dropped_;
       return;
     }
-    lines_.push_back(std::move(line));
+    entries_.push_back(std::move(entry));
   }
   wake_.notify_one();
 }
@@ -88,17 +88,17 @@ std::uint64_t AccessLog::dropped() const {
 void AccessLog::run() {
   std::unique_lock lock(mutex_);
   while (true) {
-    wake_.wait(lock, [this] { return stopping_ || !lines_.empty(); });
-    std::deque<std::string> batch;
-    batch.swap(lines_);
+    wake_.wait(lock, [this] { return stopping_ || !entries_.empty(); });
+    std::deque<Entry> batch;
+    batch.swap(entries_);
     bool last = stopping_;
     lock.unlock();
     std::string text;
-    for (const std::string& line : batch) text.append(line).push_back('\n');
+    for (const Entry& entry : batch) text.append(access_log_line(entry.row, entry.facts, entry.logged_at_ms)).push_back('\n');
     std::fwrite(text.data(), 1, text.size(), file_);
     std::fflush(file_);
     lock.lock();
-    if (last && lines_.empty()) return;
+    if (last && entries_.empty()) return;
   }
 }
 

@@ -1,5 +1,5 @@
-// The access log: one JSON line per completion request, written by a thread of its own from a bounded
-// queue, so the request path never waits for a disk. A full queue drops the line and counts it (the
+// The access log: one JSON line per completion request, formatted and written by a thread of its own
+// from a bounded queue, so the request path neither builds JSON for it nor waits for a disk. A full queue drops the line and counts it (the
 // ledger, not this log, is the record that must never lose a row). Lines carry the key's public id,
 // never a key, and each attempt's route and outcome, never an upstream's words (they may echo secrets).
 #pragma once
@@ -28,6 +28,11 @@ class AccessLog {
   std::uint64_t dropped() const;
 
  private:
+  struct Entry {
+    pricing::LedgerRecord row;
+    RequestFacts facts;
+    std::int64_t logged_at_ms;
+  };
   void run();
 
   std::FILE* file_;
@@ -35,7 +40,7 @@ class AccessLog {
   std::size_t capacity_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<std::string> lines_;
+  std::deque<Entry> entries_;
   bool stopping_ = false;
   std::uint64_t dropped_ = 0;
   std::thread thread_;

@@ -47,6 +47,22 @@ describe('modelgate CLI', () => {
     });
   }
 
+  it('without API keys it serves loopback openly and warns when it listens beyond it', async () => {
+    const local = await startGateway();
+    const open = await startGateway(null, { listen: '0.0.0.0' });
+    try {
+      assert.match(local.stderr, /info no API keys yet: serving 127\.0\.0\.1 without authentication/);
+      assert.match(open.stderr, /warn no API keys yet and listening on 0\.0\.0\.0: anyone who can reach it may use the gateway/);
+      const answer = await fetch(`http://127.0.0.1:${open.port}/v1/models`);
+      assert.equal(answer.status, 200);
+    } finally {
+      await stopGateway(local);
+      await stopGateway(open);
+      await cleanupGateway(local);
+      await cleanupGateway(open);
+    }
+  });
+
   it('keys create, list and revoke, and usage, print readable tables', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'modelgate-keys-'));
     const db = path.join(dir, 'keys.db');

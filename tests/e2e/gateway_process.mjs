@@ -44,12 +44,13 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 // ---------------------------------------------------------------------------
 
 /**
- * Starts `modelgate serve` on an ephemeral port with a fresh database in a
- * temporary directory, with `config` (if given; or a function of {dir, db}
- * returning it) as its --config file, after `beforeStart({dir, db})`.
+ * Starts `modelgate serve` on an ephemeral port (of `listen`, 127.0.0.1 by
+ * default) with a fresh database in a temporary directory, with `config` (if
+ * given; or a function of {dir, db} returning it) as its --config file, after
+ * `beforeStart({dir, db})`.
  * Resolves once the "listening" line has appeared on stderr.
  */
-export async function startGateway(config = null, { beforeStart } = {}) {
+export async function startGateway(config = null, { beforeStart, listen = '127.0.0.1' } = {}) {
   if (!existsSync(MODELGATE_BIN)) {
     throw new Error(
       `modelgate binary not found at ${MODELGATE_BIN}; build it or set MODELGATE_BIN`,
@@ -59,7 +60,7 @@ export async function startGateway(config = null, { beforeStart } = {}) {
   const db = path.join(dir, 'e2e.db');
   // A chance to prepare the directory and the database (say, a catalogue import) before the start.
   if (beforeStart) await beforeStart({ dir, db });
-  const args = ['serve', '--listen', '127.0.0.1:0', '--db', db];
+  const args = ['serve', '--listen', `${listen}:0`, '--db', db];
   if (typeof config === 'function') config = config({ dir, db });  // a config that names files in `dir`
   config = { access_log: accessLogPath(dir), ...(config || {}) };
   registerConfiguredSecrets(config);
@@ -93,7 +94,7 @@ export async function startGateway(config = null, { beforeStart } = {}) {
 function waitForListeningPort(gateway) {
   const { child } = gateway;
   return new Promise((resolve, reject) => {
-    const listening = /modelgate listening on http:\/\/127\.0\.0\.1:(\d+) \(/;
+    const listening = /modelgate listening on http:\/\/[^ ]+:(\d+) \(/;
     const done = (fn, value) => {
       clearTimeout(timer);
       child.stderr.off('data', onData);
@@ -118,7 +119,7 @@ function waitForListeningPort(gateway) {
       done(
         reject,
         new Error(
-          `modelgate did not log "modelgate listening on http://127.0.0.1:PORT (" within ` +
+          `modelgate did not log "modelgate listening on http://HOST:PORT (" within ` +
             `${STARTUP_TIMEOUT_MS} ms; stderr so far:\n${gateway.stderr}`,
         ),
       );

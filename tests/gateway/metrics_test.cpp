@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "gateway/access_log.h"
+#include "gateway/traffic_series.h"
 #include "tests/support/prometheus_text.h"
 
 namespace mg::gateway {
@@ -73,6 +74,41 @@ TEST(AccessLogTest, ALineNamesTheKeyByItsIdAndTheAttemptsByRouteAndOutcome) {
   EXPECT_EQ(line["prompt_tokens"], 3);
   EXPECT_EQ(line["attempts"], nlohmann::json::parse(R"([{"route":"a/m","outcome":"auth"},{"route":"b/m","outcome":"ok"}])"));
   EXPECT_EQ(line["fallbacks"], 1);
+}
+
+TEST(TrafficSeriesTest, BucketsRunOldestFirstWithEmptyOnesAndForgetWhatFellOutOfTheWindow) {
+  TrafficSeries series(1'000, 4);
+  pricing::LedgerRecord ok = row("b/m", 200, 3, 4, 0.5, 10);
+  ok.requested_model = "m";
+  pricing::LedgerRecord failed = row("", 503, 0, 0, 0, 30);
+  failed.requested_model = "m";
+  failed.api_key_id = "";
+  series.record(ok, 10'100);   // bucket 10 s
+  series.record(ok, 10'900);
+  series.record(failed, 12'000);  // bucket 12 s; 11 s stays empty
+  nlohmann::json json = series.to_json(13'500);
+  ASSERT_EQ(json["buckets"].size(), 4u);
+  EXPECT_EQ(json["bucket_ms"], 1'000);
+  std::vector<std::int64_t> starts, requests;
+  for (const auto& bucket : json["buckets"]) {
+    starts.push_back(bucket["start_ms"]);
+    requests.push_back(bucket["requests"]);
+  }
+  EXPECT_EQ(starts, (std::vector<std::int64_t>{10'000, 11'000, 12'000, 13'000}));
+  EXPECT_EQ(requests, (std::vector<std::int64_t>{2, 0, 1, 0}));
+  const nlohmann::json& first = json["buckets"][0];
+  EXPECT_EQ(first["latency_p50_ms"], 10);
+  EXPECT_EQ(first["by_key"]["key_0123456789ab"]["requests"], 2);
+  EXPECT_DOUBLE_EQ(first["by_model"]["m"]["cost_usd"].get<double>(), 1.0);
+  EXPECT_TRUE(json["buckets"][1]["latency_p50_ms"].is_null());
+  EXPECT_EQ(json["buckets"][2]["errors"], 1);
+  for (const auto& bucket : series.to_json(17'000)["buckets"]) {
+    EXPECT_EQ(bucket["requests"], 0) << "a window of 14 to 17 s reuses the slots of 10 and 12 s, and must not show them";
+  }
+  nlohmann::json totals = series.totals_json();
+  EXPECT_EQ(totals["requests"], 3);
+  EXPECT_EQ(totals["failed"], 1);
+  EXPECT_DOUBLE_EQ(totals["cost_usd"].get<double>(), 1.0);
 }
 
 }  // namespace
