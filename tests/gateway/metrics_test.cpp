@@ -102,7 +102,8 @@ TEST(TrafficSeriesTest, BucketsRunOldestFirstWithEmptyOnesAndForgetWhatFellOutOf
   EXPECT_DOUBLE_EQ(first["by_model"]["m"]["cost_usd"].get<double>(), 1.0);
   EXPECT_TRUE(json["buckets"][1]["latency_p50_ms"].is_null());
   EXPECT_EQ(json["buckets"][2]["errors"], 1);
-  for (const auto& bucket : series.to_json(17'000)["buckets"]) {
+  const nlohmann::json later = series.to_json(17'000);
+  for (const auto& bucket : later["buckets"]) {
     EXPECT_EQ(bucket["requests"], 0) << "a window of 14 to 17 s reuses the slots of 10 and 12 s, and must not show them";
   }
   nlohmann::json totals = series.totals_json();
