@@ -150,6 +150,7 @@ int main(int argc, char** argv) {
   config.db_path = db_path;
   config.io_threads = threads;
   config.local.enabled = false;
+  config.access_log = (dir.path() / "access.log").string();  // as deployed: one line per request to a file
   gateway::Gateway gateway(config);
   if (Status started = gateway.start(); !started) {
     std::fprintf(stderr, "gateway: %s\n", started.error().message.c_str());
