@@ -14,6 +14,8 @@
 namespace mg::gateway {
 namespace {
 
+constexpr std::size_t kWakeBatch = 512;  // lines that wake the writer before its interval is up
+
 std::string iso_utc_ms(std::int64_t unix_ms) {
   std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
   std::tm utc{};
@@ -50,9 +52,9 @@ std::string access_log_line(const pricing::LedgerRecord& row, const RequestFacts
   return to_json_text(line);
 }
 
-AccessLog::AccessLog(const std::string& destination, std::size_t queue_capacity)
+AccessLog::AccessLog(const std::string& destination, std::size_t queue_capacity, std::chrono::milliseconds flush_interval)
     : file_(destination == "stderr" ? stderr : std::fopen(destination.c_str(), "a")), owns_file_(destination != "stderr"),
-      capacity_(queue_capacity) {
+      capacity_(queue_capacity), flush_interval_(flush_interval) {
   if (!file_) throw std::runtime_error("cannot open the access log '" + destination + "': " + std::strerror(errno));
   thread_ = std::thread([this] { run(); });
 }
@@ -69,6 +71,7 @@ AccessLog::~AccessLog() {
 
 void AccessLog::record(const pricing::LedgerRecord& row, const RequestFacts& facts) {
   Entry entry{row, facts, unix_now_ms()};
+  bool batch_waiting = false;
   {
     std::lock_guard lock(mutex_);
     if (entries_.size() >= capacity_) {
@@ -76,8 +79,9 @@ void AccessLog::record(const pricing::LedgerRecord& row, const RequestFacts& fac
       return;
     }
     entries_.push_back(std::move(entry));
+    batch_waiting = entries_.size() == kWakeBatch;
   }
-  wake_.notify_one();
+  if (batch_waiting) wake_.notify_one();
 }
 
 std::uint64_t AccessLog::dropped() const {
@@ -88,15 +92,17 @@ std::uint64_t AccessLog::dropped() const {
 void AccessLog::run() {
   std::unique_lock lock(mutex_);
   while (true) {
-    wake_.wait(lock, [this] { return stopping_ || !entries_.empty(); });
+    wake_.wait_for(lock, flush_interval_, [this] { return stopping_ || entries_.size() >= kWakeBatch; });
     std::deque<Entry> batch;
     batch.swap(entries_);
     bool last = stopping_;
     lock.unlock();
-    std::string text;
-    for (const Entry& entry : batch) text.append(access_log_line(entry.row, entry.facts, entry.logged_at_ms)).push_back('\n');
-    std::fwrite(text.data(), 1, text.size(), file_);
-    std::fflush(file_);
+    if (!batch.empty()) {
+      std::string text;
+      for (const Entry& entry : batch) text.append(access_log_line(entry.row, entry.facts, entry.logged_at_ms)).push_back('\n');
+      std::fwrite(text.data(), 1, text.size(), file_);
+      std::fflush(file_);
+    }
     lock.lock();
     if (last && entries_.empty()) return;
   }
