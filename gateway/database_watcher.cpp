@@ -31,6 +31,10 @@ void DatabaseWatcher::poll(std::size_t index) {
   try {
     std::int64_t version = watch.version(db_);
     if (version == seen_versions_[index]) return;
+    if (watch.applied_version && watch.applied_version() >= version) {  // this process made the change and applied it
+      seen_versions_[index] = version;
+      return;
+    }
     watch.reload(db_);
     seen_versions_[index] = version;
     log_info(watch.what + " changed (version " + std::to_string(version) + "): the running gateway now uses the new one");

@@ -22,6 +22,8 @@ struct DatabaseWatch {
   std::string what;                                                 // "catalogue", "API keys": for the log
   std::function<std::int64_t(const pricing::Database&)> version;    // moves whenever it changes
   std::function<void(const pricing::Database&)> reload;             // may throw: the current state is kept
+  // The version this process has already applied itself (the admin API's own changes), or empty.
+  std::function<std::int64_t()> applied_version;
 };
 
 class DatabaseWatcher {

@@ -153,7 +153,8 @@ Status Gateway::start() {
     key_admin_ = std::make_unique<KeyAdmin>(config_.db_path, *access_);
     std::vector<DatabaseWatch> watches = {
         {"the catalogue", pricing::catalogue_version, [this](const pricing::Database& db) { routing_->reload(db); }},
-        {"the API keys", pricing::keys_version, [this](const pricing::Database& db) { key_admin_->reload(db); }},
+        {"the API keys", pricing::keys_version, [this](const pricing::Database& db) { key_admin_->reload(db); },
+         [this] { return key_admin_->applied_version(); }},
     };
     watcher_ = std::make_unique<DatabaseWatcher>(config_.db_path, std::move(watches), config_.catalogue_poll_interval);
     reports_ = std::make_unique<UsageReports>(config_.db_path);

@@ -88,7 +88,11 @@ KeyAdmin::KeyAdmin(const std::string& db_path, AccessControl& access) : db_(pric
 
 KeyAdmin::~KeyAdmin() { pool_.join(); }
 
-void KeyAdmin::reload(const pricing::Database& db) { access_.replace_keys(pricing::load_api_keys(db)); }
+void KeyAdmin::reload(const pricing::Database& db) {
+  const std::int64_t version = pricing::keys_version(db);  // read first: a later change is reloaded again, never missed
+  access_.replace_keys(pricing::load_api_keys(db));
+  applied_version_.store(version);
+}
 
 void KeyAdmin::run(boost::asio::any_io_executor reply_on, Done done, std::function<Result<json>()> job) {
   boost::asio::post(pool_, [reply_on, done = std::move(done), job = std::move(job)]() mutable {

@@ -3,6 +3,7 @@
 // the new keys table is in AccessControl before the answer leaves.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -50,12 +51,15 @@ class KeyAdmin {
 
   // Re-reads the keys table into AccessControl (after a change by another process, or by this one).
   void reload(const pricing::Database& db);
+  // The keys table's version as of the last reload.
+  std::int64_t applied_version() const { return applied_version_.load(); }
 
  private:
   void run(boost::asio::any_io_executor reply_on, Done done, std::function<Result<nlohmann::json>()> job);
 
   pricing::Database db_;  // used only on pool_'s thread
   AccessControl& access_;
+  std::atomic<std::int64_t> applied_version_{0};
   boost::asio::thread_pool pool_{1};
 };
 
