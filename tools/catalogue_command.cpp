@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/catalogue_import.h"
+#include "tools/cli_options.h"
 #include "tools/text_table.h"
 
 namespace mg::tools {
@@ -36,10 +37,7 @@ struct Options {
   std::string openrouter_provider = "openrouter";
 };
 
-int usage_error(const std::string& message) {
-  std::fprintf(stderr, "modelgate catalogue: %s\n(see modelgate catalogue --help)\n", message.c_str());
-  return 2;
-}
+int usage_error(const std::string& message) { return cli_usage_error("modelgate catalogue", message); }
 
 std::string figure(const std::optional<double>& published, const std::optional<double>& measured) {
   auto show = [](const std::optional<double>& value) { return value ? format_number(*value, 0) : std::string("-"); };
@@ -143,23 +141,9 @@ int set_enabled(pricing::Database& db, const Options& options, bool enabled) {
 }
 
 std::optional<int> parse_options(const std::vector<std::string>& args, Options& options) {
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    if (arg == "--help" || arg == "-h") {
-      std::fputs(kHelp, stdout);
-      return 0;
-    }
-    std::string* slot = arg == "--db" ? &options.db_path : arg == "--format" ? &options.format
-                      : arg == "--provider" ? &options.openrouter_provider : nullptr;
-    if (slot) {
-      if (i + 1 >= args.size()) return usage_error("option " + arg + " needs a value");
-      *slot = args[++i];
-    } else if (arg.starts_with("--")) {
-      return usage_error("unknown option '" + arg + "'");
-    } else {
-      options.positional.push_back(arg);
-    }
-  }
+  CliSpec spec{"modelgate catalogue", kHelp,
+               {{"--db", &options.db_path}, {"--format", &options.format}, {"--provider", &options.openrouter_provider}}};
+  if (auto exit_code = parse_cli(args, spec, options.positional)) return exit_code;
   if (options.positional.empty()) return usage_error("a command is needed");
   return std::nullopt;
 }
