@@ -67,6 +67,15 @@ struct KeyUsageState {
   RateBucket requests;
   RateBucket tokens;
 
+  // A key's figures, counting from the day and month that hold `now_ms`.
+  static std::shared_ptr<KeyUsageState> starting(std::int64_t now_ms, pricing::KeySpend spent = {}) {
+    auto state = std::make_shared<KeyUsageState>();
+    state->spent = spent;
+    state->day_start_ms = pricing::utc_day_start_ms(now_ms);
+    state->month_start_ms = pricing::utc_month_start_ms(now_ms);
+    return state;
+  }
+
   // Starts a new day's or month's count when `now_ms` has left the window.
   void roll_windows(std::int64_t now_ms) {
     if (std::int64_t day = pricing::utc_day_start_ms(now_ms); day > day_start_ms) {
@@ -122,13 +131,7 @@ void AccessGrant::settle(double cost_usd, std::int64_t tokens, std::int64_t now_
 // ---- AccessControl ---------------------------------------------------------------------------------------
 
 AccessControl::AccessControl(std::vector<pricing::ApiKeyRecord> keys, std::map<std::string, pricing::KeySpend> spent, std::int64_t now_ms) {
-  for (auto& [id, figures] : spent) {
-    auto state = std::make_shared<KeyUsageState>();
-    state->spent = figures;
-    state->day_start_ms = pricing::utc_day_start_ms(now_ms);
-    state->month_start_ms = pricing::utc_month_start_ms(now_ms);
-    usage_[id] = std::move(state);
-  }
+  for (const auto& [id, figures] : spent) usage_[id] = KeyUsageState::starting(now_ms, figures);
   replace_keys(std::move(keys));
 }
 
@@ -147,11 +150,7 @@ std::shared_ptr<const AccessControl::Table> AccessControl::table() const {
 std::shared_ptr<KeyUsageState> AccessControl::usage_of(const std::string& key_id, std::int64_t now_ms) {
   std::lock_guard lock(mutex_);
   std::shared_ptr<KeyUsageState>& state = usage_[key_id];
-  if (!state) {
-    state = std::make_shared<KeyUsageState>();
-    state->day_start_ms = pricing::utc_day_start_ms(now_ms);
-    state->month_start_ms = pricing::utc_month_start_ms(now_ms);
-  }
+  if (!state) state = KeyUsageState::starting(now_ms);
   return state;
 }
 

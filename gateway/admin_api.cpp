@@ -35,9 +35,7 @@ void Api::admin_keys(const HttpRequest& request, std::shared_ptr<ResponseChannel
     return channel->send_reply(error_reply(Error::unavailable("key administration is not available", config_.no_route_retry_after_s)));
   }
   if (request.method == "GET" || request.method == "HEAD") {
-    nlohmann::json data = nlohmann::json::array();
-    for (const KeyStatus& status : services_.access->status(unix_now_ms())) data.push_back(key_json(status.record, &status));
-    return channel->send_reply(json_reply({{"object", "list"}, {"data", std::move(data)}}));
+    return channel->send_reply(json_reply({{"object", "list"}, {"data", keys_json(*services_.access, unix_now_ms())}}));
   }
   auto reply = [channel](unsigned status) {
     return [channel, status](Result<nlohmann::json> result) {

@@ -84,6 +84,12 @@ json key_json(const pricing::ApiKeyRecord& record, const KeyStatus* status) {
   return out;
 }
 
+json keys_json(const AccessControl& access, std::int64_t now_ms) {
+  json keys = json::array();
+  for (const KeyStatus& status : access.status(now_ms)) keys.push_back(key_json(status.record, &status));
+  return keys;
+}
+
 KeyAdmin::KeyAdmin(const std::string& db_path, AccessControl& access) : db_(pricing::Database::open(db_path)), access_(access) {}
 
 KeyAdmin::~KeyAdmin() { pool_.join(); }

@@ -36,6 +36,8 @@ CreatedKey create_api_key(pricing::Database& db, const KeySpec& spec, std::int64
 
 // A key as the admin API shows it (never its secret or digest), with what it has spent when known.
 nlohmann::json key_json(const pricing::ApiKeyRecord& record, const KeyStatus* status = nullptr);
+// Every key with its spend, for GET /admin/keys and the dashboard.
+nlohmann::json keys_json(const AccessControl& access, std::int64_t now_ms);
 
 class KeyAdmin {
  public:

@@ -87,10 +87,7 @@ HttpReply Api::dashboard_page() const {
 
 HttpReply Api::dashboard_data() const {
   const std::int64_t now_ms = unix_now_ms();
-  nlohmann::json keys = nlohmann::json::array();
-  if (services_.access) {
-    for (const KeyStatus& status : services_.access->status(now_ms)) keys.push_back(key_json(status.record, &status));
-  }
+  nlohmann::json keys = services_.access ? keys_json(*services_.access, now_ms) : nlohmann::json::array();
   TrafficSeries* traffic = exchange_.observers.traffic;
   return json_reply({{"now_ms", now_ms},
                      {"started_at_ms", services_.started_at_ms},

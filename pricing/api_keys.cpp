@@ -79,10 +79,7 @@ std::vector<ApiKeyRecord> load_api_keys(const Database& db) {
   return keys;
 }
 
-std::int64_t keys_version(const Database& db) {
-  Statement query = db.prepare("SELECT CAST(value AS INTEGER) FROM gateway_meta WHERE key = 'keys_version'");
-  return query.step() ? query.integer(0) : 0;
-}
+std::int64_t keys_version(const Database& db) { return db.meta_counter("keys_version"); }
 
 std::map<std::string, KeySpend> load_key_spend(const Database& db, std::int64_t day_start_ms, std::int64_t month_start_ms) {
   Statement query = db.prepare(

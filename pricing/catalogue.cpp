@@ -69,10 +69,7 @@ void run_named(Statement& statement, const std::string& what) {
 
 }  // namespace
 
-std::int64_t catalogue_version(const Database& db) {
-  Statement query = db.prepare("SELECT CAST(value AS INTEGER) FROM gateway_meta WHERE key = 'catalogue_version'");
-  return query.step() ? query.integer(0) : 0;
-}
+std::int64_t catalogue_version(const Database& db) { return db.meta_counter("catalogue_version"); }
 
 CatalogueData load_catalogue(const Database& db) { return CatalogueData{load_providers(db), load_models(db), load_routes(db)}; }
 

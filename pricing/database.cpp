@@ -36,6 +36,12 @@ void Transaction::commit() {
   committed_ = true;
 }
 
+std::int64_t Database::meta_counter(std::string_view key) const {
+  Statement query = prepare("SELECT CAST(value AS INTEGER) FROM gateway_meta WHERE key = ?1");
+  query.bind(1, key);
+  return query.step() ? query.integer(0) : 0;
+}
+
 int Database::schema_version() const {
   sqlite3_stmt* statement = nullptr;
   int version = -1;

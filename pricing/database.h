@@ -32,6 +32,8 @@ class Database {
   ~Database();
 
   int schema_version() const;
+  // A counter in gateway_meta (catalogue_version, keys_version) that triggers bump; 0 when absent.
+  std::int64_t meta_counter(std::string_view key) const;
   const std::string& path() const { return path_; }
   void exec(const std::string& sql);  // throws on error, with the statement's error message
   Statement prepare(std::string_view sql) const;

@@ -1,11 +1,11 @@
 #include "tools/keys_command.h"
 
-#include <chrono>
 #include <cstdio>
 #include <ctime>
 
 #include <nlohmann/json.hpp>
 
+#include "gateway/exchange_accounting.h"
 #include "gateway/key_admin.h"
 #include "pricing/api_keys.h"
 #include "pricing/ledger.h"
@@ -78,10 +78,6 @@ std::string utc_date(std::int64_t unix_ms) {
   return text;
 }
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 int create(pricing::Database& db, const std::map<std::string, std::string>& values) {
   json spec = json::object();
   for (const KeyFlag& flag : kKeyFlags) {
@@ -97,7 +93,7 @@ int create(pricing::Database& db, const std::map<std::string, std::string>& valu
   }
   Result<gateway::KeySpec> parsed = gateway::parse_key_spec(spec.dump());
   if (!parsed) return cli_usage_error("modelgate keys", flag_for(parsed.error().param) + ": " + parsed.error().message);
-  gateway::CreatedKey created = gateway::create_api_key(db, *parsed, now_ms());
+  gateway::CreatedKey created = gateway::create_api_key(db, *parsed, gateway::unix_now_ms());
   std::printf("created %s%s\n%s\n", created.record.id.c_str(), spec.contains("name") ? (" (" + spec["name"].get<std::string>() + ")").c_str() : "",
               created.key.c_str());
   std::fputs("Keep the key now: only its SHA-256 is stored, it cannot be shown again.\n", stderr);
@@ -105,7 +101,7 @@ int create(pricing::Database& db, const std::map<std::string, std::string>& valu
 }
 
 int list(pricing::Database& db) {
-  const std::int64_t now = now_ms();
+  const std::int64_t now = gateway::unix_now_ms();
   auto spent = pricing::load_key_spend(db, pricing::utc_day_start_ms(now), pricing::utc_month_start_ms(now));
   TextTable table({"ID", "NAME", "CREATED (UTC)", "STATE", "TODAY $ / BUDGET", "MONTH $ / BUDGET", "TOTAL $ / BUDGET", "RPM", "TPM", "MODELS"});
   std::vector<pricing::ApiKeyRecord> keys = pricing::load_api_keys(db);
@@ -128,7 +124,7 @@ int list(pricing::Database& db) {
 
 int revoke(pricing::Database& db, const std::vector<std::string>& positional) {
   if (positional.size() != 2) return cli_usage_error("modelgate keys", "revoke needs one ID");
-  if (!pricing::revoke_api_key(db, positional[1], now_ms())) {
+  if (!pricing::revoke_api_key(db, positional[1], gateway::unix_now_ms())) {
     std::fprintf(stderr, "modelgate keys: no key '%s' that is not already revoked\n", positional[1].c_str());
     return 1;
   }
