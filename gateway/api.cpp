@@ -181,7 +181,10 @@ HttpReply Api::health() const {
                          {"requests_in_flight", state_.requests_in_flight.load()},
                          {"active_generations", state_.active_generations.load()},
                          {"requests_total", state_.requests_total.load()},
-                         {"cancelled_total", state_.cancelled_total.load()}};
+                         {"cancelled_total", state_.cancelled_total.load()},
+                         {"rejected_connections", state_.rejected_connections.load()},
+                         {"shed_requests", state_.shed_requests.load()},
+                         {"buffered_body_bytes", state_.buffered_body_bytes.load()}};
   if (services_.local) body["local_engine"] = local_engine_json(*services_.local);
   return json_reply(body);
 }

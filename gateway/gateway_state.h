@@ -15,6 +15,8 @@ struct GatewayState {
   std::atomic<std::int64_t> requests_total{0};
   std::atomic<std::int64_t> cancelled_total{0};      // generations stopped because the client left
   std::atomic<std::int64_t> rejected_connections{0}; // over max_connections
+  std::atomic<std::int64_t> shed_requests{0};        // answered 503 at once: over max_requests_in_flight or the body budget
+  std::atomic<std::int64_t> buffered_body_bytes{0};  // reserved by requests from their headers to their answer's end
 };
 
 }  // namespace mg::gateway

@@ -40,6 +40,18 @@ Error http_error(int status, std::string code, std::string message) {
   return Error{status, FailureClass::caller_fault, "invalid_request_error", std::move(code), {}, std::move(message), 0};
 }
 
+// Load shed at the door: a short Retry-After, since capacity frees up as soon as answers finish.
+constexpr int kOverloadRetryAfterS = 1;
+// Everyday chat bodies are smaller than this; they are bounded by the connection limit instead, so that a
+// flood of stalled large uploads cannot shut ordinary requests out.
+constexpr std::size_t kUncountedBodyBytes = 64 * 1024;
+
+Error overloaded_error(std::string message) {
+  Error error = Error::unavailable(std::move(message), kOverloadRetryAfterS);
+  error.code = "overloaded";
+  return error;
+}
+
 bool is_disconnect(beast::error_code ec) {
   return ec == http::error::end_of_stream || ec == http::error::partial_message || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::operation_aborted || ec == net::error::broken_pipe;
@@ -67,6 +79,7 @@ HttpSession::~HttpSession() {
   set_phase(Phase::closing);
   registry_.remove(this);
   if (request_in_flight_) state_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
+  release_body_reservation();
   state_.open_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -76,9 +89,7 @@ void HttpSession::run(bool overloaded) {
   registry_.add(shared_from_this());
   net::dispatch(stream_.get_executor(), [self = shared_from_this(), overloaded] {
     if (!overloaded) return self->wait_for_request();
-    Error error = Error::unavailable("the gateway is at its connection limit; retry shortly", self->config_.no_route_retry_after_s);
-    error.code = "overloaded";
-    self->fail_request(error);
+    self->fail_request(overloaded_error("the gateway is at its connection limit; retry shortly"));
   });
 }
 
@@ -167,10 +178,43 @@ void HttpSession::on_header(beast::error_code ec) {
   disarm_read_deadline();
   if (ec) return on_read_failed(ec);
   http_version_ = parser_->get().version();
+  if (auto shed = reserve_capacity()) return fail_request(*shed);
   if (parser_->is_done()) return dispatch_request();
   auto expect = parser_->get()[http::field::expect];
   if (http_version_ >= 11 && beast::iequals(expect, "100-continue")) enqueue("HTTP/1.1 100 Continue\r\n\r\n", false);
   read_body();
+}
+
+// Admits the request whose headers were just read, reserving its body's bytes; or says why it is shed.
+// The counters are shared by every I/O thread, so the bounds hold to within one request per thread.
+std::optional<Error> HttpSession::reserve_capacity() {
+  const HttpLimits& limits = config_.http;
+  // Only the API's work is shed: probes, metrics and the dashboard must answer while the gateway is full.
+  bool api_request = parser_->get().target().starts_with("/v1/");
+  if (api_request && static_cast<std::size_t>(state_.requests_in_flight.load(std::memory_order_relaxed)) >= limits.max_requests_in_flight) {
+    state_.shed_requests.fetch_add(1, std::memory_order_relaxed);
+    return overloaded_error("the gateway is answering its limit of " + std::to_string(limits.max_requests_in_flight) +
+                            " requests at once; retry shortly");
+  }
+  // Without a Content-Length a chunked body may grow to the limit, so it reserves the limit.
+  std::size_t body_bytes = parser_->content_length() ? static_cast<std::size_t>(*parser_->content_length())
+                           : parser_->chunked()      ? limits.max_body_bytes
+                                                     : 0;
+  body_bytes = std::min(body_bytes, limits.max_body_bytes);  // a larger one is refused with 413 while it is read
+  if (body_bytes <= kUncountedBodyBytes) return std::nullopt;
+  auto held = static_cast<std::size_t>(state_.buffered_body_bytes.fetch_add(static_cast<std::int64_t>(body_bytes)));
+  body_reservation_ = body_bytes;
+  if (held + body_bytes > limits.max_buffered_body_bytes) {
+    release_body_reservation();
+    state_.shed_requests.fetch_add(1, std::memory_order_relaxed);
+    return overloaded_error("the gateway holds its limit of request bodies in memory; retry shortly");
+  }
+  return std::nullopt;
+}
+
+void HttpSession::release_body_reservation() {
+  state_.buffered_body_bytes.fetch_sub(static_cast<std::int64_t>(body_reservation_), std::memory_order_relaxed);
+  body_reservation_ = 0;
 }
 
 void HttpSession::read_body() {
@@ -334,6 +378,7 @@ void HttpSession::write_next() {
 
 void HttpSession::finish_response() {
   response_queued_ = false;
+  release_body_reservation();
   if (request_in_flight_) {
     request_in_flight_ = false;
     state_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);

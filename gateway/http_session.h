@@ -55,6 +55,8 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void wait_for_request();
   void read_header();
   void on_header(boost::beast::error_code ec);
+  std::optional<Error> reserve_capacity();
+  void release_body_reservation();
   void read_body();
   void on_body(boost::beast::error_code ec);
   void on_read_failed(boost::beast::error_code ec);
@@ -95,6 +97,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   bool keep_alive_ = false;
   bool head_only_ = false;
   bool request_in_flight_ = false;
+  std::size_t body_reservation_ = 0;  // of GatewayState::buffered_body_bytes, from the headers to the answer's end
   bool answered_ = false;
   bool stream_started_ = false;
   bool watching_ = false;

@@ -15,6 +15,13 @@ void render_state_gauges(MetricsText& text, const GatewayState& state) {
       .sample("modelgate_http_requests_total", "", static_cast<double>(state.requests_total.load()));
   text.family("modelgate_cancelled_total", "counter", "Generations stopped because the client went away.")
       .sample("modelgate_cancelled_total", "", static_cast<double>(state.cancelled_total.load()));
+  text.family("modelgate_rejected_connections_total", "counter", "Connections answered 503 at accept: over http.max_connections.")
+      .sample("modelgate_rejected_connections_total", "", static_cast<double>(state.rejected_connections.load()));
+  text.family("modelgate_shed_requests_total", "counter",
+              "Requests answered 503 after their headers: over http.max_requests_in_flight or http.max_buffered_body_bytes.")
+      .sample("modelgate_shed_requests_total", "", static_cast<double>(state.shed_requests.load()));
+  text.family("modelgate_buffered_body_bytes", "gauge", "Request body bytes reserved by requests being read or answered.")
+      .sample("modelgate_buffered_body_bytes", "", static_cast<double>(state.buffered_body_bytes.load()));
 }
 
 double circuit_state_value(const std::string& state) { return state == "closed" ? 0 : state == "half_open" ? 1 : 2; }

@@ -39,6 +39,8 @@ void read_http(ObjectReader& root, HttpLimits& http) {
   read_duration(reader, "write_timeout_ms", http.write_timeout);
   read_size(reader, "max_connections", http.max_connections, 1, 1'000'000);
   read_size(reader, "max_pending_stream_bytes", http.max_pending_stream_bytes, 64 * 1024, std::int64_t{1} << 30);
+  read_size(reader, "max_requests_in_flight", http.max_requests_in_flight, 1, 1'000'000);
+  read_size(reader, "max_buffered_body_bytes", http.max_buffered_body_bytes, 1024, std::int64_t{1} << 40);
   reader.reject_unread();
 }
 

@@ -26,6 +26,10 @@ struct HttpLimits {
   Milliseconds write_timeout{30'000};   // for one write to the client to complete
   std::size_t max_connections = 10'000;
   std::size_t max_pending_stream_bytes = 8 * 1024 * 1024;  // unsent SSE bytes before a slow reader is cut off
+  // Past either bound a new request is answered 503 + Retry-After as soon as its headers are read, before
+  // its body: capacity is shed at once instead of queueing without bound.
+  std::size_t max_requests_in_flight = 2'048;  // of /v1/ requests; probes, metrics and admin are never shed
+  std::size_t max_buffered_body_bytes = 256 * 1024 * 1024;  // bodies over 64 KiB held at once, all connections together
 };
 
 // Retrying the same route before falling back to the next one.

@@ -1,0 +1,115 @@
+// Beyond capacity the gateway sheds load at once (503 + Retry-After) instead of queueing without bound,
+// and a flood of slow clients cannot make it hold memory without bound.
+#include <memory>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/proc_status.h"
+#include "tests/support/test_gateway.h"
+
+namespace mg::test {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string stream_request(const std::string& model) {
+  return build_request("POST", "/v1/chat/completions", chat_body(model, "hold on", true).dump());
+}
+
+void expect_shed(const std::optional<RawResponse>& response) {
+  ASSERT_TRUE(response.has_value()) << "no answer: the request was queued instead of shed";
+  EXPECT_EQ(response->status, 503) << response->body;
+  EXPECT_EQ(response->header("retry-after"), "1");
+  EXPECT_EQ(response->header("connection"), "close");
+  json body = json::parse(response->body);
+  EXPECT_EQ(body["error"]["code"], "overloaded") << response->body;
+}
+
+TEST(OverloadTest, RequestsBeyondTheInFlightLimitAreShedAtOnceWith503AndRetryAfter) {
+  TestGateway server([](gateway::ServerConfig& config) {
+    config.http.max_requests_in_flight = 3;
+    config.fake_provider.slow_first_token = 60s;  // the admitted requests stay in flight for the whole test
+  });
+  std::vector<std::unique_ptr<RawConnection>> admitted;
+  for (int i = 0; i < 3; ++i) {
+    admitted.push_back(std::make_unique<RawConnection>(server.port()));
+    ASSERT_TRUE(admitted.back()->send(stream_request("slow")));
+  }
+  // A probe is itself in flight while it answers, and is never shed.
+  server.wait_for_health([](const json& h) { return h["requests_in_flight"] == 4; });
+
+  // Answered while the three are still waiting for their first token: shed, not queued behind them.
+  RawConnection over(server.port());
+  ASSERT_TRUE(over.send(stream_request("slow")));
+  expect_shed(over.read_response(5s));
+  EXPECT_TRUE(over.wait_closed());
+
+  admitted.clear();  // the clients leave; their generations are cancelled and capacity returns
+  json health = server.wait_for_health([](const json& h) { return h["requests_in_flight"] == 1; });
+  EXPECT_EQ(health["shed_requests"], 1) << health.dump();
+  auto answer = server.post("/v1/chat/completions", chat_body("echo", "capacity is back"));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200) << answer->body;
+}
+
+// Hundreds of clients each send most of a large body and then stall. Only as many bodies as the budget
+// allows are held; the rest are answered 503 as soon as their headers arrive, and their bytes are read
+// and thrown away while the connection closes. Without the budget this flood would hold ~180 MiB.
+TEST(OverloadTest, AFloodOfSlowUploadersIsShedAndMemoryStaysBounded) {
+  constexpr std::size_t kBodyBytes = 1'000'000;
+  constexpr std::size_t kSentBytes = 900'000;  // the last 100 KB never come
+  constexpr int kUploaders = 200;
+  constexpr int kSlowHeaderClients = 100;
+  TestGateway server([](gateway::ServerConfig& config) {
+    config.http.max_body_bytes = 2 * kBodyBytes;
+    config.http.max_buffered_body_bytes = 4 * kBodyBytes;
+    config.http.header_timeout = 30s;  // the flood is still there when memory is measured
+    config.http.body_timeout = 30s;
+  });
+  const std::string head = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           "Content-Length: " + std::to_string(kBodyBytes) + "\r\n\r\n";
+  const std::string most_of_the_body(kSentBytes, ' ');
+  const long rss_before_kib = proc_status_kib("self", "VmRSS");
+
+  std::vector<std::unique_ptr<RawConnection>> flood;
+  for (int i = 0; i < kSlowHeaderClients; ++i) {  // slow loris: a request line, then nothing
+    flood.push_back(std::make_unique<RawConnection>(server.port()));
+    ASSERT_TRUE(flood.back()->send("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"));
+  }
+  int shed = 0;
+  int held = 0;
+  for (int i = 0; i < kUploaders; ++i) {
+    flood.push_back(std::make_unique<RawConnection>(server.port()));
+    RawConnection& uploader = *flood.back();
+    ASSERT_TRUE(uploader.send(head));
+    std::optional<RawResponse> early = uploader.read_response(200ms);
+    if (early) {
+      expect_shed(early);
+      ++shed;
+      continue;
+    }
+    ++held;
+    ASSERT_TRUE(uploader.send(most_of_the_body));
+  }
+  json health = server.health();
+  const long rss_growth_mib = (proc_status_kib("self", "VmRSS") - rss_before_kib) / 1024;
+
+  EXPECT_LE(held, 4 + server.config().io_threads) << "bodies admitted past the budget";  // the bound holds per thread
+  EXPECT_GE(shed, kUploaders - 4 - server.config().io_threads);
+  EXPECT_LE(health["buffered_body_bytes"].get<std::int64_t>(), static_cast<std::int64_t>(4 * kBodyBytes)) << health.dump();
+  EXPECT_LT(rss_growth_mib, 64) << "the flood made the process grow by " << rss_growth_mib << " MiB";
+
+  // Served clients are not starved by the flood.
+  auto answer = server.post("/v1/chat/completions", chat_body("echo", "still serving"));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200) << answer->body;
+
+  flood.clear();
+  health = server.wait_for_health([](const json& h) { return h["buffered_body_bytes"] == 0 && h["open_connections"] == 1; });
+  EXPECT_EQ(health["buffered_body_bytes"], 0) << "a reservation outlived its request: " << health.dump();
+}
+
+}  // namespace
+}  // namespace mg::test
