@@ -186,6 +186,15 @@ HttpReply Api::health() const {
                          {"shed_requests", state_.shed_requests.load()},
                          {"buffered_body_bytes", state_.buffered_body_bytes.load()}};
   if (services_.local) body["local_engine"] = local_engine_json(*services_.local);
+  if (const pricing::UsageRecorder* recorder = exchange_.observers.recorder) {
+    pricing::RecorderHealth ledger = recorder->health();
+    body["ledger"] = {{"failing", ledger.failing}, {"pending_rows", ledger.pending_rows}, {"rows_written", ledger.rows_written},
+                      {"rows_spilled", ledger.rows_spilled}, {"rows_lost", ledger.rows_lost}};
+    if (ledger.failing) {
+      body["status"] = "degraded";  // still answering; the ledger catches up when the database does
+      body["ledger"]["error"] = ledger.last_error;
+    }
+  }
   return json_reply(body);
 }
 

@@ -36,10 +36,12 @@ class DatabaseWatcher {
  private:
   void run();
   void poll(std::size_t index);
+  void check(std::size_t index);  // throws when the database cannot be read
 
   pricing::Database db_;
   std::vector<DatabaseWatch> watches_;
   std::vector<std::int64_t> seen_versions_;  // [watches_.size()]
+  std::vector<bool> failing_;                // [watches_.size()] the last poll could not read the database
   std::chrono::milliseconds interval_;
   std::mutex mutex_;
   std::condition_variable wake_;

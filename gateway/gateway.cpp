@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
+#include <nlohmann/json.hpp>
 
 #include "gateway/http_session.h"
 #include "gateway/log.h"
@@ -113,6 +114,29 @@ Error startup_error(std::string message) {
   return Error{1, FailureClass::permanent, "startup_error", {}, {}, std::move(message), 0};
 }
 
+// Without its keys and catalogue the gateway would answer wrongly (open to anyone, or routing blind), so a
+// damaged file stops the start, with what to do about it.
+std::string database_startup_message(const pricing::DatabaseError& error, const std::string& db_path) {
+  std::string message = error.what();
+  if (!error.damaged()) return message;
+  return message + ". The database file '" + db_path + "' is damaged. Stop every process using it and keep a copy; " +
+         "`sqlite3 " + db_path + " .recover | sqlite3 recovered.db` saves what can still be read (catalogue, keys, ledger); " +
+         "then start with --db recovered.db, or move the file aside to start afresh";
+}
+
+// The last resort for a ledger row neither the database nor the spill file took: the log, in full.
+void log_unsaved_ledger_row(const pricing::LedgerRecord& row, const std::string& why) {
+  nlohmann::json fields = {{"request_id", row.request_id},        {"created_at_ms", row.created_at_ms},
+                           {"api_key_id", row.api_key_id},        {"requested_model", row.requested_model},
+                           {"route", row.route},                  {"prompt_tokens", row.prompt_tokens},
+                           {"completion_tokens", row.completion_tokens}, {"cost_usd", row.cost_usd},
+                           {"ttft_ms", row.ttft_ms ? nlohmann::json(*row.ttft_ms) : nlohmann::json(nullptr)},
+                           {"duration_ms", row.duration_ms},      {"status", row.status},
+                           {"error_code", row.error_code},        {"routes_tried", row.routes_tried_json},
+                           {"stream", row.stream}};
+  log_error("ledger row not saved (" + why + "): " + fields.dump());
+}
+
 }  // namespace
 
 Gateway::Gateway(ServerConfig config)
@@ -148,7 +172,8 @@ Status Gateway::start() {
                                               RoutingOptions{RoutingPolicy::price, 0, config_.no_route_retry_after_s},
                                               std::move(remote.unusable), config_.circuit);
     routing_->reload(*database_);
-    recorder_ = std::make_unique<pricing::UsageRecorder>(config_.db_path, &routing_->live_stats());
+    recorder_ = std::make_unique<pricing::UsageRecorder>(config_.db_path, &routing_->live_stats(), pricing::RecorderOptions{},
+                                                         log_unsaved_ledger_row);
     access_ = start_access_control(*database_);
     key_admin_ = std::make_unique<KeyAdmin>(config_.db_path, *access_);
     std::vector<DatabaseWatch> watches = {
@@ -159,6 +184,8 @@ Status Gateway::start() {
     watcher_ = std::make_unique<DatabaseWatcher>(config_.db_path, std::move(watches), config_.catalogue_poll_interval);
     reports_ = std::make_unique<UsageReports>(config_.db_path);
     if (config_.access_log != "off") access_log_ = std::make_unique<AccessLog>(config_.access_log);
+  } catch (const pricing::DatabaseError& e) {
+    return startup_error(database_startup_message(e, config_.db_path));
   } catch (const std::exception& e) {
     return startup_error(e.what());
   }

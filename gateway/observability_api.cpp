@@ -24,6 +24,17 @@ void render_state_gauges(MetricsText& text, const GatewayState& state) {
       .sample("modelgate_buffered_body_bytes", "", static_cast<double>(state.buffered_body_bytes.load()));
 }
 
+void render_ledger(MetricsText& text, const pricing::RecorderHealth& ledger) {
+  text.family("modelgate_ledger_rows_pending", "gauge", "Ledger rows held in memory, not yet written.")
+      .sample("modelgate_ledger_rows_pending", "", static_cast<double>(ledger.pending_rows));
+  text.family("modelgate_ledger_write_failing", "gauge", "1 while the database refuses ledger writes (locked, full, damaged).")
+      .sample("modelgate_ledger_write_failing", "", ledger.failing ? 1 : 0);
+  text.family("modelgate_ledger_rows_spilled_total", "counter", "Ledger rows put in the spill file while the database refused them.")
+      .sample("modelgate_ledger_rows_spilled_total", "", static_cast<double>(ledger.rows_spilled));
+  text.family("modelgate_ledger_rows_lost_total", "counter", "Ledger rows neither the database nor the spill file took (each logged in full).")
+      .sample("modelgate_ledger_rows_lost_total", "", static_cast<double>(ledger.rows_lost));
+}
+
 double circuit_state_value(const std::string& state) { return state == "closed" ? 0 : state == "half_open" ? 1 : 2; }
 
 // Circuits and measured figures of every route, read from the routing state now.
@@ -77,6 +88,7 @@ HttpReply Api::metrics() const {
   render_state_gauges(text, state_);
   render_route_gauges(text, services_.routing.routes_json());
   if (services_.local) render_local_engine(text, *services_.local);
+  if (const pricing::UsageRecorder* recorder = exchange_.observers.recorder) render_ledger(text, recorder->health());
   if (const AccessLog* log = exchange_.observers.access_log) {
     text.family("modelgate_access_log_dropped_total", "counter", "Access log lines dropped because the writer fell behind.")
         .sample("modelgate_access_log_dropped_total", "", static_cast<double>(log->dropped()));

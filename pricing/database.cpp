@@ -16,10 +16,11 @@ Database::~Database() = default;
 
 void Database::exec(const std::string& sql) {
   char* message = nullptr;
-  if (sqlite3_exec(handle_.get(), sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
+  int rc = sqlite3_exec(handle_.get(), sql.c_str(), nullptr, nullptr, &message);
+  if (rc != SQLITE_OK) {
     std::string error = message ? message : sqlite3_errmsg(handle_.get());
     sqlite3_free(message);
-    throw std::runtime_error("database '" + path_ + "': " + error);
+    throw DatabaseError("database '" + path_ + "': " + error, rc & 0xff);
   }
 }
 
@@ -57,11 +58,11 @@ Database Database::open(const std::string& path) {
   sqlite3* handle = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   Database db(path, handle);  // owns the handle even when open failed
-  if (rc != SQLITE_OK) throw std::runtime_error("cannot open database '" + path + "': " + sqlite3_errstr(rc));
+  if (rc != SQLITE_OK) throw DatabaseError("cannot open database '" + path + "': " + sqlite3_errstr(rc), rc & 0xff);
   sqlite3_busy_timeout(handle, 5000);
   db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
   int current = db.schema_version();
-  if (current < 0) throw std::runtime_error("database '" + path + "' is not a readable SQLite file");
+  if (current < 0) throw DatabaseError("database '" + path + "' is not a readable SQLite file", SQLITE_NOTADB);
   int newest = schema_migrations().back().version;
   if (current > newest) {
     throw std::runtime_error("database '" + path + "' has schema version " + std::to_string(current) +

@@ -31,6 +31,11 @@ struct LedgerRecord {
 // Inserts the rows in one transaction; all or none.
 void insert_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows);
 
+// Moves the ledger rows of the SQLite file at `spill_path` (written with insert_ledger_rows) into `db`,
+// skipping rows already there so that a merge cut short is safe to repeat, then deletes the file.
+// Returns the rows added; 0 when there is no such file.
+std::int64_t merge_ledger_spill(Database& db, const std::string& spill_path);
+
 enum class UsageGrouping { model, route, key, day };
 
 struct UsageFilter {

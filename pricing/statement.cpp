@@ -5,11 +5,16 @@
 #include <sqlite3.h>
 
 namespace mg::pricing {
+
+bool DatabaseError::damaged() const { return sqlite_code_ == SQLITE_CORRUPT || sqlite_code_ == SQLITE_NOTADB; }
+
+void throw_database_error(sqlite3* db, const std::string& what) {
+  throw DatabaseError(what + ": " + sqlite3_errmsg(db), sqlite3_errcode(db) & 0xff);
+}
+
 namespace {
 
-[[noreturn]] void fail(sqlite3* db, const std::string& what) {
-  throw std::runtime_error(what + ": " + sqlite3_errmsg(db));
-}
+[[noreturn]] void fail(sqlite3* db, const std::string& what) { throw_database_error(db, what); }
 
 }  // namespace
 
@@ -45,9 +50,9 @@ bool Statement::step() {
   int rc = sqlite3_step(statement_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  std::string message = sqlite3_errmsg(db_);
+  DatabaseError error(sqlite3_errmsg(db_), rc & 0xff);
   sqlite3_reset(statement_);
-  throw std::runtime_error(message);
+  throw error;
 }
 
 void Statement::run() {

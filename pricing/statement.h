@@ -1,10 +1,11 @@
-// A prepared SQLite statement: binds by position, steps, reads columns. Errors throw std::runtime_error
-// carrying SQLite's message; catalogue code runs at start-up, in the CLI or on the background writer
+// A prepared SQLite statement: binds by position, steps, reads columns. Errors throw DatabaseError
+// carrying SQLite's message and code; catalogue code runs at start-up, in the CLI or on the background writer
 // threads, never on the request path.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -12,6 +13,21 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace mg::pricing {
+
+// What SQLite refused, with its primary result code, so that callers can tell a damaged file from a busy
+// or full one.
+class DatabaseError : public std::runtime_error {
+ public:
+  DatabaseError(const std::string& message, int sqlite_code) : std::runtime_error(message), sqlite_code_(sqlite_code) {}
+  int sqlite_code() const { return sqlite_code_; }
+  bool damaged() const;  // SQLITE_CORRUPT or SQLITE_NOTADB: the file is not a sound database
+
+ private:
+  int sqlite_code_;
+};
+
+// Throws DatabaseError for `db`'s last error: "<what>: <SQLite's message>".
+[[noreturn]] void throw_database_error(sqlite3* db, const std::string& what);
 
 class Statement {
  public:

@@ -2,37 +2,65 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
+
+#include <sqlite3.h>
 
 namespace mg::pricing {
 
-UsageRecorder::UsageRecorder(const std::string& db_path, const LiveStats* stats, RecorderOptions options)
-    : db_(Database::open(db_path)), stats_(stats), options_(options), thread_([this] {
-        pthread_setname_np(pthread_self(), "mg-ledger");
-        run();
-      }) {}
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void print_lost_row(const LedgerRecord& row, const std::string& why) {
+  std::fprintf(stderr,
+               "usage recorder: ledger row not saved (%s): request_id=%s created_at_ms=%lld key=%s model=%s route=%s"
+               " prompt_tokens=%lld completion_tokens=%lld cost_usd=%.10g status=%d\n",
+               why.c_str(), row.request_id.c_str(), static_cast<long long>(row.created_at_ms), row.api_key_id.c_str(),
+               row.requested_model.c_str(), row.route.c_str(), static_cast<long long>(row.prompt_tokens),
+               static_cast<long long>(row.completion_tokens), row.cost_usd, row.status);
+}
+
+}  // namespace
+
+UsageRecorder::UsageRecorder(const std::string& db_path, const LiveStats* stats, RecorderOptions options, LostRowReporter report_lost)
+    : db_(Database::open(db_path)), stats_(stats), options_(std::move(options)),
+      spill_path_(options_.spill_path.empty() ? db_path + ".ledger-spill" : options_.spill_path),
+      report_lost_(report_lost ? std::move(report_lost) : LostRowReporter(print_lost_row)) {
+  sqlite3_busy_timeout(db_.handle(), static_cast<int>(options_.busy_timeout.count()));
+  spill_pending_ = true;  // an earlier run may have left one
+  merge_spill_file();
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "mg-ledger");
+    run();
+  });
+}
 
 UsageRecorder::~UsageRecorder() { stop(); }
 
 void UsageRecorder::record(LedgerRecord row) {
   std::unique_lock lock(mutex_);
-  if (stopped_) {  // a straggler after stop(): write it here rather than lose it
-    std::vector<LedgerRecord> late{std::move(row)};
-    bool written = write_batch(late);
-    (written ? rows_written_ : rows_lost_).fetch_add(1);
+  ++recorded_;
+  if (!stopped_ && queue_.size() < options_.queue_capacity) {
+    queue_.push_back(std::move(row));
+    if (queue_.size() >= options_.batch_size) wake_writer_.notify_one();
     return;
   }
-  space_or_progress_.wait(lock, [this] { return queue_.size() < options_.queue_capacity || stopping_; });
-  queue_.push_back(std::move(row));
-  ++recorded_;
-  if (queue_.size() >= options_.batch_size) wake_writer_.notify_one();
+  // The database has been failing for a while, or a straggler comes after stop(): the row goes to the
+  // spill file, merged into the ledger later.
+  lock.unlock();
+  spill_or_report({std::move(row)});
+  lock.lock();
+  settle(1);
 }
 
 void UsageRecorder::flush() {
   std::unique_lock lock(mutex_);
   std::uint64_t target = recorded_;
   wake_writer_.notify_one();
-  space_or_progress_.wait(lock, [&] { return settled_ >= target; });
+  progress_.wait(lock, [&] { return settled_ >= target; });
 }
 
 void UsageRecorder::stop() {
@@ -42,10 +70,22 @@ void UsageRecorder::stop() {
     stopping_ = true;
   }
   wake_writer_.notify_one();
-  space_or_progress_.notify_all();
+  progress_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::lock_guard lock(mutex_);
   stopped_ = true;
+}
+
+RecorderHealth UsageRecorder::health() const {
+  std::lock_guard lock(mutex_);
+  return RecorderHealth{static_cast<std::int64_t>(queue_.size() + in_batch_), rows_written_.load(), rows_spilled_.load(),
+                        rows_lost_.load(), failing_, last_error_};
+}
+
+// Called with mutex_ held.
+void UsageRecorder::settle(std::size_t rows) {
+  settled_ += rows;
+  progress_.notify_all();
 }
 
 bool UsageRecorder::write_batch(std::vector<LedgerRecord>& batch) {
@@ -53,8 +93,77 @@ bool UsageRecorder::write_batch(std::vector<LedgerRecord>& batch) {
     insert_ledger_rows(db_, batch);
     return true;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "usage recorder: %zu ledger rows not written yet (%s); retrying\n", batch.size(), e.what());
+    note_failure(e.what(), batch.size());
     return false;
+  }
+}
+
+// Says so at the first failure and then every report_interval, not at every retry.
+void UsageRecorder::note_failure(const std::string& error, std::size_t rows_in_batch) {
+  std::size_t waiting = rows_in_batch;
+  {
+    std::lock_guard lock(mutex_);
+    bool first = !failing_;
+    failing_ = true;
+    last_error_ = error;
+    waiting += queue_.size();
+    if (!first && Clock::now() - last_failure_report_ < options_.report_interval) return;
+    last_failure_report_ = Clock::now();
+  }
+  std::fprintf(stderr,
+               "usage recorder: the ledger cannot be written (%s); %zu rows wait in memory (up to %zu, then in '%s'); retrying\n",
+               error.c_str(), waiting, options_.queue_capacity, spill_path_.c_str());
+}
+
+void UsageRecorder::note_success() {
+  bool recovered;
+  {
+    std::lock_guard lock(mutex_);
+    recovered = failing_;
+    failing_ = false;
+  }
+  if (recovered) std::fprintf(stderr, "usage recorder: the ledger is writable again\n");
+}
+
+std::vector<LedgerRecord> UsageRecorder::take_everything_queued() {
+  std::lock_guard lock(mutex_);
+  std::vector<LedgerRecord> rows(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+  queue_.clear();
+  in_batch_ += rows.size();
+  return rows;
+}
+
+void UsageRecorder::spill_or_report(const std::vector<LedgerRecord>& rows) {
+  std::lock_guard lock(spill_mutex_);
+  std::string why;
+  try {
+    if (!spill_db_) {
+      spill_db_.emplace(Database::open(spill_path_));
+      std::fprintf(stderr, "usage recorder: ledger rows go to the spill file '%s' until the database takes them\n", spill_path_.c_str());
+    }
+    insert_ledger_rows(*spill_db_, rows);
+    rows_spilled_.fetch_add(static_cast<std::int64_t>(rows.size()));
+    spill_pending_ = true;
+    return;
+  } catch (const std::exception& e) {
+    why = std::string("neither the database nor the spill file '") + spill_path_ + "' took it: " + e.what();
+    spill_db_.reset();  // opened afresh next time: the fault may pass
+  }
+  for (const LedgerRecord& row : rows) report_lost_(row, why);
+  rows_lost_.fetch_add(static_cast<std::int64_t>(rows.size()));
+}
+
+void UsageRecorder::merge_spill_file() {
+  if (!spill_pending_.exchange(false)) return;
+  std::lock_guard lock(spill_mutex_);
+  spill_db_.reset();  // the file is deleted once merged
+  try {
+    std::int64_t merged = merge_ledger_spill(db_, spill_path_);
+    rows_written_.fetch_add(merged);
+    if (merged > 0) std::fprintf(stderr, "usage recorder: merged %lld spilled rows from '%s' into the ledger\n", static_cast<long long>(merged), spill_path_.c_str());
+  } catch (const std::exception& e) {
+    spill_pending_ = true;
+    std::fprintf(stderr, "usage recorder: the spill file '%s' is not merged yet (%s); its rows stay there\n", spill_path_.c_str(), e.what());
   }
 }
 
@@ -67,9 +176,17 @@ void UsageRecorder::persist_stats() {
   }
 }
 
+// While stopping, retries come fast: the grace period is short and every row must end somewhere.
+void UsageRecorder::wait_before_retry(std::chrono::milliseconds delay) {
+  std::unique_lock lock(mutex_);
+  if (stopping_) delay = std::min(delay, options_.retry_backoff);
+  wake_writer_.wait_for(lock, delay, [this, stopping = stopping_] { return stopping_ != stopping; });
+}
+
 void UsageRecorder::run() {
-  auto next_stats = std::chrono::steady_clock::now() + options_.stats_interval;
-  std::optional<std::chrono::steady_clock::time_point> failing_since;
+  auto next_stats = Clock::now() + options_.stats_interval;
+  auto backoff = options_.retry_backoff;
+  std::optional<Clock::time_point> failing_since;
   std::vector<LedgerRecord> batch;
   while (true) {
     bool stopping;
@@ -81,31 +198,37 @@ void UsageRecorder::run() {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         }
-        space_or_progress_.notify_all();
+        in_batch_ = batch.size();
       }
       stopping = stopping_;
       if (stopping && batch.empty() && queue_.empty()) break;
     }
     if (!batch.empty()) {
-      bool written = write_batch(batch);
-      bool give_up = !written && stopping && failing_since &&
-                     std::chrono::steady_clock::now() - *failing_since > options_.give_up_after_at_stop;
-      if (written || give_up) {
-        (written ? rows_written_ : rows_lost_).fetch_add(static_cast<std::int64_t>(batch.size()));
-        if (give_up) std::fprintf(stderr, "usage recorder: gave up on %zu ledger rows at shutdown\n", batch.size());
-        std::lock_guard lock(mutex_);
-        settled_ += batch.size();
-        batch.clear();
+      if (write_batch(batch)) {
+        rows_written_.fetch_add(static_cast<std::int64_t>(batch.size()));
         failing_since.reset();
-        space_or_progress_.notify_all();
+        backoff = options_.retry_backoff;
+        note_success();
+        merge_spill_file();
+      } else if (stopping && failing_since && Clock::now() - *failing_since > options_.give_up_after_at_stop) {
+        std::vector<LedgerRecord> rest = take_everything_queued();
+        rest.insert(rest.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
+        spill_or_report(rest);
+        batch = std::move(rest);  // settled below, all of them
       } else {
-        if (!failing_since) failing_since = std::chrono::steady_clock::now();
-        std::this_thread::sleep_for(options_.retry_backoff);
+        if (!failing_since) failing_since = Clock::now();
+        wait_before_retry(backoff);
+        backoff = std::min(backoff * 2, options_.retry_backoff_max);
+        continue;
       }
+      std::lock_guard lock(mutex_);
+      in_batch_ = 0;
+      settle(batch.size());
+      batch.clear();
     }
-    if (std::chrono::steady_clock::now() >= next_stats) {
+    if (Clock::now() >= next_stats) {
       persist_stats();
-      next_stats = std::chrono::steady_clock::now() + options_.stats_interval;
+      next_stats = Clock::now() + options_.stats_interval;
     }
   }
   persist_stats();

@@ -1,6 +1,12 @@
 // Writes the ledger and the live statistics to SQLite on a thread of its own, so the request path only
-// pushes a record onto a bounded queue. A full queue makes record() wait (backpressure) rather than
-// drop a row; a failing database is retried, and rows that still cannot be written at stop are reported.
+// pushes a record onto a bounded queue and never waits on the database.
+//
+// When the database cannot be written (locked by another process, disk full, damaged) rows wait in the
+// queue and the writer retries with backoff, saying so on stderr once and then every report_interval.
+// Rows that do not fit in the queue, and rows still unwritten when the grace period at stop runs out, go
+// to a spill file (a SQLite file beside the database) that is merged back into the ledger as soon as the
+// database takes writes again, at the latest at the next start. A row that even the spill file cannot
+// take is handed to the lost-row reporter (the gateway logs it in full): no row is ever dropped unsaid.
 #pragma once
 
 #include <atomic>
@@ -10,6 +16,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -19,49 +26,90 @@
 namespace mg::pricing {
 
 struct RecorderOptions {
-  std::size_t queue_capacity = 65'536;
+  std::size_t queue_capacity = 65'536;  // rows held in memory while the database cannot take them
   std::size_t batch_size = 1'024;
   std::chrono::milliseconds flush_interval{100};
+  std::chrono::milliseconds busy_timeout{5'000};  // one attempt's wait for another process's lock
   std::chrono::milliseconds stats_interval{5'000};
-  std::chrono::milliseconds retry_backoff{200};
-  std::chrono::milliseconds give_up_after_at_stop{5'000};
+  std::chrono::milliseconds retry_backoff{200};  // doubled after each failed attempt, up to retry_backoff_max
+  std::chrono::milliseconds retry_backoff_max{5'000};
+  std::chrono::milliseconds give_up_after_at_stop{5'000};  // then what is left goes to the spill file
+  std::chrono::milliseconds report_interval{30'000};       // how often a failing ledger says so again
+  std::string spill_path;  // '' : "<db_path>.ledger-spill"
+};
+
+// The writer's state, for /health and /metrics.
+struct RecorderHealth {
+  std::int64_t pending_rows = 0;  // in memory, not yet written
+  std::int64_t rows_written = 0;  // into the ledger, spilled rows merged back included
+  std::int64_t rows_spilled = 0;  // ever put in the spill file
+  std::int64_t rows_lost = 0;     // handed to the lost-row reporter
+  bool failing = false;           // the last write attempt failed
+  std::string last_error;         // of the last failed attempt
 };
 
 class UsageRecorder {
  public:
-  // Opens its own connection to `db_path` (throws at start-up if it cannot) and starts the writer thread.
-  // `stats` (optional) is persisted into routes.measured_* every stats_interval.
-  UsageRecorder(const std::string& db_path, const LiveStats* stats, RecorderOptions options = {});
+  using LostRowReporter = std::function<void(const LedgerRecord& row, const std::string& why)>;
+
+  // Opens its own connection to `db_path` (throws at start-up if it cannot), merges a spill file left by
+  // an earlier run, and starts the writer thread. `stats` (optional) is persisted into routes.measured_*
+  // every stats_interval. Without a reporter, lost rows are printed on stderr.
+  UsageRecorder(const std::string& db_path, const LiveStats* stats, RecorderOptions options = {},
+                LostRowReporter report_lost = {});
   ~UsageRecorder();
   UsageRecorder(const UsageRecorder&) = delete;
   UsageRecorder& operator=(const UsageRecorder&) = delete;
 
+  // Never waits on the database; a full queue spills the row instead.
   void record(LedgerRecord row);
-  // Blocks until every row recorded before the call is committed (or stop() gave up on it).
+  // Blocks until every row recorded before the call is written, spilled or reported.
   void flush();
   // Flushes, persists the stats a last time and joins the thread. Idempotent.
   void stop();
 
+  RecorderHealth health() const;
   std::int64_t rows_written() const { return rows_written_.load(); }
   std::int64_t rows_lost() const { return rows_lost_.load(); }
+  const std::string& spill_path() const { return spill_path_; }
 
  private:
   void run();
   bool write_batch(std::vector<LedgerRecord>& batch);
+  void note_failure(const std::string& error, std::size_t rows_waiting);
+  void note_success();
+  void settle(std::size_t rows);
+  std::vector<LedgerRecord> take_everything_queued();
+  void spill_or_report(const std::vector<LedgerRecord>& rows);
+  void merge_spill_file();
   void persist_stats();
+  void wait_before_retry(std::chrono::milliseconds delay);
 
   Database db_;
   const LiveStats* stats_;
   RecorderOptions options_;
-  std::mutex mutex_;
+  std::string spill_path_;
+  LostRowReporter report_lost_;
+
+  mutable std::mutex mutex_;
   std::condition_variable wake_writer_;
-  std::condition_variable space_or_progress_;
+  std::condition_variable progress_;
   std::deque<LedgerRecord> queue_;
   std::uint64_t recorded_ = 0;  // rows ever handed to record()
-  std::uint64_t settled_ = 0;   // rows written or given up on
+  std::uint64_t settled_ = 0;   // rows written, spilled or reported
+  std::size_t in_batch_ = 0;    // rows the writer holds outside the queue
   bool stopping_ = false;
   bool stopped_ = false;  // the writer thread has exited
+  std::string last_error_;
+  bool failing_ = false;
+  std::chrono::steady_clock::time_point last_failure_report_;
+
+  std::mutex spill_mutex_;               // one writer of the spill file at a time
+  std::optional<Database> spill_db_;     // opened on first use
+  std::atomic<bool> spill_pending_{false};  // the spill file may hold rows to merge back
+
   std::atomic<std::int64_t> rows_written_{0};
+  std::atomic<std::int64_t> rows_spilled_{0};
   std::atomic<std::int64_t> rows_lost_{0};
   std::thread thread_;
 };

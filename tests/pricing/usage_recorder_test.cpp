@@ -1,0 +1,161 @@
+// The ledger writer against a database it cannot write: rows wait, spill and merge back, or are reported
+// in full; none is dropped unsaid. The lock is held by a real second process (the sqlite3 shell).
+#include <filesystem>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "pricing/usage_recorder.h"
+#include "tests/support/sqlite_lock_holder.h"
+#include "tests/support/test_gateway.h"
+
+namespace mg::test {
+namespace {
+
+using namespace std::chrono_literals;
+using pricing::LedgerRecord;
+using pricing::RecorderOptions;
+using pricing::UsageRecorder;
+
+LedgerRecord row(int index) {
+  LedgerRecord record;
+  record.request_id = "req-" + std::to_string(index);
+  record.created_at_ms = 1'790'000'000'000 + index;
+  record.requested_model = "m";
+  record.route = "p/m";
+  record.prompt_tokens = 10;
+  record.completion_tokens = index;
+  record.cost_usd = 0.001 * index;
+  record.status = 200;
+  return record;
+}
+
+std::int64_t ledger_count(const std::string& db_path) {
+  pricing::Database db = pricing::Database::open(db_path);
+  pricing::Statement count = db.prepare("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM usage_ledger");
+  count.step();
+  EXPECT_EQ(count.integer(0), count.integer(1)) << "a row was written twice";
+  return count.integer(0);
+}
+
+// Quick retries, so that the tests see the outcome of several attempts in well under a second.
+RecorderOptions quick_options() {
+  RecorderOptions options;
+  options.flush_interval = 10ms;
+  options.busy_timeout = 50ms;
+  options.retry_backoff = 20ms;
+  options.retry_backoff_max = 100ms;
+  options.give_up_after_at_stop = 200ms;
+  return options;
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+class UsageRecorderTest : public ::testing::Test {
+ protected:
+  void SetUp() override { pricing::Database::open(db_path_); }  // the schema, before anyone locks it
+
+  TempDir dir_;
+  std::string db_path_ = (dir_.path() / "ledger.db").string();
+};
+
+TEST_F(UsageRecorderTest, RowsWaitWhileAnotherProcessHoldsTheLockAndAreWrittenAfter) {
+  UsageRecorder recorder(db_path_, nullptr, quick_options());
+  SqliteLockHolder lock(db_path_);
+  ASSERT_TRUE(lock.locked()) << "the sqlite3 shell could not take the lock";
+  for (int i = 0; i < 5; ++i) recorder.record(row(i));
+
+  ASSERT_TRUE(eventually([&] { return recorder.health().failing; }));
+  pricing::RecorderHealth health = recorder.health();
+  EXPECT_EQ(health.pending_rows, 5);
+  EXPECT_NE(health.last_error.find("locked"), std::string::npos) << health.last_error;
+
+  lock.release();
+  recorder.flush();
+  EXPECT_EQ(ledger_count(db_path_), 5);
+  EXPECT_FALSE(recorder.health().failing);
+  EXPECT_EQ(recorder.health().pending_rows, 0);
+}
+
+TEST_F(UsageRecorderTest, RowsBeyondTheQueueGoToTheSpillFileAndMergeBackWhenTheDatabaseRecovers) {
+  RecorderOptions options = quick_options();
+  options.queue_capacity = 3;
+  options.batch_size = 3;
+  UsageRecorder recorder(db_path_, nullptr, options);
+  SqliteLockHolder lock(db_path_);
+  ASSERT_TRUE(lock.locked());
+  for (int i = 0; i < 10; ++i) recorder.record(row(i));  // never waits, however long the lock is held
+
+  pricing::RecorderHealth health = recorder.health();
+  EXPECT_LE(health.pending_rows, 6) << "the queue and the batch being retried";
+  EXPECT_EQ(health.pending_rows + health.rows_spilled, 10);
+  EXPECT_TRUE(std::filesystem::exists(recorder.spill_path()));
+
+  lock.release();
+  recorder.flush();
+  ASSERT_TRUE(eventually([&] { return !std::filesystem::exists(recorder.spill_path()); })) << "the spill file was not merged";
+  EXPECT_EQ(ledger_count(db_path_), 10);
+  EXPECT_EQ(recorder.rows_written(), 10);
+  EXPECT_EQ(recorder.rows_lost(), 0);
+}
+
+TEST_F(UsageRecorderTest, RowsStillUnwrittenAtStopAreSpilledAndMergedAtTheNextStart) {
+  {
+    SqliteLockHolder lock(db_path_);
+    ASSERT_TRUE(lock.locked());
+    UsageRecorder recorder(db_path_, nullptr, quick_options());
+    for (int i = 0; i < 4; ++i) recorder.record(row(i));
+    recorder.stop();  // gives up on the database after give_up_after_at_stop
+    EXPECT_EQ(recorder.health().rows_spilled, 4);
+    EXPECT_EQ(recorder.rows_lost(), 0);
+  }
+  EXPECT_EQ(ledger_count(db_path_), 0);
+  UsageRecorder next_run(db_path_, nullptr, quick_options());
+  EXPECT_EQ(ledger_count(db_path_), 4) << "the next start merges what the last run spilled";
+  EXPECT_FALSE(std::filesystem::exists(next_run.spill_path()));
+}
+
+TEST_F(UsageRecorderTest, RowsNoFileCanTakeAreReportedInFullNotDropped) {
+  RecorderOptions options = quick_options();
+  options.spill_path = (dir_.path() / "no-such-folder" / "spill").string();
+  std::mutex mutex;
+  std::vector<std::string> reported;
+  UsageRecorder recorder(db_path_, nullptr, options, [&](const LedgerRecord& lost, const std::string& why) {
+    EXPECT_NE(why.find("spill file"), std::string::npos) << why;
+    std::lock_guard guard(mutex);
+    reported.push_back(lost.request_id);
+  });
+  SqliteLockHolder lock(db_path_);
+  ASSERT_TRUE(lock.locked());
+  for (int i = 0; i < 3; ++i) recorder.record(row(i));
+  recorder.stop();
+
+  EXPECT_EQ(recorder.rows_lost(), 3);
+  std::lock_guard guard(mutex);
+  EXPECT_EQ(reported, (std::vector<std::string>{"req-0", "req-1", "req-2"}));
+}
+
+TEST_F(UsageRecorderTest, MergingASpillFileTwiceAddsEachRowOnce) {
+  std::string spill = (dir_.path() / "spill").string();
+  {
+    pricing::Database spill_db = pricing::Database::open(spill);
+    pricing::insert_ledger_rows(spill_db, {row(1), row(2)});
+  }
+  std::filesystem::copy_file(spill, spill + ".copy");
+  pricing::Database db = pricing::Database::open(db_path_);
+  EXPECT_EQ(pricing::merge_ledger_spill(db, spill), 2);
+  EXPECT_FALSE(std::filesystem::exists(spill));
+  std::filesystem::rename(spill + ".copy", spill);  // as if the first merge had died before deleting the file
+  EXPECT_EQ(pricing::merge_ledger_spill(db, spill), 0);
+  EXPECT_EQ(ledger_count(db_path_), 2);
+}
+
+}  // namespace
+}  // namespace mg::test
