@@ -1,6 +1,11 @@
 #include "gateway/gateway.h"
 
+#include <linux/filter.h>
 #include <pthread.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdlib>
 #include <map>
@@ -29,6 +34,10 @@ namespace {
 
 constexpr std::chrono::milliseconds kDrainPollInterval{20};
 constexpr std::chrono::milliseconds kLastWordsTime{500};  // after the grace period, for cancelled answers to end
+// With SO_REUSEPORT a draining gateway keeps accepting until no connection has come for kHandoverQuiet
+// (the kernel may have queued some for it before the newer process took over), at most kHandoverMax.
+constexpr std::chrono::milliseconds kHandoverQuiet{150};
+constexpr std::chrono::milliseconds kHandoverMax{3'000};
 
 std::vector<std::shared_ptr<Provider>> make_providers(const ServerConfig& config, net::io_context& io) {
   std::vector<std::shared_ptr<Provider>> providers;
@@ -141,7 +150,7 @@ void log_unsaved_ledger_row(const pricing::LedgerRecord& row, const std::string&
 
 Gateway::Gateway(ServerConfig config)
     : config_(std::move(config)), io_(make_io_contexts(config_.effective_io_threads())), acceptor_(net::make_strand(main_io())),
-      drain_timer_(acceptor_.get_executor()) {
+      drain_timer_(acceptor_.get_executor()), handover_timer_(acceptor_.get_executor()) {
   for (auto& io : io_) {
     keep_running_.push_back(net::make_work_guard(*io));
     timer_anchors_.push_back(std::make_unique<TimerAnchor>(*io));
@@ -201,13 +210,7 @@ Status Gateway::start() {
   boost::system::error_code ec;
   tcp::endpoint endpoint(net::ip::make_address(config_.listen_host, ec), config_.listen_port);
   if (ec) return startup_error("listen address '" + config_.listen_host + "' is not an IP address: " + ec.message());
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return startup_error("cannot listen on " + config_.listen_host + ":" + std::to_string(config_.listen_port) + ": " + ec.message());
-  }
+  if (Status listening = listen(endpoint); !listening) return listening;
   port_ = acceptor_.local_endpoint().port();
   accept_next();
   for (std::size_t i = 0; i < io_.size(); ++i) {
@@ -217,6 +220,33 @@ Status Gateway::start() {
     });
   }
   return Ok{};
+}
+
+Status Gateway::listen(const tcp::endpoint& endpoint) {
+  boost::system::error_code ec;
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec && config_.reuse_port) acceptor_.set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return startup_error("cannot listen on " + config_.listen_host + ":" + std::to_string(config_.listen_port) + ": " + ec.message());
+  }
+  if (config_.reuse_port) steer_new_connections_to_newest_listener();
+  return Ok{};
+}
+
+// The kernel keeps the listeners sharing a port in the order they joined and runs this one-instruction
+// program to pick one for each new connection: "the second". While an older gateway drains, that is the
+// newer one; once the older has closed, the index is out of range and the kernel falls back to its hash
+// over the one listener left. So whichever gateway started last gets every new connection.
+void Gateway::steer_new_connections_to_newest_listener() {
+  sock_filter pick_second = BPF_STMT(BPF_RET | BPF_K, 1);
+  sock_fprog program{1, &pick_second};
+  if (::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &program, sizeof program) != 0) {
+    log_warn(std::string("reuse_port: cannot steer new connections to the newest gateway (") + std::strerror(errno) +
+             "); a restart may reset connections queued for the old one");
+  }
 }
 
 // Handlers must not throw; if a bug makes one do so anyway, log it and keep the thread serving rather than
@@ -242,6 +272,7 @@ void Gateway::accept_next() {
   acceptor_.async_accept(next_session_io().get_executor(), [this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
+      last_accept_ = std::chrono::steady_clock::now();
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       bool overloaded = static_cast<std::size_t>(state_.open_connections.load()) >= config_.http.max_connections;
@@ -258,19 +289,36 @@ void Gateway::request_shutdown() {
     log_info("shutting down: no new connections; letting in-flight requests finish (grace " +
              std::to_string(config_.shutdown_grace.count()) + " ms)");
     state_.draining.store(true);
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
+    if (config_.reuse_port) hand_over_listener(std::chrono::steady_clock::now() + kHandoverMax);
+    else close_listener();
     for (auto& session : sessions_.live()) session->close_when_idle();
     drain_tick(std::chrono::steady_clock::now() + config_.shutdown_grace, false);
   });
+}
+
+// Closing a listener resets the connections still in its accept queue, so with SO_REUSEPORT the newer
+// gateway takes the new ones (see steer_new_connections_to_newest_listener) while this one empties its
+// queue, answering what comes, until nothing has arrived for a moment.
+void Gateway::hand_over_listener(std::chrono::steady_clock::time_point give_up_at) {
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_accept_ >= kHandoverQuiet || now >= give_up_at) return close_listener();
+  handover_timer_.expires_after(kDrainPollInterval);
+  handover_timer_.async_wait([this, give_up_at](boost::system::error_code ec) {
+    if (!ec) hand_over_listener(give_up_at);
+  });
+}
+
+void Gateway::close_listener() {
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
 }
 
 // Polls until nothing is in flight. When the grace period is over, unfinished answers are cancelled (a
 // stream then ends with an in-band error and [DONE], a waiting client gets 503) and get a moment to say
 // so before the connections close.
 void Gateway::drain_tick(std::chrono::steady_clock::time_point deadline, bool cancelled) {
-  bool idle = state_.requests_being_read.load() == 0 && state_.requests_in_flight.load() == 0 &&
-              state_.active_generations.load() == 0;
+  bool idle = !acceptor_.is_open() && state_.connections_awaiting_first_request.load() == 0 &&
+              state_.requests_being_read.load() == 0 && state_.requests_in_flight.load() == 0 && state_.active_generations.load() == 0;
   if (idle || (cancelled && std::chrono::steady_clock::now() >= deadline)) return stop_now();
   if (!cancelled && std::chrono::steady_clock::now() >= deadline) {
     log_warn("shutdown grace period over: cancelling " + std::to_string(state_.requests_in_flight.load()) + " unfinished requests");

@@ -65,6 +65,10 @@ class Gateway {
   boost::asio::io_context& main_io() { return *io_.front(); }
   boost::asio::io_context& next_session_io();
   void accept_next();
+  Status listen(const boost::asio::ip::tcp::endpoint& endpoint);
+  void steer_new_connections_to_newest_listener();
+  void hand_over_listener(std::chrono::steady_clock::time_point give_up_at);
+  void close_listener();
   void drain_tick(std::chrono::steady_clock::time_point deadline, bool cancelled);
   void stop_now();
   void await_signal();
@@ -97,6 +101,8 @@ class Gateway {
   std::vector<std::unique_ptr<TimerAnchor>> timer_anchors_;  // one per io_
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer drain_timer_;
+  boost::asio::steady_timer handover_timer_;
+  std::chrono::steady_clock::time_point last_accept_;  // on the acceptor's strand
   std::unique_ptr<SignalWatch> signal_watch_;
   std::vector<std::thread> threads_;
   std::uint16_t port_ = 0;

@@ -9,6 +9,7 @@ namespace mg::gateway {
 struct GatewayState {
   std::atomic<bool> draining{false};
   std::atomic<std::int64_t> open_connections{0};
+  std::atomic<std::int64_t> connections_awaiting_first_request{0};  // accepted, no request begun yet
   std::atomic<std::int64_t> requests_being_read{0};  // first byte arrived, not yet fully read
   std::atomic<std::int64_t> requests_in_flight{0};   // read, not yet fully answered
   std::atomic<std::int64_t> active_generations{0};   // chat exchanges whose provider work is still alive

@@ -24,6 +24,9 @@ namespace net = boost::asio;
 
 constexpr std::size_t kReadChunkBytes = 16 * 1024;
 constexpr Milliseconds kLingerTimeout{2'000};
+// While draining, a connection that has not sent its first request yet (it may have been accepted from the
+// queue a moment ago) gets this long to send it, instead of being closed under the client's request.
+constexpr Milliseconds kFirstRequestWhileDraining{1'000};
 
 std::string new_request_id() { return "req_" + random_hex(24); }
 
@@ -73,6 +76,7 @@ HttpSession::HttpSession(net::ip::tcp::socket socket, const ServerConfig& config
     : stream_(std::move(socket)), executor_(stream_.get_executor()), config_(config), api_(api), state_(state), registry_(registry),
       read_deadline_(stream_.get_executor()) {
   state_.open_connections.fetch_add(1, std::memory_order_relaxed);
+  state_.connections_awaiting_first_request.fetch_add(1, std::memory_order_relaxed);
 }
 
 HttpSession::~HttpSession() {
@@ -80,6 +84,7 @@ HttpSession::~HttpSession() {
   registry_.remove(this);
   if (request_in_flight_) state_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
   release_body_reservation();
+  first_request_begun();
   state_.open_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -95,8 +100,22 @@ void HttpSession::run(bool overloaded) {
 
 void HttpSession::close_when_idle() {
   net::post(stream_.get_executor(), [self = shared_from_this()] {
-    if (self->phase_ == Phase::idle) self->close_now();
+    if (self->phase_ != Phase::idle) return;
+    // A request already in the socket is read and answered (with Connection: close), not cut off.
+    boost::system::error_code ec;
+    if (self->stream_.socket().available(ec) > 0) return;
+    if (!self->awaiting_first_request_) return self->close_now();
+    if (!self->first_request_deadline_shortened_) {
+      self->first_request_deadline_shortened_ = true;
+      self->arm_read_deadline(std::min(self->config_.http.idle_timeout, kFirstRequestWhileDraining));
+    }
   });
+}
+
+void HttpSession::first_request_begun() {
+  if (!awaiting_first_request_) return;
+  awaiting_first_request_ = false;
+  state_.connections_awaiting_first_request.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void HttpSession::cancel_request_from_any_thread() {
@@ -142,11 +161,14 @@ void HttpSession::disarm_read_deadline() {
 void HttpSession::wait_for_request() {
   if (closed_) return;
   skip_empty_lines();
-  // While draining, requests the client already sent are still answered; none are waited for.
-  if (state_.draining.load() && buffer_.size() == 0) return close_now();
+  // While draining, requests the client already sent are still answered; none are waited for, except a new
+  // connection's first.
+  bool draining = state_.draining.load();
+  if (draining && buffer_.size() == 0 && !awaiting_first_request_) return close_now();
   set_phase(Phase::idle);
   if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
-  arm_read_deadline(config_.http.idle_timeout);
+  first_request_deadline_shortened_ = draining;
+  arm_read_deadline(draining ? std::min(config_.http.idle_timeout, kFirstRequestWhileDraining) : config_.http.idle_timeout);
   stream_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
     self->disarm_read_deadline();
     if (ec) return self->close_now();  // idle timeout or the client closed: no request, no answer owed
@@ -165,6 +187,7 @@ void HttpSession::skip_empty_lines() {
 
 void HttpSession::read_header() {
   set_phase(Phase::reading_header);
+  first_request_begun();
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(config_.http.max_header_bytes));
   parser_->body_limit(config_.http.max_body_bytes);

@@ -55,6 +55,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void wait_for_request();
   void read_header();
   void on_header(boost::beast::error_code ec);
+  void first_request_begun();
   std::optional<Error> reserve_capacity();
   void release_body_reservation();
   void read_body();
@@ -97,6 +98,8 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   bool keep_alive_ = false;
   bool head_only_ = false;
   bool request_in_flight_ = false;
+  bool awaiting_first_request_ = true;  // counted in GatewayState::connections_awaiting_first_request
+  bool first_request_deadline_shortened_ = false;
   std::size_t body_reservation_ = 0;  // of GatewayState::buffered_body_bytes, from the headers to the answer's end
   bool answered_ = false;
   bool stream_started_ = false;

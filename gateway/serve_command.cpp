@@ -23,11 +23,13 @@ const char* const kServeHelp =
     "  --db PATH             SQLite database, created on first start (default ./modelgate.db)\n"
     "  --config FILE         JSON config file; flags given on the command line win over it\n"
     "  --threads N           I/O threads (default: one per core)\n"
+    "  --reuse-port          share the port with another modelgate (SO_REUSEPORT) for a restart without\n"
+    "                        lost connections: start the new one, then send the old one SIGTERM\n"
     "  --local-model PATH    GGUF model (Mistral or Mixtral) for the built-in engine, the last route of its\n"
     "                        model's chains; without one it serves a tiny synthetic demo model\n"
     "  --help                show this help\n"
     "\n"
-    "Config file keys: listen, db, threads, admin_key, access_log (stderr, off or a file), local_model, local {enabled, model, model_id, threads, context, kv_cache_mib,\n"
+    "Config file keys: listen, reuse_port, db, threads, admin_key, access_log (stderr, off or a file), local_model, local {enabled, model, model_id, threads, context, kv_cache_mib,\n"
     "max_running, max_queued, usd_per_mtok_input, usd_per_mtok_output}, upstream_ca_file, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
     "request_timeout_ms, catalogue_poll_interval_ms, no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
     "idle_timeout_ms, write_timeout_ms, max_connections, max_pending_stream_bytes,\n"
@@ -37,7 +39,8 @@ const char* const kServeHelp =
     "max_body_bytes}, and for tests only\n"
     "fake_provider {enabled, slow_first_token_ms, slow_between_tokens_ms}.\n"
     "\n"
-    "SIGTERM or SIGINT drains: no new connections, in-flight requests finish within the grace period.\n";
+    "SIGTERM or SIGINT drains: no new connections, in-flight requests finish within the grace period.\n"
+    "With --reuse-port, connections the kernel already queued for this process are still accepted and answered.\n";
 
 namespace {
 
@@ -113,12 +116,17 @@ void log_access_rules(const Gateway& gateway, const ServerConfig& config) {
 
 bool parse_serve_args(const std::vector<std::string>& args, ServerConfig& config, int& exit_code) {
   FlagValues values;
+  bool reuse_port = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
       std::fputs(kServeHelp, stdout);
       exit_code = 0;
       return false;
+    }
+    if (arg == "--reuse-port") {
+      reuse_port = true;
+      continue;
     }
     std::string name = arg.substr(0, arg.find('='));
     std::optional<std::string>* slot = flag_slot(values, name);
@@ -134,6 +142,7 @@ bool parse_serve_args(const std::vector<std::string>& args, ServerConfig& config
   if (values.config) {
     if (Status status = apply_config_file(*values.config, config); !status) return fail(status.error().message, exit_code);
   }
+  if (reuse_port) config.reuse_port = true;
   return apply_flags(values, config, exit_code);
 }
 

@@ -138,6 +138,7 @@ void read_root(const json& document, ServerConfig& config) {
   if (auto listen = root.string("listen")) {
     if (Status status = apply_listen_address(*listen, config); !status) violate("listen", status.error().message);
   }
+  if (auto reuse_port = root.boolean("reuse_port")) config.reuse_port = *reuse_port;
   if (auto db = root.string("db")) config.db_path = *db;
   if (auto threads = root.small_integer("threads", 0, 1024)) config.io_threads = *threads;
   read_local(root, config.local);

@@ -76,6 +76,9 @@ struct LocalEngineSettings {
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;  // 0: any free port (logged at start)
+  // SO_REUSEPORT, for restarts without a refused or reset connection: a second modelgate on the same port
+  // takes every new connection while the first, sent SIGTERM, finishes what it has.
+  bool reuse_port = false;
   std::string db_path = "modelgate.db";
   int io_threads = 0;  // 0: one per core
   LocalEngineSettings local;

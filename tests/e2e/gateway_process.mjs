@@ -47,20 +47,21 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
  * Starts `modelgate serve` on an ephemeral port (of `listen`, 127.0.0.1 by
  * default) with a fresh database in a temporary directory, with `config` (if
  * given; or a function of {dir, db} returning it) as its --config file, after
- * `beforeStart({dir, db})`.
+ * `beforeStart({dir, db})`. `port` and `db` (an existing database) let a second gateway share the first's,
+ * as a restart does.
  * Resolves once the "listening" line has appeared on stderr.
  */
-export async function startGateway(config = null, { beforeStart, listen = '127.0.0.1' } = {}) {
+export async function startGateway(config = null, { beforeStart, listen = '127.0.0.1', port = 0, db: sharedDb } = {}) {
   if (!existsSync(MODELGATE_BIN)) {
     throw new Error(
       `modelgate binary not found at ${MODELGATE_BIN}; build it or set MODELGATE_BIN`,
     );
   }
   const dir = await mkdtemp(path.join(tmpdir(), 'modelgate-e2e-'));
-  const db = path.join(dir, 'e2e.db');
+  const db = sharedDb || path.join(dir, 'e2e.db');
   // A chance to prepare the directory and the database (say, a catalogue import) before the start.
   if (beforeStart) await beforeStart({ dir, db });
-  const args = ['serve', '--listen', `${listen}:0`, '--db', db];
+  const args = ['serve', '--listen', `${listen}:${port}`, '--db', db];
   if (typeof config === 'function') config = config({ dir, db });  // a config that names files in `dir`
   config = { access_log: accessLogPath(dir), ...(config || {}) };
   registerConfiguredSecrets(config);
