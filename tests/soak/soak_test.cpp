@@ -3,6 +3,10 @@
 // answer, a reset or close mid-stream, malformed SSE). Every request must end with a complete answer or a
 // proper error, the ledger must hold exactly one row per request, and the gateway's resident memory must
 // not grow by more than 10% after warm-up (skipped under AddressSanitizer, whose quarantine grows).
+//
+// The long soak (README "Soak"): MODELGATE_SOAK_LOAD_PERCENT=70 first measures the gateway's capacity with
+// the clients unthrottled for MODELGATE_SOAK_CALIBRATE_SECONDS, then paces them to that share of it;
+// MODELGATE_SOAK_FAULT_PERCENT=0 gives clean upstreams, where any non-2xx answer fails the run.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -161,6 +165,22 @@ Verdict judge(const std::optional<RawResponse>& response) {
   return {Verdict::error_status, {}};
 }
 
+// Spaces the clients' requests evenly at a total rate, or lets them run back to back (rate 0).
+class Pacer {
+ public:
+  Pacer(double requests_per_s, Clock::time_point start) : interval_(requests_per_s > 0 ? 1.0 / requests_per_s : 0), start_(start) {}
+  void wait_for_turn() {
+    if (interval_ == 0) return;
+    auto turn = next_.fetch_add(1);
+    std::this_thread::sleep_until(start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(turn * interval_)));
+  }
+
+ private:
+  double interval_;  // seconds between two requests, all clients together
+  Clock::time_point start_;
+  std::atomic<std::int64_t> next_{0};
+};
+
 struct Tally {
   std::mutex mutex;
   std::map<Verdict::Kind, int> kinds;
@@ -176,11 +196,13 @@ struct Tally {
 
 // One client: requests back to back on a keep-alive connection (a new one when the gateway closes it),
 // half of them asking for resume.
-void run_client(int client, std::uint16_t port, Clock::time_point until, Tally& tally) {
+void run_client(const std::string& phase, int client, std::uint16_t port, Clock::time_point until, Pacer& pacer, Tally& tally) {
   std::unique_ptr<RawConnection> connection;
   for (int n = 0; Clock::now() < until; ++n) {
+    pacer.wait_for_turn();
+    if (Clock::now() >= until) break;
     if (!connection || !connection->connected()) connection = std::make_unique<RawConnection>(port);
-    std::string request_id = "soak-" + std::to_string(client) + "-" + std::to_string(n);
+    std::string request_id = phase + std::to_string(client) + "-" + std::to_string(n);
     json body = chat_body("soak", "keep going", true);
     body["stream_options"] = {{"include_usage", true}};
     if (n % 2 == 1) body["modelgate"] = {{"resume", true}};
@@ -209,9 +231,26 @@ std::string write_config(const TempDir& dir, const std::string& db_path, const s
   return path;
 }
 
+// Runs the clients unthrottled (calibration, request ids "soak-cal-...") and returns requests per second.
+double measure_capacity(std::uint16_t port, int seconds) {
+  Tally tally;
+  auto started = Clock::now();
+  Pacer unthrottled(0, started);
+  std::vector<std::thread> clients;
+  for (int client = 0; client < kClients; ++client) {
+    clients.emplace_back(run_client, "soak-cal-", client, port, started + std::chrono::seconds(seconds), std::ref(unthrottled), std::ref(tally));
+  }
+  for (auto& client : clients) client.join();
+  return tally.sent.load() / std::chrono::duration<double>(Clock::now() - started).count();
+}
+
 TEST(SoakTest, FiftyStreamsAgainstFailingUpstreamsLoseNothingAndLeakNothing) {
   const int seconds = env_int("MODELGATE_SOAK_SECONDS", 60);
   const bool check_memory = env_int("MODELGATE_SOAK_CHECK_RSS", 1) != 0;
+  const int load_percent = env_int("MODELGATE_SOAK_LOAD_PERCENT", 0);  // 0: unthrottled
+  const int fault_percent = env_int("MODELGATE_SOAK_FAULT_PERCENT", 10);
+  ASSERT_TRUE(fault_percent == 0 || fault_percent == 10) << "the mock upstream fails 0% or 10% of its answers";
+  const std::string upstream_model = fault_percent == 0 ? "mock-ok" : "mock-chaos-10";
   MockUpstream mock;
   TempDir dir;
   std::string db_path = (dir.path() / "soak.db").string();
@@ -219,7 +258,7 @@ TEST(SoakTest, FiftyStreamsAgainstFailingUpstreamsLoseNothingAndLeakNothing) {
     pricing::Database db = pricing::Database::open(db_path);
     for (const char* provider : {"flaky-a", "flaky-b", "flaky-c"}) {
       pricing::upsert_provider(db, {provider, mock.base_url(), "", "openai", true});
-      put_route(db, "soak", provider, "mock-chaos-10", 0.1, 0.2);
+      put_route(db, "soak", provider, upstream_model, 0.1, 0.2);
     }
   }
   const std::filesystem::path access_log = suite_log_dir().value_or(dir.path()) / ("soak-" + std::to_string(::getpid()) + ".access.log");
@@ -227,11 +266,20 @@ TEST(SoakTest, FiftyStreamsAgainstFailingUpstreamsLoseNothingAndLeakNothing) {
   std::uint16_t port = gateway.wait_for_port(10s);
   ASSERT_NE(port, 0) << gateway.log();
 
+  double target_rate = 0;
+  if (load_percent > 0) {
+    double capacity = measure_capacity(port, env_int("MODELGATE_SOAK_CALIBRATE_SECONDS", 10));
+    target_rate = capacity * load_percent / 100.0;
+    std::printf("soak: capacity %.0f requests/s with %d unthrottled clients; soaking at %d%%: %.0f/s\n", capacity, kClients, load_percent, target_rate);
+  }
   Tally tally;
   auto started = Clock::now();
   auto until = started + std::chrono::seconds(seconds);
+  Pacer pacer(target_rate, started);
   std::vector<std::thread> clients;
-  for (int client = 0; client < kClients; ++client) clients.emplace_back(run_client, client, port, until, std::ref(tally));
+  for (int client = 0; client < kClients; ++client) {
+    clients.emplace_back(run_client, "soak-", client, port, until, std::ref(pacer), std::ref(tally));
+  }
 
   // The peak of memory during warm-up (a third of the run, at least 5 s: the SQLite page caches fill up to
   // their bound meanwhile), and its peak from then on; a sample every 5 s goes to the log. Peak against
@@ -264,17 +312,24 @@ TEST(SoakTest, FiftyStreamsAgainstFailingUpstreamsLoseNothingAndLeakNothing) {
               peak_kib, 100.0 * (peak_kib - warm_kib) / warm_kib, final_kib, samples.c_str());
   EXPECT_EQ(tally.kinds[Verdict::broken], 0) << ::testing::PrintToString(tally.problems);
   EXPECT_GT(tally.kinds[Verdict::complete], sent / 2) << "most requests survive the faults";
-  EXPECT_GT(tally.kinds[Verdict::in_band_error] + tally.kinds[Verdict::error_status], 0) << "the faults did happen";
+  if (fault_percent > 0) {
+    EXPECT_GT(tally.kinds[Verdict::in_band_error] + tally.kinds[Verdict::error_status], 0) << "the faults did happen";
+  } else {
+    EXPECT_EQ(tally.kinds[Verdict::complete], sent) << "clean upstreams: every answer complete, no non-2xx";
+  }
 
   pricing::Database db = pricing::Database::open(db_path);
-  pricing::Statement count = db.prepare("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM usage_ledger WHERE request_id LIKE 'soak-%'");
+  pricing::Statement count = db.prepare(
+      "SELECT COUNT(*), COUNT(DISTINCT request_id) FROM usage_ledger WHERE request_id LIKE 'soak-%' AND request_id NOT LIKE 'soak-cal-%'");
   ASSERT_TRUE(count.step());
   EXPECT_EQ(count.integer(0), sent) << "one ledger row per request";
   EXPECT_EQ(count.integer(1), sent) << "and no request twice";
 
   std::ifstream access_lines(access_log);
   std::int64_t logged = 0;
-  for (std::string line; std::getline(access_lines, line);) logged += line.find("\"request_id\":\"soak-") != std::string::npos;
+  for (std::string line; std::getline(access_lines, line);) {
+    logged += line.find("\"request_id\":\"soak-") != std::string::npos && line.find("\"request_id\":\"soak-cal-") == std::string::npos;
+  }
   EXPECT_EQ(logged, sent) << "one access log line per request";
 
   if (check_memory) {
