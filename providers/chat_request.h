@@ -19,6 +19,9 @@ const char* to_string(Role role);
 // Which public endpoint the request came through; decides the response shapes.
 enum class ApiFlavor { chat, completion };
 
+// The most choices (`n`) a request may ask for: every choice index in an answer is below it.
+inline constexpr int kMaxChoices = 128;
+
 struct ContentPart {
   std::string type;    // "text", "image_url", "input_audio", "file", ...
   std::string text;    // for type == "text"

@@ -19,6 +19,22 @@ std::int64_t integer_or_zero(const json& object, const char* key) {
   return it != object.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
 }
 
+// Choice and tool-call indices come from the upstream and index the gateway's per-choice and per-call
+// state (the answer being assembled, the roles already sent): out of range they make the chunk malformed,
+// never a huge allocation or a write out of bounds.
+constexpr std::int64_t kMaxToolCallsPerChoice = 1024;
+
+std::optional<int> index_in_range(const json& object, const char* key, std::int64_t fallback, std::int64_t limit) {
+  std::int64_t index = object.contains(key) ? integer_or_zero(object, key) : fallback;
+  if (index < 0 || index >= limit) return std::nullopt;
+  return static_cast<int>(index);
+}
+
+Error index_out_of_range(const char* what, std::int64_t limit) {
+  return Error::upstream("upstream sent a malformed chunk: a " + std::string(what) + " index outside 0.." + std::to_string(limit - 1),
+                         FailureClass::transient);
+}
+
 Error upstream_error_from(const json& error) {
   std::string message = error.is_object() ? string_or_empty(error, "message") : error.is_string() ? error.get<std::string>() : "";
   return Error::upstream("upstream error: " + (message.empty() ? std::string("(no message)") : message), FailureClass::transient);
@@ -45,9 +61,11 @@ void OpenAiResponseDecoder::decode_usage(const json& usage) {
   usage_ = report;
 }
 
-void OpenAiResponseDecoder::decode_choice(const json& choice, bool streamed, std::vector<ChatEvent>& out) {
-  if (!choice.is_object()) return;
-  int index = static_cast<int>(integer_or_zero(choice, "index"));
+std::optional<Error> OpenAiResponseDecoder::decode_choice(const json& choice, bool streamed, std::vector<ChatEvent>& out) {
+  if (!choice.is_object()) return std::nullopt;
+  std::optional<int> choice_index = index_in_range(choice, "index", 0, kMaxChoices);
+  if (!choice_index) return index_out_of_range("choice", kMaxChoices);
+  const int index = *choice_index;
   const json* body = nullptr;
   if (flavor_ == ApiFlavor::chat) {
     auto it = choice.find(streamed ? "delta" : "message");
@@ -64,10 +82,11 @@ void OpenAiResponseDecoder::decode_choice(const json& choice, bool streamed, std
       for (std::size_t i = 0; i < calls->size(); ++i) {
         const json& call = (*calls)[i];
         if (!call.is_object()) continue;
-        int call_index = call.contains("index") ? static_cast<int>(integer_or_zero(call, "index")) : static_cast<int>(i);
+        std::optional<int> call_index = index_in_range(call, "index", static_cast<std::int64_t>(i), kMaxToolCallsPerChoice);
+        if (!call_index) return index_out_of_range("tool call", kMaxToolCallsPerChoice);
         const json& function = call.contains("function") && call["function"].is_object() ? call["function"] : json::object();
-        bool first = tool_calls_seen_.insert({index, call_index}).second;
-        out.push_back(ToolCallDelta{index, call_index, first ? string_or_empty(call, "id") : "", first ? string_or_empty(function, "name") : "",
+        bool first = tool_calls_seen_.insert({index, *call_index}).second;
+        out.push_back(ToolCallDelta{index, *call_index, first ? string_or_empty(call, "id") : "", first ? string_or_empty(function, "name") : "",
                                     string_or_empty(function, "arguments")});
         ++content_events_;
       }
@@ -75,6 +94,7 @@ void OpenAiResponseDecoder::decode_choice(const json& choice, bool streamed, std
   }
   std::string native = string_or_empty(choice, "finish_reason");
   if (!native.empty()) out.push_back(ChoiceFinished{index, normalise_finish_reason(native), native});
+  return std::nullopt;
 }
 
 void OpenAiResponseDecoder::finish(std::vector<ChatEvent>& out) {
@@ -98,7 +118,9 @@ void OpenAiResponseDecoder::on_stream_data(std::string_view data, std::vector<Ch
   if (chunk->contains("error")) return fail(upstream_error_from((*chunk)["error"]), out);
   if (auto usage = chunk->find("usage"); usage != chunk->end()) decode_usage(*usage);
   if (auto choices = chunk->find("choices"); choices != chunk->end() && choices->is_array()) {
-    for (const json& choice : *choices) decode_choice(choice, true, out);
+    for (const json& choice : *choices) {
+      if (std::optional<Error> malformed = decode_choice(choice, true, out)) return fail(std::move(*malformed), out);
+    }
   }
 }
 
@@ -112,7 +134,9 @@ void OpenAiResponseDecoder::on_body(std::string_view body, std::vector<ChatEvent
   if (document->contains("error")) return fail(upstream_error_from((*document)["error"]), out);
   auto choices = document->find("choices");
   if (choices == document->end() || !choices->is_array()) return fail(Error::upstream("upstream answer has no choices", FailureClass::transient), out);
-  for (const json& choice : *choices) decode_choice(choice, false, out);
+  for (const json& choice : *choices) {
+    if (std::optional<Error> malformed = decode_choice(choice, false, out)) return fail(std::move(*malformed), out);
+  }
   if (auto usage = document->find("usage"); usage != document->end()) decode_usage(*usage);
   finish(out);
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <utility>
@@ -31,7 +32,8 @@ class OpenAiResponseDecoder {
   bool finished() const { return finished_; }
 
  private:
-  void decode_choice(const nlohmann::json& choice, bool streamed, std::vector<ChatEvent>& out);
+  // The error when the choice is malformed (an index out of range); its events so far stay in `out`.
+  std::optional<Error> decode_choice(const nlohmann::json& choice, bool streamed, std::vector<ChatEvent>& out);
   void decode_usage(const nlohmann::json& usage);
   void finish(std::vector<ChatEvent>& out);
   void fail(Error error, std::vector<ChatEvent>& out);

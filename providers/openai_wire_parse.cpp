@@ -19,7 +19,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::array kRoles{"system", "developer", "user", "assistant", "tool"};
-constexpr int kMaxChoices = 128;
 constexpr int kMaxStopSequences = 4;
 constexpr std::int64_t kMaxTokenLimit = 100'000'000;
 

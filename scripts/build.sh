@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Configures (once) and builds one CMake preset: release (default) or debug-asan.
+# Configures (once) and builds one CMake preset: release (default), debug-asan, or fuzz (its build preset
+# names only the fuzz targets, so that builds them and the libraries they call, not the whole tree).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 preset=${1:-release}

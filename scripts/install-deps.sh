@@ -1,21 +1,32 @@
 #!/usr/bin/env bash
 # Installs what modelgate needs to build, run and test: Debian packages, and with --with-node what the
-# end-to-end tests add (Node.js, their npm packages, and Debian's chromium for the dashboard test).
+# end-to-end tests add (Node.js, their npm packages, and Debian's chromium for the dashboard test), and
+# with --with-load-bench what bench/load/run.sh adds (wrk, Node.js and the pinned Portkey gateway).
 # Idempotent: installs only what is missing, so it is cheap to re-run.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 with_node=false
-[[ "${1:-}" == "--with-node" ]] && with_node=true
+with_load_bench=false
+for option in "$@"; do
+  case $option in
+    --with-node) with_node=true ;;
+    --with-load-bench) with_load_bench=true ;;
+    *) echo "usage: $0 [--with-node] [--with-load-bench]" >&2; exit 2 ;;
+  esac
+done
+needs_node=false
+if $with_node || $with_load_bench; then needs_node=true; fi
 
 sudo_cmd=()
 [[ "$(id -u)" -ne 0 ]] && sudo_cmd=(sudo)
 
 debian_packages=(
   build-essential cmake ninja-build pkg-config ca-certificates openssl git
-  libboost1.81-dev libssl-dev nlohmann-json3-dev libsqlite3-dev
+  libboost1.81-dev libssl-dev nlohmann-json3-dev libsqlite3-dev sqlite3
   googletest libgtest-dev libbenchmark-dev
   python3-minimal python3-sentencepiece python3-numpy python3-jsonschema
+  clang-14 libclang-rt-14-dev llvm-14  # the fuzz preset: clang, the libFuzzer and sanitizer runtimes, llvm-symbolizer
 )
 # Only the end-to-end tests need these: the dashboard test drives Debian's headless chromium, and the
 # fonts give its screenshot readable text. Serving does not.
@@ -25,13 +36,14 @@ is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "instal
 
 wanted=("${debian_packages[@]}")
 $with_node && wanted+=("${node_debian_packages[@]}")
+$with_load_bench && wanted+=(wrk)
 missing=()
 for package in "${wanted[@]}"; do
   is_installed "$package" || missing+=("$package")
 done
 # Node.js may come from Debian or elsewhere (NodeSource); only install Debian's when there is none at all.
-if $with_node && ! command -v node >/dev/null; then missing+=(nodejs); fi
-if $with_node && ! command -v npm >/dev/null; then missing+=(npm); fi
+if $needs_node && ! command -v node >/dev/null; then missing+=(nodejs); fi
+if $needs_node && ! command -v npm >/dev/null; then missing+=(npm); fi
 
 if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}"
@@ -65,4 +77,9 @@ if $with_node; then
   # cannot be reached is not fatal here.
   npm_if_stale "$root/tests/local_engine/llama_cpp" node-llama-cpp install --no-save --omit=optional ||
     echo "install-deps: node-llama-cpp could not be installed; the llama.cpp cross-check will be skipped"
+fi
+if $with_load_bench; then
+  # Portkey's gateway, the load benchmark's reference, with the @hono/node-server its lock file holds back
+  # (bench/load/package.json says why).
+  npm_if_stale "$root/bench/load" "@portkey-ai/gateway @hono/node-server" ci
 fi

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -52,6 +53,14 @@ std::vector<std::size_t> data_element_offsets(const std::string& text) {
   return offsets;
 }
 
+// Names and ids become CSV fields, table cells and log text: a control character (a newline in a model id)
+// would break the line-per-route CSV that export writes and import reads back.
+void check_no_control_characters(const std::string& value, const std::string& what) {
+  if (std::any_of(value.begin(), value.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; })) {
+    throw RowError{what + " must not contain control characters"};
+  }
+}
+
 double per_token_to_per_mtok(const json& value, const char* what) {
   double per_token = 0;
   if (value.is_number()) {
@@ -64,6 +73,7 @@ double per_token_to_per_mtok(const json& value, const char* what) {
     throw RowError{std::string("pricing.") + what + " is missing"};
   }
   if (per_token < 0) throw RowError{std::string("pricing.") + what + " is negative"};
+  if (!std::isfinite(per_token * 1e6)) throw RowError{std::string("pricing.") + what + " is not a finite number"};  // "nan", "inf", 1e308
   return per_token * 1e6;
 }
 
@@ -77,6 +87,7 @@ ImportedRow openrouter_row(const json& model, const ImportOptions& options) {
   if (!model.contains("id") || !model["id"].is_string() || model["id"].get<std::string>().empty()) throw RowError{"id is missing"};
   ImportedRow row;
   row.model.id = model["id"].get<std::string>();
+  check_no_control_characters(row.model.id, "id");
   const json* context = model.contains("context_length") ? &model["context_length"] : nullptr;
   if (!context || !context->is_number_integer() || context->get<std::int64_t>() <= 0 || context->get<std::int64_t>() > 100'000'000) {
     throw RowError{"context_length must be a positive integer"};
@@ -92,6 +103,7 @@ ImportedRow openrouter_row(const json& model, const ImportOptions& options) {
   row.route.usd_per_mtok_output = per_token_to_per_mtok(model["pricing"].value("completion", json()), "completion");
   row.route.context_length = row.model.context_length;
   if (model.contains("quantization") && model["quantization"].is_string()) row.route.quantization = model["quantization"].get<std::string>();
+  check_no_control_characters(row.route.quantization, "quantization");
   return row;
 }
 
@@ -126,6 +138,7 @@ class CsvRow {
     auto it = columns_.find(column);
     std::string value = it != columns_.end() && it->second < fields_.size() ? fields_[it->second] : "";
     if (required && value.empty()) throw RowError{std::string(column) + " is empty"};
+    check_no_control_characters(value, column);
     return value;
   }
   std::optional<double> number(const char* column, bool required) const {
@@ -134,6 +147,7 @@ class CsvRow {
     double number = 0;
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
     if (ec != std::errc() || end != value.data() + value.size()) throw RowError{std::string(column) + " '" + value + "' is not a number"};
+    if (!std::isfinite(number)) throw RowError{std::string(column) + " '" + value + "' is not a finite number"};  // from_chars reads "nan" and "inf"
     if (number < 0) throw RowError{std::string(column) + " must not be negative; got " + value};
     return number;
   }

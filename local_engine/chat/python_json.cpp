@@ -8,6 +8,8 @@
 
 namespace mg::engine {
 
+PythonJsonValue::PythonJsonValue() = default;
+
 PythonJsonValue PythonJsonValue::string(std::string text) {
   PythonJsonValue value;
   value.kind = Kind::string;

@@ -30,6 +30,10 @@ struct PythonJsonValue {
   std::vector<PythonJsonValue> items;                            // array
   std::vector<std::pair<std::string, PythonJsonValue>> members;  // object, in dict order
 
+  // Declared here, defined in the .cpp: deciding whether an implicit constructor exists would need
+  // std::pair<std::string, PythonJsonValue> complete inside its own member (clang rejects that).
+  PythonJsonValue();
+
   static PythonJsonValue null() { return {}; }
   static PythonJsonValue string(std::string text);
   static PythonJsonValue array(std::vector<PythonJsonValue> items);

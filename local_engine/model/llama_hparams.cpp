@@ -51,6 +51,10 @@ void check(const LlamaHyperParams& p, const KeyReader& keys) {
   require(p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0,
           "llama.attention.head_count " + std::to_string(p.n_head) + " is not a multiple of head_count_kv " + std::to_string(p.n_head_kv));
   require(p.n_embd_head > 0 && p.n_embd_head % 2 == 0, "the head size " + std::to_string(p.n_embd_head) + " must be even and non-zero");
+  // n_embd_q() and n_embd_kv() are uint32 products: one that wraps would let tensors of the wrapped width
+  // pass the shape checks while attention walks n_head whole heads past their end.
+  require(std::uint64_t{p.n_head} * p.n_embd_head <= std::numeric_limits<std::uint32_t>::max(),
+          "llama.attention.head_count " + std::to_string(p.n_head) + " heads of " + std::to_string(p.n_embd_head) + " (key_length) are too wide");
   require(p.n_rot > 0 && p.n_rot <= p.n_embd_head && p.n_rot % 2 == 0,
           "llama.rope.dimension_count " + std::to_string(p.n_rot) + " must be even and at most the head size " + std::to_string(p.n_embd_head));
   require(p.is_moe() == (p.n_expert_used > 0) && p.n_expert_used <= p.n_expert,

@@ -104,6 +104,12 @@ LlamaWeights map_llama_weights(const GgufFile& file, const LlamaHyperParams& p) 
   weights.token_embd = tensors.matrix("token_embd.weight", p.n_embd, p.n_vocab);
   weights.output_norm = tensors.vector("output_norm.weight", p.n_embd);
   weights.output = tensors.has("output.weight") ? tensors.matrix("output.weight", p.n_embd, p.n_vocab) : weights.token_embd;
+  // Every layer has tensors of its own, so a layer count past the tensor count is a corrupt file, refused
+  // before it sizes anything (llama.block_count is a uint32 straight from the file).
+  if (p.n_layer > file.tensors().size()) {
+    throw GgufError(file.name() + ": llama.block_count is " + std::to_string(p.n_layer) + ", but the file has only " +
+                    std::to_string(file.tensors().size()) + " tensors");
+  }
   weights.layers.reserve(p.n_layer);
   for (std::uint32_t layer = 0; layer < p.n_layer; ++layer) weights.layers.push_back(map_layer(tensors, layer, p));
   return weights;

@@ -344,6 +344,33 @@ TEST(OpenAiResponseDecoderTest, MalformedChunksAndInBandErrorsFailTheStream) {
   EXPECT_NE(std::get<StreamFailed>(events[0]).error.message.find("overloaded"), std::string::npos);
 }
 
+// Found by the sse fuzz target (tests/fuzz): a choice index of 2^31 - 1 made the answer being assembled
+// resize to that many choices, and -1 indexed the streaming writer's per-choice state out of bounds.
+TEST(OpenAiResponseDecoderTest, ChoiceAndToolCallIndicesOutOfRangeFailTheAnswer) {
+  for (const char* chunk : {R"({"choices":[{"index":2147483647,"delta":{"content":"x"}}]})",
+                            R"({"choices":[{"index":-1,"delta":{"content":"x"}}]})",
+                            R"({"choices":[{"index":4294967296,"delta":{"content":"x"}}]})",
+                            R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":99999999,"function":{"arguments":"{}"}}]}}]})"}) {
+    OpenAiResponseDecoder decoder(ApiFlavor::chat, 1);
+    std::vector<ChatEvent> events;
+    decoder.on_stream_data(chunk, events);
+    ASSERT_EQ(events.size(), 1u) << chunk;
+    ASSERT_TRUE(std::holds_alternative<StreamFailed>(events[0])) << chunk;
+    EXPECT_NE(std::get<StreamFailed>(events[0]).error.message.find("index outside"), std::string::npos) << chunk;
+  }
+  OpenAiResponseDecoder whole(ApiFlavor::chat, 1);
+  std::vector<ChatEvent> events;
+  whole.on_body(R"({"choices":[{"index":128,"message":{"content":"x"}}]})", events);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<StreamFailed>(events[0]));
+
+  OpenAiResponseDecoder last_in_range(ApiFlavor::chat, 1);  // n may be 128: index 127 is an answer
+  events.clear();
+  last_in_range.on_stream_data(R"({"choices":[{"index":127,"delta":{"content":"x"}}]})", events);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(std::get<TextDelta>(events[0]).choice, 127);
+}
+
 TEST(UpstreamStatusTest, StatusesMapToFailureClasses) {
   EXPECT_EQ(upstream_status_error("p", 429, "", 2).failure, FailureClass::rate_limit);
   EXPECT_EQ(upstream_status_error("p", 429, "", 2).retry_after_s, 2);

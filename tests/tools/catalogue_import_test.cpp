@@ -126,7 +126,20 @@ INSTANTIATE_TEST_SUITE_P(
                                             "   \"pricing\": {\"prompt\": \"free\", \"completion\": \"0\"}}\n"
                                             "]}\n", 4, "model 3: pricing.prompt 'free' is not a number"},
         BadFile{"JsonMissingContext", "{\"data\": [{\"id\": \"a\", \"pricing\": {\"prompt\": \"0\", \"completion\": \"0\"}}]}", 1,
-                "context_length must be a positive integer"}),
+                "context_length must be a positive integer"},
+        // Found by the catalogue_import fuzz target (tests/fuzz): from_chars reads "nan" and "inf", and a NaN
+        // context_length reached a float-to-int conversion that is undefined behaviour.
+        BadFile{"CsvContextNaN", "model,provider,usd_per_mtok_input,usd_per_mtok_output,context_length\n"
+                                 "a,deepinfra,0.1,0.2,nan\n", 2, "context_length 'nan' is not a finite number"},
+        BadFile{"CsvInfinitePrice", "model,provider,usd_per_mtok_input,usd_per_mtok_output,context_length\n"
+                                    "a,deepinfra,inf,0.2,4096\n", 2, "usd_per_mtok_input 'inf' is not a finite number"},
+        BadFile{"JsonInfinitePrice", "{\"data\": [{\"id\": \"a\", \"context_length\": 4096, \"pricing\": {\"prompt\": \"1e308\", \"completion\": \"0\"}}]}",
+                1, "pricing.prompt is not a finite number"},
+        // Also found by it: a newline in a model id made an export that does not import back (CSV rows are lines).
+        BadFile{"JsonNewlineInId", "{\"data\": [{\"id\": \"a\\nb\", \"context_length\": 4096, \"pricing\": {\"prompt\": \"0\", \"completion\": \"0\"}}]}",
+                1, "id must not contain control characters"},
+        BadFile{"CsvCarriageReturnInAField", "model,provider,usd_per_mtok_input,usd_per_mtok_output,context_length,quantization\n"
+                                             "a,deepinfra,0.1,0.2,4096,\"fp8\r\"\n", 2, "quantization must not contain control characters"}),
     [](const auto& test_case) { return std::string(test_case.param.name); });
 
 }  // namespace

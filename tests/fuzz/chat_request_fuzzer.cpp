@@ -1,0 +1,44 @@
+// libFuzzer target: a /v1/chat/completions or /v1/completions request body, through parse_chat_request,
+// the function the gateway's Api turns every body into a ChatRequest with (gateway/api.cpp). Each input is
+// parsed as both flavors. A body that parses must give OpenAI JSON (what an upstream receives) that
+// parses again to the same request; one that does not must say why as a 400 invalid_request_error.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "providers/openai_wire.h"
+#include "tests/fuzz/fuzz_check.h"
+
+namespace {
+
+void check_one_flavor(std::string_view body, mg::ApiFlavor flavor) {
+  mg::Result<mg::ChatRequest> parsed = mg::parse_chat_request(body, flavor);
+  if (!parsed) {
+    FUZZ_CHECK(parsed.error().http_status == 400);
+    FUZZ_CHECK(parsed.error().type == "invalid_request_error");
+    FUZZ_CHECK(!parsed.error().message.empty());
+    return;
+  }
+  const mg::ChatRequest& request = *parsed;
+  FUZZ_CHECK(!request.requested_models().empty());
+  FUZZ_CHECK(request.estimated_prompt_tokens() >= 0);
+  FUZZ_CHECK(flavor != mg::ApiFlavor::chat || !request.messages.empty());
+  FUZZ_CHECK(request.n >= 1 && request.n <= 128);
+
+  // What an upstream receives is itself a valid request, and the same one.
+  nlohmann::json wire = mg::to_openai_json(request);
+  std::string text = wire.dump();
+  mg::Result<mg::ChatRequest> again = mg::parse_chat_request(text, flavor);
+  FUZZ_CHECK(again.ok());
+  FUZZ_CHECK(mg::to_openai_json(*again) == wire);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view body(reinterpret_cast<const char*>(data), size);
+  check_one_flavor(body, mg::ApiFlavor::chat);
+  check_one_flavor(body, mg::ApiFlavor::completion);
+  return 0;
+}
