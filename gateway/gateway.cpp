@@ -5,9 +5,8 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <cstring>
-
 #include <cstdlib>
+#include <cstring>
 #include <map>
 
 #include <boost/asio/post.hpp>

@@ -107,9 +107,13 @@ void HttpSession::close_when_idle() {
     if (!self->awaiting_first_request_) return self->close_now();
     if (!self->first_request_deadline_shortened_) {
       self->first_request_deadline_shortened_ = true;
-      self->arm_read_deadline(std::min(self->config_.http.idle_timeout, kFirstRequestWhileDraining));
+      self->arm_read_deadline(self->first_request_wait_while_draining());
     }
   });
+}
+
+Milliseconds HttpSession::first_request_wait_while_draining() const {
+  return std::min(config_.http.idle_timeout, kFirstRequestWhileDraining);
 }
 
 void HttpSession::first_request_begun() {
@@ -168,7 +172,7 @@ void HttpSession::wait_for_request() {
   set_phase(Phase::idle);
   if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
   first_request_deadline_shortened_ = draining;
-  arm_read_deadline(draining ? std::min(config_.http.idle_timeout, kFirstRequestWhileDraining) : config_.http.idle_timeout);
+  arm_read_deadline(draining ? first_request_wait_while_draining() : config_.http.idle_timeout);
   stream_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
     self->disarm_read_deadline();
     if (ec) return self->close_now();  // idle timeout or the client closed: no request, no answer owed

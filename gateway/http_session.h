@@ -56,6 +56,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void read_header();
   void on_header(boost::beast::error_code ec);
   void first_request_begun();
+  Milliseconds first_request_wait_while_draining() const;
   std::optional<Error> reserve_capacity();
   void release_body_reservation();
   void read_body();
