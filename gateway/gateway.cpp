@@ -185,7 +185,7 @@ Status Gateway::start() {
     access_ = start_access_control(*database_);
     key_admin_ = std::make_unique<KeyAdmin>(config_.db_path, *access_);
     std::vector<DatabaseWatch> watches = {
-        {"the catalogue", pricing::catalogue_version, [this](const pricing::Database& db) { routing_->reload(db); }},
+        {"the catalogue", pricing::catalogue_version, [this](const pricing::Database& db) { routing_->reload(db); }, {}},
         {"the API keys", pricing::keys_version, [this](const pricing::Database& db) { key_admin_->reload(db); },
          [this] { return key_admin_->applied_version(); }},
     };

@@ -1,8 +1,7 @@
 #include "gateway/http_session.h"
 
-#include <sys/socket.h>
-
-#include <cerrno>
+#include <algorithm>
+#include <utility>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -23,6 +22,8 @@ namespace http = boost::beast::http;
 namespace net = boost::asio;
 
 constexpr std::size_t kReadChunkBytes = 16 * 1024;
+// Pipelined bytes kept while answering; past this the disconnect watch stops until the answer is done.
+constexpr std::size_t kPipelinedBytesWhileAnswering = 64 * 1024;
 constexpr Milliseconds kLingerTimeout{2'000};
 // While draining, a connection that has not sent its first request yet (it may have been accepted from the
 // queue a moment ago) gets this long to send it, instead of being closed under the client's request.
@@ -69,12 +70,17 @@ std::string chunk_frame(std::string_view bytes) {
   return frame;
 }
 
+// The deadlines' timers wake at most this often, so no timeout of the steady state re-arms them.
+Milliseconds shortest_timeout(const HttpLimits& limits) {
+  return std::min({limits.header_timeout, limits.body_timeout, limits.idle_timeout, limits.write_timeout});
+}
+
 }  // namespace
 
 HttpSession::HttpSession(net::ip::tcp::socket socket, const ServerConfig& config, Api& api, GatewayState& state,
                          SessionRegistry& registry)
-    : stream_(std::move(socket)), executor_(stream_.get_executor()), config_(config), api_(api), state_(state), registry_(registry),
-      read_deadline_(stream_.get_executor()) {
+    : socket_(std::move(socket)), executor_(socket_.get_executor()), config_(config), api_(api), state_(state), registry_(registry),
+      read_deadline_(executor_, shortest_timeout(config.http)), write_deadline_(executor_, shortest_timeout(config.http)) {
   state_.open_connections.fetch_add(1, std::memory_order_relaxed);
   state_.connections_awaiting_first_request.fetch_add(1, std::memory_order_relaxed);
 }
@@ -92,18 +98,25 @@ net::any_io_executor HttpSession::executor() const { return executor_; }
 
 void HttpSession::run(bool overloaded) {
   registry_.add(shared_from_this());
-  net::dispatch(stream_.get_executor(), [self = shared_from_this(), overloaded] {
+  // Read timeouts are answered with 408, so they cancel the read rather than close.
+  read_deadline_.bind(weak_from_this(), [this] {
+    read_timed_out_ = true;
+    beast::error_code ignored;
+    socket_.cancel(ignored);
+  });
+  write_deadline_.bind(weak_from_this(), [this] { on_client_gone(); });
+  net::dispatch(executor_, [self = shared_from_this(), overloaded] {
     if (!overloaded) return self->wait_for_request();
     self->fail_request(overloaded_error("the gateway is at its connection limit; retry shortly"));
   });
 }
 
 void HttpSession::close_when_idle() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] {
+  net::post(executor_, [self = shared_from_this()] {
     if (self->phase_ != Phase::idle) return;
     // A request already in the socket is read and answered (with Connection: close), not cut off.
     boost::system::error_code ec;
-    if (self->stream_.socket().available(ec) > 0) return;
+    if (self->socket_.available(ec) > 0) return;
     if (!self->awaiting_first_request_) return self->close_now();
     if (!self->first_request_deadline_shortened_) {
       self->first_request_deadline_shortened_ = true;
@@ -123,30 +136,20 @@ void HttpSession::first_request_begun() {
 }
 
 void HttpSession::cancel_request_from_any_thread() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] {
+  net::post(executor_, [self = shared_from_this()] {
     if (self->request_in_flight_) self->cancellation_.cancel();
   });
 }
 
 void HttpSession::close_now_from_any_thread() {
-  net::post(stream_.get_executor(), [self = shared_from_this()] { self->close_now(); });
+  net::post(executor_, [self = shared_from_this()] { self->close_now(); });
 }
 
 // ---- reading ------------------------------------------------------------------------------------------
 
-// Reads use read_deadline_ rather than the stream's own timeout so that a timeout can still be answered
-// with 408. The generation makes a deadline that fires just as its read completes harmless.
 void HttpSession::arm_read_deadline(Milliseconds timeout) {
   read_timed_out_ = false;
-  stream_.expires_never();
-  read_deadline_.expires_after(timeout);
-  read_deadline_.async_wait([weak = weak_from_this(), generation = ++read_generation_](beast::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->closed_ || generation != self->read_generation_) return;
-    self->read_timed_out_ = true;
-    beast::error_code ignored;
-    self->stream_.socket().cancel(ignored);
-  });
+  read_deadline_.expire_after(timeout);
 }
 
 // Keeps GatewayState::requests_being_read true to the sessions, so a drain waits for requests mid-upload.
@@ -156,15 +159,14 @@ void HttpSession::set_phase(Phase next) {
   phase_ = next;
 }
 
-void HttpSession::disarm_read_deadline() {
-  ++read_generation_;
-  read_deadline_.cancel();
-}
+void HttpSession::disarm_read_deadline() { read_deadline_.clear(); }
 
 // Waits for the first byte of the next request under the idle timeout; the header timeout starts then.
+// The disconnect watch's read, still in flight after an answer, becomes this wait.
 void HttpSession::wait_for_request() {
   if (closed_) return;
-  skip_empty_lines();
+  if (client_read_pending_ && buffer_.size() > 0) return take_back_client_read();
+  if (!client_read_pending_) skip_empty_lines();
   // While draining, requests the client already sent are still answered; none are waited for, except a new
   // connection's first.
   bool draining = state_.draining.load();
@@ -173,12 +175,53 @@ void HttpSession::wait_for_request() {
   if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
   first_request_deadline_shortened_ = draining;
   arm_read_deadline(draining ? first_request_wait_while_draining() : config_.http.idle_timeout);
-  stream_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
-    self->disarm_read_deadline();
-    if (ec) return self->close_now();  // idle timeout or the client closed: no request, no answer owed
+  read_from_client();
+}
+
+void HttpSession::read_from_client() {
+  if (client_read_pending_ || closed_) return;
+  client_read_pending_ = true;
+  socket_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+    self->client_read_pending_ = false;
+    if (self->closed_) return;
     self->buffer_.commit(bytes);
-    self->read_header();
+    self->on_client_bytes(ec);
   });
+}
+
+void HttpSession::on_client_bytes(beast::error_code ec) {
+  if (phase_ == Phase::answering) return on_bytes_while_answering(ec);
+  if (phase_ == Phase::closing) return ec ? close_now() : discard_until_closed();
+  if (std::exchange(resume_after_cancel_, false)) return wait_for_request();
+  disarm_read_deadline();
+  if (ec) return close_now();  // idle timeout or the client closed: no request, no answer owed
+  read_header();
+}
+
+// While an answer is being produced, a client that hangs up would otherwise go unnoticed until the next
+// write. A read tells a hang-up (end of stream) from a pipelined request (bytes, kept for later).
+void HttpSession::on_bytes_while_answering(beast::error_code ec) {
+  if (!ec) {
+    if (buffer_.size() < kPipelinedBytesWhileAnswering) read_from_client();
+    return;
+  }
+  if (ec == net::error::operation_aborted) return;
+  // A FIN after more requests were pipelined is a half-close: those requests are still owed answers, and
+  // from now on only a failed write tells that the client has gone.
+  if (ec == net::error::eof && buffer_.size() > 0) {
+    peer_half_closed_ = true;
+    return;
+  }
+  on_client_gone();
+}
+
+// Pipelined bytes arrived during the answer: the watch's read must end before they are parsed, since
+// the parser reads into the same buffer. Rare, so a cancel is cheap enough.
+void HttpSession::take_back_client_read() {
+  set_phase(Phase::idle);
+  resume_after_cancel_ = true;
+  beast::error_code ignored;
+  socket_.cancel(ignored);
 }
 
 // RFC 9112 2.2: a server should ignore empty lines received before a request line.
@@ -196,7 +239,7 @@ void HttpSession::read_header() {
   parser_->header_limit(static_cast<std::uint32_t>(config_.http.max_header_bytes));
   parser_->body_limit(config_.http.max_body_bytes);
   arm_read_deadline(config_.http.header_timeout);
-  http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+  http::async_read_header(socket_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     self->on_header(ec);
   });
 }
@@ -247,7 +290,7 @@ void HttpSession::release_body_reservation() {
 void HttpSession::read_body() {
   set_phase(Phase::reading_body);
   arm_read_deadline(config_.http.body_timeout);
-  http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+  http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     self->on_body(ec);
   });
 }
@@ -292,7 +335,7 @@ void HttpSession::dispatch_request() {
   request_in_flight_ = true;
   state_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   state_.requests_total.fetch_add(1, std::memory_order_relaxed);
-  watch_for_disconnect();
+  if (!peer_half_closed_) read_from_client();  // the disconnect watch
 
   std::string_view target = request.target();
   HttpRequest view;
@@ -393,8 +436,9 @@ void HttpSession::write_next() {
   std::vector<net::const_buffer> buffers;
   buffers.reserve(write_queue_.size());
   for (const std::string& bytes : write_queue_) buffers.push_back(net::buffer(bytes));  // deque elements stay put
-  stream_.expires_after(config_.http.write_timeout);
-  net::async_write(stream_, buffers, [self = shared_from_this(), count = buffers.size()](beast::error_code ec, std::size_t written) {
+  write_deadline_.expire_after(config_.http.write_timeout);
+  net::async_write(socket_, buffers, [self = shared_from_this(), count = buffers.size()](beast::error_code ec, std::size_t written) {
+    self->write_deadline_.clear();
     if (self->closed_) return;
     if (ec) return self->on_client_gone();
     self->queued_bytes_ -= written;
@@ -410,10 +454,6 @@ void HttpSession::finish_response() {
     request_in_flight_ = false;
     state_.requests_in_flight.fetch_sub(1, std::memory_order_relaxed);
   }
-  if (watching_) {
-    beast::error_code ignored;
-    stream_.socket().cancel(ignored);  // stops the disconnect watch
-  }
   // A response without "Connection: close" promised to read on; wait_for_request() answers what was already
   // sent even while draining. After "close", nothing more is processed (RFC 9112 9.6).
   if (keep_alive_) return wait_for_request();
@@ -421,29 +461,6 @@ void HttpSession::finish_response() {
 }
 
 // ---- disconnects and closing --------------------------------------------------------------------------
-
-// While an answer is being produced nothing reads the socket, so a client that hangs up would go unnoticed
-// until the next write. Waiting for readability and peeking tells a hang-up (0 bytes) from a pipelined
-// request (data, left in the socket for the next read).
-void HttpSession::watch_for_disconnect() {
-  if (peer_half_closed_) return;
-  watching_ = true;
-  stream_.socket().async_wait(net::socket_base::wait_read, [self = shared_from_this()](beast::error_code ec) {
-    self->watching_ = false;
-    if (self->closed_ || !self->request_in_flight_ || ec == net::error::operation_aborted) return;
-    if (ec) return self->on_client_gone();
-    char byte = 0;
-    ssize_t peeked = ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    // A FIN after more requests were pipelined is a half-close: those requests are still owed answers,
-    // and from now on only a failed write tells that the client has gone.
-    if (peeked == 0 && self->buffer_.size() > 0) {
-      self->peer_half_closed_ = true;
-      return;
-    }
-    if (peeked == 0 || (peeked < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return self->on_client_gone();
-    if (peeked < 0) self->watch_for_disconnect();  // spurious wake-up
-  });
-}
 
 void HttpSession::on_client_gone() {
   cancellation_.cancel();
@@ -456,18 +473,16 @@ void HttpSession::linger_then_close() {
   if (closed_) return;
   set_phase(Phase::closing);
   beast::error_code ignored;
-  stream_.socket().shutdown(net::socket_base::shutdown_send, ignored);
+  socket_.shutdown(net::socket_base::shutdown_send, ignored);
   arm_read_deadline(kLingerTimeout);
   discard_until_closed();
 }
 
+// A disconnect watch still in flight reads on for the discard: its handler comes back here.
 void HttpSession::discard_until_closed() {
+  if (client_read_pending_) return;
   buffer_.clear();
-  stream_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    if (!ec && !self->closed_) return self->discard_until_closed();
-    self->disarm_read_deadline();
-    self->close_now();
-  });
+  read_from_client();
 }
 
 void HttpSession::close_now() {
@@ -475,10 +490,11 @@ void HttpSession::close_now() {
   closed_ = true;
   set_phase(Phase::closing);
   if (request_in_flight_) cancellation_.cancel();
-  read_deadline_.cancel();
+  read_deadline_.clear();
+  write_deadline_.clear();
   beast::error_code ignored;
-  stream_.socket().shutdown(net::socket_base::shutdown_both, ignored);
-  stream_.close();
+  socket_.shutdown(net::socket_base::shutdown_both, ignored);
+  socket_.close(ignored);
 }
 
 }  // namespace mg::gateway

@@ -9,9 +9,8 @@
 #include <optional>
 #include <string>
 
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
@@ -19,6 +18,7 @@
 #include "gateway/gateway_state.h"
 #include "gateway/http_exchange.h"
 #include "gateway/server_config.h"
+#include "providers/deadline.h"
 
 namespace mg::gateway {
 
@@ -53,6 +53,10 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
 
   void set_phase(Phase next);
   void wait_for_request();
+  void read_from_client();
+  void on_client_bytes(boost::beast::error_code ec);
+  void on_bytes_while_answering(boost::beast::error_code ec);
+  void take_back_client_read();
   void read_header();
   void on_header(boost::beast::error_code ec);
   void first_request_begun();
@@ -68,7 +72,6 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void arm_read_deadline(Milliseconds timeout);
   void disarm_read_deadline();
   void skip_empty_lines();
-  void watch_for_disconnect();
   void on_client_gone();
 
   std::string serialize_head(const HttpReply& reply, std::optional<std::size_t> content_length);
@@ -79,7 +82,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void discard_until_closed();
   void close_now();
 
-  boost::beast::tcp_stream stream_;
+  boost::asio::ip::tcp::socket socket_;
   boost::asio::any_io_executor executor_;  // the connection's io_context (an implicit strand)
   const ServerConfig& config_;
   Api& api_;
@@ -88,9 +91,14 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
 
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
-  boost::asio::steady_timer read_deadline_;
+  Deadline read_deadline_;
+  Deadline write_deadline_;
   bool read_timed_out_ = false;
-  std::uint64_t read_generation_ = 0;
+  // One read of the client at a time, into buffer_: the wait for the next request, the disconnect watch
+  // while answering (it also keeps pipelined bytes), or the discard before closing. While it is in flight
+  // nothing else may touch buffer_.
+  bool client_read_pending_ = false;
+  bool resume_after_cancel_ = false;  // the read was cancelled to parse pipelined bytes already here
   Phase phase_ = Phase::idle;
 
   // The request being answered.
@@ -104,7 +112,6 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   std::size_t body_reservation_ = 0;  // of GatewayState::buffered_body_bytes, from the headers to the answer's end
   bool answered_ = false;
   bool stream_started_ = false;
-  bool watching_ = false;
   bool peer_half_closed_ = false;
   CancellationToken cancellation_;
 

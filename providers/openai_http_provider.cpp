@@ -14,6 +14,7 @@
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
 
+#include "providers/deadline.h"
 #include "providers/openai_response_decoder.h"
 #include "providers/openai_wire.h"
 #include "providers/sse_parser.h"
@@ -29,6 +30,11 @@ using tcp = net::ip::tcp;
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
 constexpr std::size_t kReadBufferBytes = 16 * 1024;
 constexpr std::chrono::seconds kDnsCacheTtl{60};
+
+// The deadline's timer wakes at most this often, so none of the call's own timeouts re-arms it.
+std::chrono::milliseconds shortest_timeout(const UpstreamOptions& options) {
+  return std::min({options.connect_timeout, options.first_byte_timeout, options.idle_timeout});
+}
 
 Error transport_error(const std::string& provider, const std::string& what, beast::error_code ec) {
   bool timed_out = ec == beast::error::timeout;
@@ -46,6 +52,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
         io_executor_(context_.executor ? context_.executor : provider_->executor()),
         strand_(context_.executor ? context_.executor : net::make_strand(io_executor_)),
         resolver_(strand_),
+        deadline_(strand_, shortest_timeout(provider_->options())),
         sse_([this](SseEvent&& event) { on_sse_event(std::move(event)); },
              [this](std::string_view comment) { deliver_one(UpstreamComment{std::string(comment)}); }),
         decoder_(request_->flavor, request_->estimated_prompt_tokens()) {
@@ -54,6 +61,12 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   }
 
   void start() {
+    // A timeout cancels the operation in flight; its handler reports the timeout (see outcome()).
+    deadline_.bind(weak_from_this(), [this] {
+      timed_out_ = true;
+      if (stream_) stream_->tcp().cancel();
+      resolver_.cancel();
+    });
     std::weak_ptr<UpstreamCall> weak = weak_from_this();
     context_.cancellation.on_cancel([weak] {
       if (auto self = weak.lock()) {
@@ -69,6 +82,13 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
  private:
   const std::string& name() const { return provider_->name(); }
+
+  // An operation's result, as the caller sees it: one cancelled by the deadline timed out.
+  beast::error_code outcome(beast::error_code ec) {
+    deadline_.clear();
+    bool timed_out = std::exchange(timed_out_, false);
+    return ec && timed_out ? beast::error::timeout : ec;
+  }
 
   // Checked whenever control comes back from I/O: a cancelled call ends there, with its one terminal event.
   bool stopped_by_cancel() {
@@ -101,8 +121,10 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     }
     reused_ = false;
     if (auto endpoints = provider_->pool().cached_endpoints()) return connect(*endpoints);
+    deadline_.expire_after(provider_->options().connect_timeout);
     resolver_.async_resolve(provider_->base_url().host, std::to_string(provider_->base_url().port),
                             net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
+                              ec = self->outcome(ec);
                               if (self->stopped_by_cancel()) return;
                               if (ec) return self->finish_with(transport_error(self->name(), "cannot resolve " + self->provider_->base_url().host, ec));
                               self->provider_->pool().cache_endpoints(results, kDnsCacheTtl);
@@ -113,8 +135,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void connect(const tcp::resolver::results_type& endpoints) {
     if (auto* context = provider_->tls_context()) stream_.emplace(UpstreamStream::Tls(io_executor_, *context));
     else stream_.emplace(UpstreamStream::Plain(io_executor_));
-    stream_->tcp().expires_after(provider_->options().connect_timeout);
+    deadline_.expire_after(provider_->options().connect_timeout);
     stream_->tcp().async_connect(endpoints, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+      ec = self->outcome(ec);
       if (self->stopped_by_cancel()) return;
       if (ec) return self->finish_with(transport_error(self->name(), "cannot connect", ec));
       self->stream_->tcp().socket().set_option(tcp::no_delay(true), ec);
@@ -131,7 +154,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
       return finish_with(Error::upstream(name() + ": cannot set the TLS server name", FailureClass::permanent));
     }
     tls.set_verify_callback(net::ssl::host_name_verification(host));
+    deadline_.expire_after(provider_->options().connect_timeout);
     tls.async_handshake(net::ssl::stream_base::client, net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec) {
+      ec = self->outcome(ec);
       if (self->stopped_by_cancel()) return;
       if (ec) {
         // A peer that cannot prove who it is will not improve on a retry: permanent, so the router moves on.
@@ -145,8 +170,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   }
 
   void send_request() {
-    stream_->tcp().expires_after(provider_->options().first_byte_timeout);
+    deadline_.expire_after(provider_->options().first_byte_timeout);
     auto on_sent = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      ec = self->outcome(ec);
       if (self->stopped_by_cancel()) return;
       if (ec) return self->retry_or_fail("cannot send the request", ec);
       self->read_head();
@@ -165,7 +191,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   void read_head() {
     parser_.emplace();
     parser_->body_limit(boost::none);
+    deadline_.expire_after(provider_->options().first_byte_timeout);  // from the request's last byte
     auto on_head = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      ec = self->outcome(ec);
       if (self->stopped_by_cancel()) return;
       if (ec) return self->retry_or_fail("no answer", ec);
       self->on_head();
@@ -191,8 +219,10 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     if (parser_->is_done()) return on_body_complete();
     parser_->get().body().data = chunk_;
     parser_->get().body().size = sizeof chunk_;
-    stream_->tcp().expires_after(streaming_ ? provider_->options().idle_timeout : provider_->options().first_byte_timeout);
-    auto on_chunk = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_body_chunk(ec); });
+    deadline_.expire_after(streaming_ ? provider_->options().idle_timeout : provider_->options().first_byte_timeout);
+    auto on_chunk = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->on_body_chunk(self->outcome(ec));
+    });
     stream_->visit([&](auto& stream) { http::async_read_some(stream, buffer_, *parser_, on_chunk); });
   }
 
@@ -298,6 +328,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   net::any_io_executor io_executor_;  // the caller's, so the connection lives on the caller's thread
   net::any_io_executor strand_;       // serialises the call: the caller's own strand, or one of its own
   tcp::resolver resolver_;
+  Deadline deadline_;  // of the operation in flight
+  bool timed_out_ = false;
   std::optional<UpstreamStream> stream_;
   bool reused_ = false;
   bool cancelled_ = false;

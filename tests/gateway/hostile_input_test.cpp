@@ -296,16 +296,21 @@ TEST_F(HostileInputTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(health->status, 200);
 }
 
+// Reads a whole stream, then the echo model's answer to `text`.
+void expect_stream_then_echo(RawConnection& connection, const std::string& text) {
+  auto stream = connection.read_response();
+  ASSERT_TRUE(stream);
+  EXPECT_EQ(sse_data_lines(stream->body).back(), "[DONE]");
+  auto answer = connection.read_response();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(json::parse(answer->body)["choices"][0]["message"]["content"], "You said: " + text);
+}
+
 TEST_F(HostileInputTest, PipelinedStreamThenRequestBothAnswered) {
   RawConnection connection(server_.port());
   ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("slow", "one", true).dump()) +
                               build_request("POST", "/v1/chat/completions", chat_body("echo", "two").dump())));
-  auto stream = connection.read_response();
-  ASSERT_TRUE(stream);
-  EXPECT_EQ(sse_data_lines(stream->body).back(), "[DONE]");
-  auto second = connection.read_response();
-  ASSERT_TRUE(second);
-  EXPECT_EQ(json::parse(second->body)["choices"][0]["message"]["content"], "You said: two");
+  expect_stream_then_echo(connection, "two");
 }
 
 TEST_F(HostileInputTest, HalfCloseAfterPipelinedRequestsStillGetsEveryAnswer) {
@@ -319,6 +324,33 @@ TEST_F(HostileInputTest, HalfCloseAfterPipelinedRequestsStillGetsEveryAnswer) {
     ASSERT_TRUE(response) << text;
     EXPECT_EQ(json::parse(response->body)["choices"][0]["message"]["content"], std::string("You said: ") + text);
   }
+}
+
+// The slow model takes 300 ms to its first token: the next request arrives while the gateway answers,
+// is kept by the disconnect watch, and is parsed once the answer is out.
+TEST_F(HostileInputTest, ARequestSentDuringAnAnswerIsAnsweredAfterIt) {
+  RawConnection connection(server_.port());
+  ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("slow", "one", true).dump())));
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("echo", "two").dump())));
+  expect_stream_then_echo(connection, "two");
+}
+
+TEST_F(HostileInputTest, HalfARequestSentDuringAnAnswerIsCompletedAfterIt) {
+  RawConnection connection(server_.port());
+  ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("slow", "one").dump())));
+  std::this_thread::sleep_for(100ms);
+  std::string next = build_request("POST", "/v1/chat/completions", chat_body("echo", "two").dump());
+  std::size_t half = next.find("\r\n") + 2;  // the request line only
+  ASSERT_TRUE(connection.send(next.substr(0, half)));
+  auto first = connection.read_response();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(json::parse(first->body)["choices"][0]["message"]["content"], "You said: one");
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(connection.send(next.substr(half)));
+  auto second = connection.read_response();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(json::parse(second->body)["choices"][0]["message"]["content"], "You said: two");
 }
 
 TEST_F(HostileInputTest, Http10ExpectContinueGetsNoInterimResponse) {

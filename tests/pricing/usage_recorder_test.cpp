@@ -1,6 +1,11 @@
 // The ledger writer against a database it cannot write: rows wait, spill and merge back, or are reported
 // in full; none is dropped unsaid. The lock is held by a real second process (the sqlite3 shell).
+#include <sys/resource.h>
+
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -155,6 +160,34 @@ TEST_F(UsageRecorderTest, MergingASpillFileTwiceAddsEachRowOnce) {
   std::filesystem::rename(spill + ".copy", spill);  // as if the first merge had died before deleting the file
   EXPECT_EQ(pricing::merge_ledger_spill(db, spill), 0);
   EXPECT_EQ(ledger_count(db_path_), 2);
+}
+
+// The niceness of this process's thread named `name` (field 19 of its stat file), if there is one.
+std::optional<int> niceness_of_thread(const std::string& name) {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::string comm;
+    std::getline(std::ifstream(task.path() / "comm"), comm);
+    if (comm != name) continue;
+    std::string stat;
+    std::getline(std::ifstream(task.path() / "stat"), stat);
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
+    std::string field;
+    for (int index = 3; index <= 19 && fields >> field; ++index) {
+      if (index == 19) return std::stoi(field);
+    }
+  }
+  return std::nullopt;
+}
+
+TEST_F(UsageRecorderTest, TheWriterRunsBelowTheRequestPathsPriority) {
+  RecorderOptions options = quick_options();
+  options.writer_niceness = 7;
+  UsageRecorder recorder(db_path_, nullptr, options);
+  recorder.record(row(1));
+  recorder.flush();  // the writer has started and lowered itself
+  std::optional<int> writer = niceness_of_thread("mg-ledger");
+  ASSERT_TRUE(writer) << "no thread named mg-ledger";
+  EXPECT_EQ(*writer, std::min(::getpriority(PRIO_PROCESS, 0) + 7, 19));
 }
 
 }  // namespace
