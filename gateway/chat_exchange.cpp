@@ -19,8 +19,8 @@ bool is_content(const ChatEvent& event) {
 ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedRequest routed, std::shared_ptr<ResponseChannel> channel,
                            ExchangeServices services, ExchangeOrigin origin)
     : request_(std::move(request)), routed_(std::move(routed)), channel_(std::move(channel)), services_(services),
-      config_(services.config), keepalive_timer_(channel_->executor()), deadline_timer_(channel_->executor()),
-      retry_timer_(channel_->executor()), arrival_(origin.received),
+      config_(services.config), keepalive_(channel_->executor(), config_.stream_keepalive_interval),
+      request_deadline_(channel_->executor(), config_.request_timeout), retry_timer_(channel_->executor()), arrival_(origin.received),
       arrival_unix_ms_(unix_now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - origin.received).count()),
       grant_(std::move(origin.grant)), resume_enabled_(request_->stream && (request_->resume_stream || config_.retry.resume_streams)) {
   context_.request_id = std::move(origin.request_id);
@@ -44,6 +44,17 @@ ChatExchange::~ChatExchange() {
 }
 
 void ChatExchange::start() {
+  keepalive_.bind(weak_from_this(), [this] {
+    if (concluded_ || attempts_.back().first_event) return;
+    writer_->keepalive();
+    arm_keepalive();
+  });
+  // Every request has a deadline: a provider that never finishes must not hold a client, or a shutdown.
+  request_deadline_.bind(weak_from_this(), [this] {
+    if (concluded_) return;
+    timed_out_ = true;
+    context_.cancellation.cancel();  // the provider stops and reports StreamFailed(cancelled)
+  });
   if (request_->stream) arm_keepalive();
   arm_deadline();
   try_next_route(0);
@@ -110,7 +121,7 @@ void ChatExchange::on_event(std::size_t attempt, ChatEvent event) {
   AttemptRecord& record = attempts_.back();
   if (!record.first_event) {
     record.first_event = Clock::now();
-    keepalive_timer_.cancel();
+    keepalive_.clear();
   }
   if (is_content(event)) note_content(event);
   if (std::holds_alternative<ChoiceFinished>(event)) answer_finished_ = true;
@@ -242,8 +253,8 @@ void ChatExchange::fail(const Error& error) {
 void ChatExchange::conclude(const Error* error, bool partly_answered) {
   if (concluded_) return;
   concluded_ = true;
-  keepalive_timer_.cancel();
-  deadline_timer_.cancel();
+  keepalive_.clear();
+  request_deadline_.clear();
   retry_timer_.cancel();
   ExchangeOutcome outcome;
   outcome.request = request_.get();
@@ -274,25 +285,8 @@ void ChatExchange::conclude(const Error* error, bool partly_answered) {
   services_.observers.conclude(std::move(row), request_facts(attempts_, arrival_));
 }
 
-void ChatExchange::arm_keepalive() {
-  keepalive_timer_.expires_after(config_.stream_keepalive_interval);
-  keepalive_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->concluded_ || self->attempts_.back().first_event) return;
-    self->writer_->keepalive();
-    self->arm_keepalive();
-  });
-}
+void ChatExchange::arm_keepalive() { keepalive_.expire_after(config_.stream_keepalive_interval); }
 
-// Every request has a deadline: a provider that never finishes must not hold a client, or a shutdown.
-void ChatExchange::arm_deadline() {
-  deadline_timer_.expires_at(context_.deadline);
-  deadline_timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->concluded_) return;
-    self->timed_out_ = true;
-    self->context_.cancellation.cancel();  // the provider stops and reports StreamFailed(cancelled)
-  });
-}
+void ChatExchange::arm_deadline() { request_deadline_.expire_after(context_.deadline - Clock::now()); }
 
 }  // namespace mg::gateway

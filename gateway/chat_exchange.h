@@ -18,6 +18,7 @@
 #include "gateway/gateway_state.h"
 #include "gateway/request_observers.h"
 #include "gateway/server_config.h"
+#include "providers/deadline.h"
 
 namespace mg::gateway {
 
@@ -79,8 +80,8 @@ class ChatExchange : public std::enable_shared_from_this<ChatExchange> {
   RequestContext context_;
   ResponseIdentity identity_;
   std::unique_ptr<CompletionWriter> writer_;
-  boost::asio::steady_timer keepalive_timer_;
-  boost::asio::steady_timer deadline_timer_;
+  Deadline keepalive_;         // the next keep-alive comment, while a stream waits for its first event
+  Deadline request_deadline_;  // the whole answer's
   boost::asio::steady_timer retry_timer_;
   int retries_on_route_ = 0;
   std::size_t current_ = 0;

@@ -1,9 +1,11 @@
-// A deadline for the operation in progress (a client's next request, an upstream's next byte), kept on
-// one timer that is almost never re-armed or cancelled. Every cancelled Asio wait posts a handler, and
-// Beast's per-operation timeouts arm and cancel a timer around each read and write: several handler rounds
-// per request, for timeouts that hardly ever fire. Here moving a deadline is a store: the timer wakes at
-// most every `max_sleep` and sleeps on until the deadline. Only a deadline nearer than the timer's next
-// wake-up re-arms it, so a caller whose timeouts are all at least `max_sleep` never does.
+// A deadline for the operation in progress (a client's next request, an upstream's next byte, a whole
+// answer), without a timer of its own. Every Asio timer that is armed and then cancelled costs a posted
+// handler, and Beast's per-operation timeouts arm and cancel one around each read and write: several
+// handler rounds per request, for timeouts that hardly ever fire. All the deadlines of an io_context share
+// one timer instead (DeadlineService): setting, moving or clearing a deadline is a store under a lock;
+// the shared timer wakes at the earliest deadline, or after at most the shortest `max_sleep` any deadline
+// declared, and looks them all over. A deadline nearer than the next wake-up re-arms it, so only
+// deadlines shorter than that `max_sleep` (rare ones: a drain's, a linger's) cost a timer operation.
 #pragma once
 
 #include <chrono>
@@ -12,16 +14,19 @@
 #include <memory>
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 namespace mg {
+
+class DeadlineService;
 
 class Deadline {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // `executor` runs the expiry; it must be the one that serialises the owner's operations.
+  // The expiry runs on `executor`, which must serialise the owner's operations (its io_context's one
+  // thread, or a strand). `max_sleep`: the owner's shortest usual timeout.
   Deadline(boost::asio::any_io_executor executor, Clock::duration max_sleep);
+  ~Deadline();
   Deadline(const Deadline&) = delete;
   Deadline& operator=(const Deadline&) = delete;
 
@@ -30,21 +35,20 @@ class Deadline {
 
   void expire_after(Clock::duration timeout);
   void clear();
-  bool is_set() const { return deadline_ != kNever; }
+  bool is_set() const;
 
  private:
-  static constexpr Clock::time_point kNever = Clock::time_point::max();
+  friend class DeadlineService;
 
-  void wake_at(Clock::time_point when);
-  void on_wake();
-
-  boost::asio::steady_timer timer_;
-  Clock::duration max_sleep_;
-  Clock::time_point deadline_ = kNever;
-  Clock::time_point wake_at_ = kNever;  // kNever: no wait pending
-  std::uint64_t generation_ = 0;        // of the pending wait; an older one's handler does nothing
+  boost::asio::any_io_executor executor_;
+  DeadlineService& service_;
   std::weak_ptr<void> owner_;
   std::function<void()> on_expiry_;
+  // Guarded by the service's lock.
+  Clock::time_point deadline_ = Clock::time_point::max();
+  std::uint64_t generation_ = 0;  // counts settings: an expiry found due is dropped if the deadline moved since
+  Deadline* previous_ = nullptr;  // the service's list of its deadlines
+  Deadline* next_ = nullptr;
 };
 
 }  // namespace mg

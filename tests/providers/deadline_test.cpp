@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -107,6 +108,45 @@ TEST(DeadlineTest, NoCallbackOnceTheOwnerIsGone) {
   }  // the timer's pending wait is cancelled with it; its handler must not touch the dead owner
   run_for(io, 100ms);
   EXPECT_EQ(expiries, 0);
+}
+
+// All the deadlines of an io_context share one timer: each still expires at its own time, and clearing
+// or ending one leaves the others be.
+TEST(DeadlineTest, DeadlinesSharingAnIoContextEachExpireAtTheirOwnTime) {
+  boost::asio::io_context io;
+  auto early = make_owner(io, 1s);
+  auto late = make_owner(io, 1s);
+  auto cleared = make_owner(io, 1s);
+  auto ended = make_owner(io, 1s);
+  auto set_at = Clock::now();
+  late->deadline.expire_after(120ms);
+  early->deadline.expire_after(40ms);
+  cleared->deadline.expire_after(60ms);
+  ended->deadline.expire_after(60ms);
+  cleared->deadline.clear();
+  ended.reset();
+  run_for(io, 300ms);
+  ASSERT_EQ(early->expiries, 1);
+  ASSERT_EQ(late->expiries, 1);
+  EXPECT_EQ(cleared->expiries, 0);
+  EXPECT_GE(early->expired_at - set_at, 40ms);
+  EXPECT_LT(early->expired_at - set_at, 110ms);
+  EXPECT_GE(late->expired_at - set_at, 120ms);
+}
+
+// An expiry that ends another owner whose deadline was due at the same wake-up must not call it.
+TEST(DeadlineTest, AnExpiryMayEndAnotherOwnerDueAtTheSameTime) {
+  boost::asio::io_context io;
+  auto first = make_owner(io, 1s);
+  auto second = make_owner(io, 1s);
+  int calls = 0;
+  first->deadline.bind(first, [&] { ++calls, second.reset(); });
+  second->deadline.bind(second, [&] { ++calls, first.reset(); });
+  first->deadline.expire_after(20ms);
+  second->deadline.expire_after(20ms);
+  std::this_thread::sleep_for(30ms);  // both due by the first wake-up
+  run_for(io, 100ms);
+  EXPECT_EQ(calls, 1);
 }
 
 }  // namespace
