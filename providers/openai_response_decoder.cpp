@@ -1,33 +1,19 @@
 #include "providers/openai_response_decoder.h"
 
-#include <nlohmann/json.hpp>
-
 #include "providers/openai_wire.h"
 
 namespace mg {
 namespace {
-
-using nlohmann::json;
-
-std::string string_or_empty(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::int64_t integer_or_zero(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_number_integer() ? it->get<std::int64_t>() : 0;
-}
 
 // Choice and tool-call indices come from the upstream and index the gateway's per-choice and per-call
 // state (the answer being assembled, the roles already sent): out of range they make the chunk malformed,
 // never a huge allocation or a write out of bounds.
 constexpr std::int64_t kMaxToolCallsPerChoice = 1024;
 
-std::optional<int> index_in_range(const json& object, const char* key, std::int64_t fallback, std::int64_t limit) {
-  std::int64_t index = object.contains(key) ? integer_or_zero(object, key) : fallback;
-  if (index < 0 || index >= limit) return std::nullopt;
-  return static_cast<int>(index);
+std::optional<int> index_in_range(std::optional<std::int64_t> index, std::int64_t fallback, std::int64_t limit) {
+  std::int64_t value = index.value_or(fallback);
+  if (value < 0 || value >= limit) return std::nullopt;
+  return static_cast<int>(value);
 }
 
 Error index_out_of_range(const char* what, std::int64_t limit) {
@@ -35,9 +21,16 @@ Error index_out_of_range(const char* what, std::int64_t limit) {
                          FailureClass::transient);
 }
 
-Error upstream_error_from(const json& error) {
-  std::string message = error.is_object() ? string_or_empty(error, "message") : error.is_string() ? error.get<std::string>() : "";
+Error upstream_error(const std::string& message) {
   return Error::upstream("upstream error: " + (message.empty() ? std::string("(no message)") : message), FailureClass::transient);
+}
+
+UsageReport usage_report(const UsageFragment& usage) {
+  UsageReport report;
+  report.prompt_tokens = usage.prompt_tokens;
+  report.completion_tokens = usage.completion_tokens;
+  report.cached_prompt_tokens = usage.cached_prompt_tokens;
+  return report;
 }
 
 }  // namespace
@@ -50,51 +43,43 @@ FinishReason normalise_finish_reason(std::string_view native) {
   return FinishReason::stop;  // "stop", "eos", "end_turn", "stop_sequence" and anything new
 }
 
-void OpenAiResponseDecoder::decode_usage(const json& usage) {
-  if (!usage.is_object()) return;
-  UsageReport report;
-  report.prompt_tokens = integer_or_zero(usage, "prompt_tokens");
-  report.completion_tokens = integer_or_zero(usage, "completion_tokens");
-  if (auto details = usage.find("prompt_tokens_details"); details != usage.end() && details->is_object()) {
-    report.cached_prompt_tokens = integer_or_zero(*details, "cached_tokens");
-  }
-  usage_ = report;
+std::string_view OpenAiResponseDecoder::body_key(bool streamed) const {
+  if (flavor_ != ApiFlavor::chat) return {};
+  return streamed ? "delta" : "message";
 }
 
-std::optional<Error> OpenAiResponseDecoder::decode_choice(const json& choice, bool streamed, std::vector<ChatEvent>& out) {
-  if (!choice.is_object()) return std::nullopt;
-  std::optional<int> choice_index = index_in_range(choice, "index", 0, kMaxChoices);
+std::optional<Error> OpenAiResponseDecoder::decode_choice(ChoiceFragment& choice, std::vector<ChatEvent>& out) {
+  std::optional<int> choice_index = index_in_range(choice.index, 0, kMaxChoices);
   if (!choice_index) return index_out_of_range("choice", kMaxChoices);
   const int index = *choice_index;
-  const json* body = nullptr;
-  if (flavor_ == ApiFlavor::chat) {
-    auto it = choice.find(streamed ? "delta" : "message");
-    if (it != choice.end() && it->is_object()) body = &*it;
-  }
-  std::string text = body ? string_or_empty(*body, "content") : string_or_empty(choice, "text");
+  std::string text = choice.has_body ? std::move(choice.content) : std::move(choice.text);
   if (!text.empty()) {
     out.push_back(TextDelta{index, std::move(text)});
     ++content_events_;
   }
-  if (body) {
-    auto calls = body->find("tool_calls");
-    if (calls != body->end() && calls->is_array()) {
-      for (std::size_t i = 0; i < calls->size(); ++i) {
-        const json& call = (*calls)[i];
-        if (!call.is_object()) continue;
-        std::optional<int> call_index = index_in_range(call, "index", static_cast<std::int64_t>(i), kMaxToolCallsPerChoice);
-        if (!call_index) return index_out_of_range("tool call", kMaxToolCallsPerChoice);
-        const json& function = call.contains("function") && call["function"].is_object() ? call["function"] : json::object();
-        bool first = tool_calls_seen_.insert({index, *call_index}).second;
-        out.push_back(ToolCallDelta{index, *call_index, first ? string_or_empty(call, "id") : "", first ? string_or_empty(function, "name") : "",
-                                    string_or_empty(function, "arguments")});
-        ++content_events_;
-      }
+  for (ToolCallFragment& call : choice.tool_calls) {
+    std::optional<int> call_index = index_in_range(call.index, static_cast<std::int64_t>(call.position), kMaxToolCallsPerChoice);
+    if (!call_index) return index_out_of_range("tool call", kMaxToolCallsPerChoice);
+    bool first = tool_calls_seen_.insert({index, *call_index}).second;
+    out.push_back(ToolCallDelta{index, *call_index, first ? std::move(call.id) : "", first ? std::move(call.name) : "",
+                                std::move(call.arguments)});
+    ++content_events_;
+  }
+  if (!choice.finish_reason.empty()) {
+    FinishReason reason = normalise_finish_reason(choice.finish_reason);
+    out.push_back(ChoiceFinished{index, reason, std::move(choice.finish_reason)});
+  }
+  return std::nullopt;
+}
+
+bool OpenAiResponseDecoder::decode_choices(AnswerChunk& chunk, std::vector<ChatEvent>& out) {
+  for (ChoiceFragment& choice : chunk.choices) {
+    if (std::optional<Error> malformed = decode_choice(choice, out)) {
+      fail(std::move(*malformed), out);
+      return false;
     }
   }
-  std::string native = string_or_empty(choice, "finish_reason");
-  if (!native.empty()) out.push_back(ChoiceFinished{index, normalise_finish_reason(native), native});
-  return std::nullopt;
+  return true;
 }
 
 void OpenAiResponseDecoder::finish(std::vector<ChatEvent>& out) {
@@ -113,15 +98,11 @@ void OpenAiResponseDecoder::fail(Error error, std::vector<ChatEvent>& out) {
 void OpenAiResponseDecoder::on_stream_data(std::string_view data, std::vector<ChatEvent>& out) {
   if (finished_) return;
   if (data == "[DONE]") return finish(out);
-  Result<json> chunk = parse_json_document(data);
-  if (!chunk || !chunk->is_object()) return fail(Error::upstream("upstream sent a malformed stream chunk", FailureClass::transient), out);
-  if (chunk->contains("error")) return fail(upstream_error_from((*chunk)["error"]), out);
-  if (auto usage = chunk->find("usage"); usage != chunk->end()) decode_usage(*usage);
-  if (auto choices = chunk->find("choices"); choices != chunk->end() && choices->is_array()) {
-    for (const json& choice : *choices) {
-      if (std::optional<Error> malformed = decode_choice(choice, true, out)) return fail(std::move(*malformed), out);
-    }
-  }
+  std::optional<AnswerChunk> chunk = read_answer_chunk(data, body_key(true));
+  if (!chunk) return fail(Error::upstream("upstream sent a malformed stream chunk", FailureClass::transient), out);
+  if (chunk->error) return fail(upstream_error(*chunk->error), out);
+  if (chunk->usage) usage_ = usage_report(*chunk->usage);
+  decode_choices(*chunk, out);
 }
 
 void OpenAiResponseDecoder::on_stream_end(std::vector<ChatEvent>& out) {
@@ -129,15 +110,12 @@ void OpenAiResponseDecoder::on_stream_end(std::vector<ChatEvent>& out) {
 }
 
 void OpenAiResponseDecoder::on_body(std::string_view body, std::vector<ChatEvent>& out) {
-  Result<json> document = parse_json_document(body);
-  if (!document || !document->is_object()) return fail(Error::upstream("upstream answered with malformed JSON", FailureClass::transient), out);
-  if (document->contains("error")) return fail(upstream_error_from((*document)["error"]), out);
-  auto choices = document->find("choices");
-  if (choices == document->end() || !choices->is_array()) return fail(Error::upstream("upstream answer has no choices", FailureClass::transient), out);
-  for (const json& choice : *choices) {
-    if (std::optional<Error> malformed = decode_choice(choice, false, out)) return fail(std::move(*malformed), out);
-  }
-  if (auto usage = document->find("usage"); usage != document->end()) decode_usage(*usage);
+  std::optional<AnswerChunk> document = read_answer_chunk(body, body_key(false));
+  if (!document) return fail(Error::upstream("upstream answered with malformed JSON", FailureClass::transient), out);
+  if (document->error) return fail(upstream_error(*document->error), out);
+  if (!document->has_choices) return fail(Error::upstream("upstream answer has no choices", FailureClass::transient), out);
+  if (!decode_choices(*document, out)) return;
+  if (document->usage) usage_ = usage_report(*document->usage);
   finish(out);
 }
 

@@ -12,6 +12,7 @@
 
 #include "providers/chat_event.h"
 #include "providers/chat_request.h"
+#include "providers/openai_answer_reader.h"
 
 namespace mg {
 
@@ -33,8 +34,10 @@ class OpenAiResponseDecoder {
 
  private:
   // The error when the choice is malformed (an index out of range); its events so far stay in `out`.
-  std::optional<Error> decode_choice(const nlohmann::json& choice, bool streamed, std::vector<ChatEvent>& out);
-  void decode_usage(const nlohmann::json& usage);
+  std::optional<Error> decode_choice(ChoiceFragment& choice, std::vector<ChatEvent>& out);
+  // False, with the failure in `out`, when a choice is malformed.
+  bool decode_choices(AnswerChunk& chunk, std::vector<ChatEvent>& out);
+  std::string_view body_key(bool streamed) const;
   void finish(std::vector<ChatEvent>& out);
   void fail(Error error, std::vector<ChatEvent>& out);
 
