@@ -13,6 +13,7 @@
 #include "gateway/exchange_accounting.h"
 #include "gateway/log.h"
 #include "gateway/session_registry.h"
+#include "providers/write_batch.h"
 
 namespace mg::gateway {
 namespace {
@@ -421,7 +422,13 @@ void HttpSession::enqueue(std::string bytes, bool ends_response) {
   if (ends_response) response_queued_ = true;
   queued_bytes_ += bytes.size();
   write_queue_.push_back(std::move(bytes));
-  if (!writing_) write_next();  // at once: the first bytes of an answer must not wait for the rest
+  if (writing_ || flush_deferred_) return;  // leaves with the next write
+  // At once, unless a batch of upstream events is being turned into bytes: then at its end, together.
+  flush_deferred_ = WriteBatch::defer([self = shared_from_this()] {
+    self->flush_deferred_ = false;
+    if (!self->closed_ && !self->writing_) self->write_next();
+  });
+  if (!flush_deferred_) write_next();
 }
 
 // Writes everything queued so far with one gathering write: what queues up while a write is in flight

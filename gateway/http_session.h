@@ -118,6 +118,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   std::deque<std::string> write_queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
+  bool flush_deferred_ = false;  // a WriteBatch will start the next write
   bool response_queued_ = false;  // the answer's last bytes are in the queue
   bool closed_ = false;
 };

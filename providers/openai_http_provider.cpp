@@ -18,6 +18,7 @@
 #include "providers/openai_response_decoder.h"
 #include "providers/openai_wire.h"
 #include "providers/sse_parser.h"
+#include "providers/write_batch.h"
 
 namespace mg {
 namespace {
@@ -260,6 +261,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   // What one read brought often holds several chunks of the body (several SSE events): parse them all
   // now, so they leave together, instead of a read operation and a handler round for each.
   void parse_buffered_body() {
+    WriteBatch batch;  // and what they make the client's writers send leaves in one write each
     parser_->eager(true);  // put() goes on through every chunk it has; async_read_some must not (it would
                            // wait for more rather than report what it has)
     while (!parser_->is_done() && buffer_.size() > 0) {
