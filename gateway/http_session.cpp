@@ -106,6 +106,8 @@ void HttpSession::run(bool overloaded) {
     socket_.cancel(ignored);
   });
   write_deadline_.bind(weak_from_this(), [this] { on_client_gone(); });
+  beast::error_code ignored;
+  socket_.non_blocking(true, ignored);  // for write_at_once(); asynchronous operations do not mind
   net::dispatch(executor_, [self = shared_from_this(), overloaded] {
     if (!overloaded) return self->wait_for_request();
     self->fail_request(overloaded_error("the gateway is at its connection limit; retry shortly"));
@@ -173,7 +175,12 @@ void HttpSession::wait_for_request() {
   bool draining = state_.draining.load();
   if (draining && buffer_.size() == 0 && !awaiting_first_request_) return close_now();
   set_phase(Phase::idle);
-  if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
+  if (buffer_.size() > 0) {
+    // A pipelined request is already here. Parsed in a handler of its own: this may run inside the
+    // previous answer's last write, itself inside that exchange's code.
+    set_phase(Phase::reading_header);
+    return net::post(executor_, [self = shared_from_this()] { self->read_header(); });
+  }
   first_request_deadline_shortened_ = draining;
   arm_read_deadline(draining ? first_request_wait_while_draining() : config_.http.idle_timeout);
   read_from_client();
@@ -240,9 +247,25 @@ void HttpSession::read_header() {
   parser_->header_limit(static_cast<std::uint32_t>(config_.http.max_header_bytes));
   parser_->body_limit(config_.http.max_body_bytes);
   arm_read_deadline(config_.http.header_timeout);
+  if (auto ec = parse_buffered(&RequestParser::is_header_done); ec || parser_->is_header_done()) return on_header(ec);
   http::async_read_header(socket_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     self->on_header(ec);
   });
+}
+
+// A request usually comes whole in one read: parsed from the buffer at once, it needs no asynchronous
+// read, nor the handler round that one costs even when the bytes are already here. Feeds the parser
+// until `enough` holds or the buffer runs out (then the asynchronous read goes on from there).
+beast::error_code HttpSession::parse_buffered(bool (RequestParser::*enough)() const) {
+  beast::error_code ec;
+  while (buffer_.size() > 0 && !((*parser_).*enough)()) {
+    std::size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec == http::error::need_more) return {};
+    if (ec) return ec;
+    if (used == 0) break;
+  }
+  return {};
 }
 
 void HttpSession::on_header(beast::error_code ec) {
@@ -291,6 +314,7 @@ void HttpSession::release_body_reservation() {
 void HttpSession::read_body() {
   set_phase(Phase::reading_body);
   arm_read_deadline(config_.http.body_timeout);
+  if (auto ec = parse_buffered(&RequestParser::is_done); ec || parser_->is_done()) return on_body(ec);
   http::async_read(socket_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
     self->on_body(ec);
   });
@@ -440,9 +464,8 @@ void HttpSession::write_next() {
     return;
   }
   writing_ = true;
-  std::vector<net::const_buffer> buffers;
-  buffers.reserve(write_queue_.size());
-  for (const std::string& bytes : write_queue_) buffers.push_back(net::buffer(bytes));  // deque elements stay put
+  if (write_at_once()) return write_next();
+  std::vector<net::const_buffer> buffers = queued_buffers();
   write_deadline_.expire_after(config_.http.write_timeout);
   net::async_write(socket_, buffers, [self = shared_from_this(), count = buffers.size()](beast::error_code ec, std::size_t written) {
     self->write_deadline_.clear();
@@ -452,6 +475,33 @@ void HttpSession::write_next() {
     self->write_queue_.erase(self->write_queue_.begin(), self->write_queue_.begin() + static_cast<std::ptrdiff_t>(count));
     self->write_next();
   });
+}
+
+std::vector<net::const_buffer> HttpSession::queued_buffers() const {
+  std::vector<net::const_buffer> buffers;
+  buffers.reserve(write_queue_.size());
+  for (const std::string& bytes : write_queue_) buffers.push_back(net::buffer(bytes));  // deque elements stay put
+  return buffers;
+}
+
+// Most answers fit in the socket's send buffer: written at once, they need no completion handler round.
+// What the socket does not take now goes the asynchronous way, which also reports any error. True when
+// the whole queue went out.
+bool HttpSession::write_at_once() {
+  beast::error_code ec;
+  std::size_t written = socket_.write_some(queued_buffers(), ec);  // the socket is non-blocking: never waits
+  if (ec) return false;
+  queued_bytes_ -= written;
+  while (written > 0) {
+    std::string& front = write_queue_.front();
+    if (written < front.size()) {
+      front.erase(0, written);
+      break;
+    }
+    written -= front.size();
+    write_queue_.pop_front();
+  }
+  return write_queue_.empty();
 }
 
 void HttpSession::finish_response() {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -57,7 +58,9 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void on_client_bytes(boost::beast::error_code ec);
   void on_bytes_while_answering(boost::beast::error_code ec);
   void take_back_client_read();
+  using RequestParser = boost::beast::http::request_parser<boost::beast::http::string_body>;
   void read_header();
+  boost::beast::error_code parse_buffered(bool (RequestParser::*enough)() const);
   void on_header(boost::beast::error_code ec);
   void first_request_begun();
   Milliseconds first_request_wait_while_draining() const;
@@ -77,6 +80,8 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   std::string serialize_head(const HttpReply& reply, std::optional<std::size_t> content_length);
   void enqueue(std::string bytes, bool ends_response);
   void write_next();
+  std::vector<boost::asio::const_buffer> queued_buffers() const;
+  bool write_at_once();
   void finish_response();
   void linger_then_close();
   void discard_until_closed();
@@ -90,7 +95,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   SessionRegistry& registry_;
 
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::optional<RequestParser> parser_;
   Deadline read_deadline_;
   Deadline write_deadline_;
   bool read_timed_out_ = false;

@@ -172,13 +172,27 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
   void send_request() {
     deadline_.expire_after(provider_->options().first_byte_timeout);
+    serializer_.emplace(http_request_);
+    if (sent_at_once()) return read_head();
     auto on_sent = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       ec = self->outcome(ec);
       if (self->stopped_by_cancel()) return;
       if (ec) return self->retry_or_fail("cannot send the request", ec);
       self->read_head();
     });
-    stream_->visit([&](auto& stream) { http::async_write(stream, http_request_, on_sent); });
+    stream_->visit([&](auto& stream) { http::async_write(stream, *serializer_, on_sent); });
+  }
+
+  // A request the socket takes at once (the usual case: a few hundred bytes into an idle connection)
+  // needs no completion handler round. What it does not take, and any error, the asynchronous write
+  // then goes on with; TLS always goes that way.
+  bool sent_at_once() {
+    UpstreamStream::Plain* plain = stream_->plain();
+    if (!plain) return false;
+    beast::error_code ec;
+    plain->socket().non_blocking(true, ec);  // so a full send buffer says so instead of waiting
+    while (!ec && !serializer_->is_done()) http::write_some(plain->socket(), *serializer_, ec);
+    return serializer_->is_done();
   }
 
   // A pooled connection the upstream has meanwhile closed fails before any answer: try once more on a
@@ -340,6 +354,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   unsigned status_ = 0;
   int retry_after_s_ = 0;
   http::request<http::string_body> http_request_;
+  std::optional<http::request_serializer<http::string_body>> serializer_;  // of http_request_, per attempt
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::buffer_body>> parser_;
   char chunk_[16 * 1024];

@@ -21,6 +21,7 @@ class UpstreamStream {
     return std::visit([](auto& stream) -> boost::beast::tcp_stream& { return boost::beast::get_lowest_layer(stream); }, stream_);
   }
   Tls* tls() { return std::get_if<Tls>(&stream_); }
+  Plain* plain() { return std::get_if<Plain>(&stream_); }
 
   template <class Operation>
   void visit(Operation&& operation) {

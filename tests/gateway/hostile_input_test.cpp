@@ -353,6 +353,19 @@ TEST_F(HostileInputTest, HalfARequestSentDuringAnAnswerIsCompletedAfterIt) {
   EXPECT_EQ(json::parse(second->body)["choices"][0]["message"]["content"], "You said: two");
 }
 
+// The body is parsed from what one read brought when it is all there, and read on when it is not.
+TEST_F(HostileInputTest, ABodyThatArrivesInPiecesIsReadWhole) {
+  RawConnection connection(server_.port());
+  std::string request = build_request("POST", "/v1/chat/completions", chat_body("echo", "in pieces").dump());
+  std::size_t middle = request.size() - 10;
+  ASSERT_TRUE(connection.send(request.substr(0, middle)));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(connection.send(request.substr(middle)));
+  auto response = connection.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(json::parse(response->body)["choices"][0]["message"]["content"], "You said: in pieces");
+}
+
 TEST_F(HostileInputTest, Http10ExpectContinueGetsNoInterimResponse) {
   RawConnection connection(server_.port());
   std::string body = chat_body("echo", "old").dump();

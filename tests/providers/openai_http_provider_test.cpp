@@ -10,12 +10,14 @@
 #include "providers/openai_response_decoder.h"
 #include "providers/sse_parser.h"
 #include "tests/support/mock_upstream.h"
+#include "tests/support/raw_http_client.h"
 #include "tests/support/test_gateway.h"
 
 namespace mg::test {
 namespace {
 
 using nlohmann::json;
+using namespace std::chrono_literals;
 
 // A catalogue whose models route to the mock: model "m" -> mock-ok, and so on.
 void add_mock_routes(const std::string& db_path, const MockUpstream& mock) {
@@ -42,6 +44,7 @@ void add_mock_routes(const std::string& db_path, const MockUpstream& mock) {
   route("m-slow", "mock", "mock-slow-150", 1.0);
   route("m-comments", "mock", "mock-comments", 1.0);
   route("m-slower", "mock", "mock-slow-300", 1.0);
+  route("m-huge", "mock", "mock-huge-12", 1.0);
 }
 
 class OpenAiHttpProviderTest : public ::testing::Test {
@@ -96,6 +99,18 @@ TEST_F(OpenAiHttpProviderTest, AnswersThroughTheUpstreamWithItsUsageAndTheKey) {
   EXPECT_FALSE(sent.contains("provider"));
   EXPECT_EQ(mock_.last_authorization(), "Bearer secret-key");
   EXPECT_EQ(response->body.find("secret-key"), std::string::npos);
+}
+
+// Writes go out at once while the socket takes them, and on asynchronously from where they stopped when
+// it does not: 12 MiB (more than a loopback socket takes at once) to a client that does not read at first.
+TEST_F(OpenAiHttpProviderTest, ALargeAnswerArrivesWholeThroughAFullSocketBuffer) {
+  RawConnection connection(server_->port());
+  ASSERT_TRUE(connection.send(build_request("POST", "/v1/chat/completions", chat_body("m-huge", "a lot, please").dump())));
+  std::this_thread::sleep_for(300ms);  // the answer fills the socket before the client reads
+  auto response = connection.read_response();
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200) << response->body.substr(0, 2000);
+  EXPECT_EQ(json::parse(response->body)["choices"][0]["message"]["content"], std::string(12 << 20, 'x'));
 }
 
 TEST_F(OpenAiHttpProviderTest, StreamsThroughAndAsksForUsage) {

@@ -293,8 +293,9 @@ bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string
   Chaos chaos = roll_chaos(model);
   if (chaos == Chaos::status_500) return peer.write(json_response(500, {{"error", {{"message", "chaos"}}}}));
   if (model == "mock-hang-head" || chaos == Chaos::hang_head) return hang(peer);
-  if (model == "mock-huge") {
-    json answer = {{"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", std::string(3 << 20, 'x')}}}}})}};
+  if (model.starts_with("mock-huge")) {
+    std::size_t mib = model == "mock-huge" ? 3 : std::stoul(model.substr(10));
+    json answer = {{"choices", json::array({{{"index", 0}, {"message", {{"role", "assistant"}, {"content", std::string(mib << 20, 'x')}}}}})}};
     return peer.write(json_response(200, answer));
   }
   if (model == "mock-text") {

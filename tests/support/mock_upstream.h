@@ -19,7 +19,7 @@
 //   mock-hang-mid  streams two chunks, then goes silent
 //   mock-reset-mid streams two chunks, then resets the connection
 //   mock-bad-sse   streams a chunk that is not JSON
-//   mock-huge      answers 200 with a 3 MiB JSON body
+//   mock-huge      answers 200 with a 3 MiB JSON body; mock-huge-N with N MiB
 #pragma once
 
 #include <atomic>
