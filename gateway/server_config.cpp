@@ -141,6 +141,7 @@ void read_root(const json& document, ServerConfig& config) {
   if (auto reuse_port = root.boolean("reuse_port")) config.reuse_port = *reuse_port;
   if (auto db = root.string("db")) config.db_path = *db;
   if (auto threads = root.small_integer("threads", 0, 1024)) config.io_threads = *threads;
+  if (auto spin = root.integer("io_spin_us", 0, 100'000)) config.io_spin = std::chrono::microseconds(*spin);
   read_local(root, config.local);
   if (auto ca_file = root.string("upstream_ca_file")) config.upstream_ca_file = *ca_file;
   if (auto admin_key = root.string("admin_key")) config.admin_key = *admin_key;  // never quoted in an error

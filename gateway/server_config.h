@@ -81,6 +81,8 @@ struct ServerConfig {
   bool reuse_port = false;
   std::string db_path = "modelgate.db";
   int io_threads = 0;  // 0: one per core
+  // How long an I/O thread that ran out of work polls on before it sleeps; 0: it sleeps at once.
+  std::chrono::microseconds io_spin{100};
   LocalEngineSettings local;
   std::string upstream_ca_file;  // PEM CAs trusted for https upstreams instead of the system store
   HttpLimits http;

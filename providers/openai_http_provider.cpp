@@ -190,7 +190,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     UpstreamStream::Plain* plain = stream_->plain();
     if (!plain) return false;
     beast::error_code ec;
-    plain->socket().non_blocking(true, ec);  // so a full send buffer says so instead of waiting
+    if (!plain->socket().non_blocking()) plain->socket().non_blocking(true, ec);  // a full send buffer then says so
     while (!ec && !serializer_->is_done()) http::write_some(plain->socket(), *serializer_, ec);
     return serializer_->is_done();
   }

@@ -85,12 +85,14 @@ TEST(ServerConfigTest, ListenAddressForms) {
 
 TEST(ServerConfigTest, ConfigJsonOverridesDefaults) {
   ServerConfig config;
-  Status status = apply_config_json(R"({"listen":"127.0.0.1:9001","threads":3,
+  EXPECT_EQ(config.io_spin.count(), 100);
+  Status status = apply_config_json(R"({"listen":"127.0.0.1:9001","threads":3,"io_spin_us":0,
       "http":{"max_body_bytes":2048,"header_timeout_ms":250},"stream_keepalive_interval_ms":500,
       "fake_provider":{"slow_first_token_ms":10}})", config);
   ASSERT_TRUE(status) << status.error().message;
   EXPECT_EQ(config.listen_port, 9001);
   EXPECT_EQ(config.io_threads, 3);
+  EXPECT_EQ(config.io_spin.count(), 0);
   EXPECT_EQ(config.http.max_body_bytes, 2048u);
   EXPECT_EQ(config.http.header_timeout.count(), 250);
   EXPECT_EQ(config.stream_keepalive_interval.count(), 500);
