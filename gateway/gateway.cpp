@@ -2,11 +2,11 @@
 
 #include <linux/filter.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdlib>
-#include <sched.h>
 #include <cstring>
 #include <map>
 

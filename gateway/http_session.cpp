@@ -467,12 +467,11 @@ void HttpSession::write_next() {
   if (write_at_once()) return write_next();
   std::vector<net::const_buffer> buffers = queued_buffers();
   write_deadline_.expire_after(config_.http.write_timeout);
-  net::async_write(socket_, buffers, [self = shared_from_this(), count = buffers.size()](beast::error_code ec, std::size_t written) {
+  net::async_write(socket_, buffers, [self = shared_from_this()](beast::error_code ec, std::size_t written) {
     self->write_deadline_.clear();
     if (self->closed_) return;
     if (ec) return self->on_client_gone();
-    self->queued_bytes_ -= written;
-    self->write_queue_.erase(self->write_queue_.begin(), self->write_queue_.begin() + static_cast<std::ptrdiff_t>(count));
+    self->drop_written(written);
     self->write_next();
   });
 }
@@ -491,17 +490,19 @@ bool HttpSession::write_at_once() {
   beast::error_code ec;
   std::size_t written = socket_.write_some(queued_buffers(), ec);  // the socket is non-blocking: never waits
   if (ec) return false;
+  drop_written(written);
+  return write_queue_.empty();
+}
+
+// Takes what a write sent off the front of the queue: whole strings (an empty one too: the end of a
+// close-delimited stream), then the sent part of a string only partly sent.
+void HttpSession::drop_written(std::size_t written) {
   queued_bytes_ -= written;
-  while (written > 0) {
-    std::string& front = write_queue_.front();
-    if (written < front.size()) {
-      front.erase(0, written);
-      break;
-    }
-    written -= front.size();
+  while (!write_queue_.empty() && write_queue_.front().size() <= written) {
+    written -= write_queue_.front().size();
     write_queue_.pop_front();
   }
-  return write_queue_.empty();
+  if (written > 0) write_queue_.front().erase(0, written);
 }
 
 void HttpSession::finish_response() {

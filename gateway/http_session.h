@@ -82,6 +82,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void write_next();
   std::vector<boost::asio::const_buffer> queued_buffers() const;
   bool write_at_once();
+  void drop_written(std::size_t written);
   void finish_response();
   void linger_then_close();
   void discard_until_closed();

@@ -171,9 +171,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   }
 
   void send_request() {
-    deadline_.expire_after(provider_->options().first_byte_timeout);
     serializer_.emplace(http_request_);
     if (sent_at_once()) return read_head();
+    deadline_.expire_after(provider_->options().first_byte_timeout);
     auto on_sent = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       ec = self->outcome(ec);
       if (self->stopped_by_cancel()) return;
