@@ -28,8 +28,10 @@ struct LedgerRecord {
   bool stream = false;
 };
 
-// Inserts the rows in one transaction; all or none.
-void insert_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows);
+// Inserts the rows in one transaction; all or none. With `yield_every` > 0 the calling thread gives up
+// its core after every so many rows (inside the transaction): a thread the scheduler queued behind it
+// then waits for that slice of the batch, not for all of it.
+void insert_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows, std::size_t yield_every = 0);
 
 // Moves the ledger rows of the SQLite file at `spill_path` (written with insert_ledger_rows) into `db`,
 // skipping rows already there so that a merge cut short is safe to repeat, then deletes the file.

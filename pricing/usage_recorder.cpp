@@ -1,12 +1,8 @@
 #include "pricing/usage_recorder.h"
 
 #include <pthread.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <iterator>
 
@@ -27,16 +23,6 @@ void print_lost_row(const LedgerRecord& row, const std::string& why) {
                static_cast<long long>(row.completion_tokens), row.cost_usd, row.status);
 }
 
-// Niceness `steps` below the rest of the process (on Linux, niceness is per thread). Best effort: at the
-// process's priority the writer works as well, only less politely.
-void lower_own_priority(int steps) {
-  if (steps <= 0) return;
-  auto thread_id = static_cast<id_t>(::syscall(SYS_gettid));
-  errno = 0;
-  int current = ::getpriority(PRIO_PROCESS, thread_id);
-  if (errno == 0) ::setpriority(PRIO_PROCESS, thread_id, std::min(current + steps, 19));
-}
-
 }  // namespace
 
 UsageRecorder::UsageRecorder(const std::string& db_path, const LiveStats* stats, RecorderOptions options, LostRowReporter report_lost)
@@ -48,7 +34,6 @@ UsageRecorder::UsageRecorder(const std::string& db_path, const LiveStats* stats,
   merge_spill_file();
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "mg-ledger");
-    lower_own_priority(options_.writer_niceness);
     run();
   });
 }
@@ -105,7 +90,7 @@ void UsageRecorder::settle(std::size_t rows) {
 
 bool UsageRecorder::write_batch(std::vector<LedgerRecord>& batch) {
   try {
-    insert_ledger_rows(db_, batch);
+    insert_ledger_rows(db_, batch, options_.yield_every_rows);
     return true;
   } catch (const std::exception& e) {
     note_failure(e.what(), batch.size());

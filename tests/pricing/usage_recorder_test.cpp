@@ -1,11 +1,6 @@
 // The ledger writer against a database it cannot write: rows wait, spill and merge back, or are reported
 // in full; none is dropped unsaid. The lock is held by a real second process (the sqlite3 shell).
-#include <sys/resource.h>
-
 #include <filesystem>
-#include <fstream>
-#include <optional>
-#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -162,32 +157,23 @@ TEST_F(UsageRecorderTest, MergingASpillFileTwiceAddsEachRowOnce) {
   EXPECT_EQ(ledger_count(db_path_), 2);
 }
 
-// The niceness of this process's thread named `name` (field 19 of its stat file), if there is one.
-std::optional<int> niceness_of_thread(const std::string& name) {
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::string comm;
-    std::getline(std::ifstream(task.path() / "comm"), comm);
-    if (comm != name) continue;
-    std::string stat;
-    std::getline(std::ifstream(task.path() / "stat"), stat);
-    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
-    std::string field;
-    for (int index = 3; index <= 19 && fields >> field; ++index) {
-      if (index == 19) return std::stoi(field);
-    }
-  }
-  return std::nullopt;
-}
+// The writer yields its core between slices of a batch; the batch stays one transaction all the same.
+TEST_F(UsageRecorderTest, APacedInsertWritesEveryRowOnceInOneTransaction) {
+  pricing::Database db = pricing::Database::open(db_path_);
+  std::vector<LedgerRecord> rows;
+  for (int i = 1; i <= 50; ++i) rows.push_back(row(i));
+  pricing::insert_ledger_rows(db, rows, 7);
+  EXPECT_EQ(ledger_count(db_path_), 50);
+  pricing::Statement sum = db.prepare("SELECT SUM(completion_tokens) FROM usage_ledger");
+  sum.step();
+  EXPECT_EQ(sum.integer(0), 50 * 51 / 2);
 
-TEST_F(UsageRecorderTest, TheWriterRunsBelowTheRequestPathsPriority) {
-  RecorderOptions options = quick_options();
-  options.writer_niceness = 7;
-  UsageRecorder recorder(db_path_, nullptr, options);
-  recorder.record(row(1));
-  recorder.flush();  // the writer has started and lowered itself
-  std::optional<int> writer = niceness_of_thread("mg-ledger");
-  ASSERT_TRUE(writer) << "no thread named mg-ledger";
-  EXPECT_EQ(*writer, std::min(::getpriority(PRIO_PROCESS, 0) + 7, 19));
+  // A row refused in the fifth slice takes the four slices before it back with it.
+  db.exec("DELETE FROM usage_ledger;"
+          "CREATE TRIGGER refuse_row_30 BEFORE INSERT ON usage_ledger WHEN NEW.request_id = 'req-30'"
+          " BEGIN SELECT RAISE(ABORT, 'refused'); END;");
+  EXPECT_THROW(pricing::insert_ledger_rows(db, rows, 7), std::exception);
+  EXPECT_EQ(ledger_count(db_path_), 0);
 }
 
 }  // namespace
