@@ -181,11 +181,64 @@ std::optional<json> ChunkFormatter::chunk(const ChatEvent& event) {
 }
 
 std::string ChunkFormatter::sse_chunk(const ChatEvent& event) {
-  if (auto delta = std::get_if<TextDelta>(&event); delta && identity_.flavor == ApiFlavor::chat) {
-    if (auto fast = text_delta_sse(*delta)) return std::move(*fast);
-  }
+  if (auto direct = direct_sse(event)) return std::move(*direct);
   auto value = chunk(event);
   return value ? sse_data(*value) : std::string();
+}
+
+// The events of every chat stream (text, finish, usage) are written directly, without the DOM: keys in
+// the order nlohmann writes them (sorted), so both paths give the same bytes. Nullopt for other events
+// and for text that is not valid UTF-8, which the DOM path repairs.
+std::optional<std::string> ChunkFormatter::direct_sse(const ChatEvent& event) {
+  if (identity_.flavor != ApiFlavor::chat || !chunk_envelope_tail()) return std::nullopt;
+  if (auto delta = std::get_if<TextDelta>(&event)) return text_delta_sse(*delta);
+  if (auto finished = std::get_if<ChoiceFinished>(&event)) return finish_sse(*finished);
+  if (auto usage_report = std::get_if<UsageReport>(&event)) return usage_sse(*usage_report);
+  return std::nullopt;
+}
+
+std::optional<std::string> ChunkFormatter::text_delta_sse(const TextDelta& delta) {
+  std::string out = "data: {\"choices\":[{\"delta\":{\"content\":";
+  if (!append_json_string(out, delta.text)) return std::nullopt;
+  if (take_role(delta.choice)) out += ",\"role\":\"assistant\"";
+  out += "},\"finish_reason\":null,\"index\":";
+  return end_choice_chunk(std::move(out), delta.choice);
+}
+
+std::optional<std::string> ChunkFormatter::finish_sse(const ChoiceFinished& finished) {
+  std::string native = ",\"native_finish_reason\":";
+  if (!append_json_string(native, finished.native_reason)) return std::nullopt;  // before the role is taken
+  std::string out = "data: {\"choices\":[{\"delta\":{";
+  if (take_role(finished.choice)) out += "\"role\":\"assistant\"";
+  out += "},\"finish_reason\":";
+  append_json_string(out, to_string(finished.reason));
+  out += ",\"index\":";
+  return end_choice_chunk(std::move(out), finished.choice, native);
+}
+
+std::optional<std::string> ChunkFormatter::usage_sse(const UsageReport& route_usage) const {
+  auto [usage, cost] = billed(route_usage);
+  std::string out = "data: {\"choices\":[],";
+  out.append(*tail_, 0, tail_->size() - 1);  // the envelope without its '}': "usage" sorts last
+  out += ",\"usage\":{\"completion_tokens\":" + std::to_string(usage.completion_tokens);
+  out += ",\"cost\":" + json(cost).dump();
+  out += ",\"prompt_tokens\":" + std::to_string(usage.prompt_tokens);
+  out += ",\"prompt_tokens_details\":{\"cached_tokens\":" + std::to_string(usage.cached_prompt_tokens);
+  out += "},\"total_tokens\":" + std::to_string(usage.prompt_tokens + usage.completion_tokens);
+  out += "}}\n\n";
+  return out;
+}
+
+// Ends a chunk of one choice whose fields up to "index" are written: the index, "logprobs", then
+// `last_fields` (each with its leading comma), and the envelope.
+std::string ChunkFormatter::end_choice_chunk(std::string out, int choice, std::string_view last_fields) const {
+  out += std::to_string(choice);
+  out += ",\"logprobs\":null";
+  out += last_fields;
+  out += "}],";
+  out += *tail_;
+  out += "\n\n";
+  return out;
 }
 
 bool ChunkFormatter::take_role(int choice) {
@@ -196,25 +249,20 @@ bool ChunkFormatter::take_role(int choice) {
   return true;
 }
 
-// Keys in the order nlohmann writes them (sorted), so both paths give the same bytes. Nullopt for text
-// that is not valid UTF-8: the DOM path repairs it.
-std::optional<std::string> ChunkFormatter::text_delta_sse(const TextDelta& delta) {
-  std::string out = "data: {\"choices\":[{\"delta\":{\"content\":";
-  if (!append_json_string(out, delta.text)) return std::nullopt;
-  if (take_role(delta.choice)) out += ",\"role\":\"assistant\"";
-  out += "},\"finish_reason\":null,\"index\":";
-  out += std::to_string(delta.choice);
-  out += ",\"logprobs\":null}],";
-  out += chunk_envelope_tail();
-  out += "\n\n";
-  return out;
-}
-
-const std::string& ChunkFormatter::chunk_envelope_tail() {
-  if (tail_.empty() || tail_route_ != identity_.route) {
-    tail_ = to_json_text(envelope(true)).substr(1);  // without its '{'
-    tail_route_ = identity_.route;
-  }
+// The chunk envelope after "choices" ("created":...,"system_fingerprint":null}), made once per route;
+// nullopt when the route's names are not valid UTF-8 (the DOM path repairs them).
+const std::optional<std::string>& ChunkFormatter::chunk_envelope_tail() {
+  if (tail_made_ && tail_route_ == identity_.route) return tail_;
+  tail_made_ = true;
+  tail_route_ = identity_.route;
+  std::string out = "\"created\":" + std::to_string(identity_.created) + ",\"id\":";
+  bool valid = append_json_string(out, identity_.id);
+  out += ",\"model\":";
+  valid = valid && append_json_string(out, identity_.route ? identity_.route->entry->model_id : "");
+  out += ",\"object\":\"chat.completion.chunk\",\"provider\":";
+  valid = valid && append_json_string(out, identity_.route ? identity_.route->entry->provider : "");
+  out += ",\"system_fingerprint\":null}";
+  tail_ = valid ? std::optional<std::string>(std::move(out)) : std::nullopt;
   return tail_;
 }
 
@@ -229,9 +277,14 @@ json ChunkFormatter::error_chunk(const Error& error) const {
   return out;
 }
 
-json ChunkFormatter::usage(const UsageReport& route_usage) const {
+// What the client is billed: the route's usage and cost, plus what earlier attempts carried over.
+std::pair<UsageReport, double> ChunkFormatter::billed(const UsageReport& route_usage) const {
   double cost = identity_.carried_cost_usd + (identity_.route ? identity_.route->cost_usd(route_usage) : 0.0);
-  UsageReport usage = identity_.carried_usage + route_usage;
+  return {identity_.carried_usage + route_usage, cost};
+}
+
+json ChunkFormatter::usage(const UsageReport& route_usage) const {
+  auto [usage, cost] = billed(route_usage);
   return {{"prompt_tokens", usage.prompt_tokens},
           {"completion_tokens", usage.completion_tokens},
           {"total_tokens", usage.prompt_tokens + usage.completion_tokens},

@@ -35,8 +35,8 @@ class ChunkFormatter {
 
   // The chunk for one streamed event, or nullopt when the event has no chunk of its own.
   std::optional<nlohmann::json> chunk(const ChatEvent& event);
-  // The same as an SSE event ("data: ...\n\n"), or '' for none. Text deltas, nearly all of a stream, are
-  // written directly, without the DOM; the output is the same.
+  // The same as an SSE event ("data: ...\n\n"), or '' for none. A chat stream's events are written
+  // directly, without the DOM; the output is the same.
   std::string sse_chunk(const ChatEvent& event);
   nlohmann::json error_chunk(const Error& error) const;
   nlohmann::json completion(const Completion& completion) const;
@@ -46,14 +46,20 @@ class ChunkFormatter {
   nlohmann::json envelope(bool is_chunk) const;
   nlohmann::json chunk_with_choice(int choice, nlohmann::json delta, const char* finish_reason);
   nlohmann::json text_choice(int choice, const std::string& text, const char* finish_reason) const;
+  std::pair<UsageReport, double> billed(const UsageReport& route_usage) const;
+  std::optional<std::string> direct_sse(const ChatEvent& event);
   std::optional<std::string> text_delta_sse(const TextDelta& delta);
+  std::optional<std::string> finish_sse(const ChoiceFinished& finished);
+  std::optional<std::string> usage_sse(const UsageReport& route_usage) const;
+  std::string end_choice_chunk(std::string out, int choice, std::string_view last_fields = {}) const;
   bool take_role(int choice);  // true once per choice: its first delta carries the role
-  const std::string& chunk_envelope_tail();
+  const std::optional<std::string>& chunk_envelope_tail();
 
   const ResponseIdentity& identity_;
   std::vector<bool> role_sent_;  // per choice: the first chat delta carries role "assistant"
+  bool tail_made_ = false;
   const RouteTarget* tail_route_ = nullptr;
-  std::string tail_;  // the chunk envelope after "choices" for tail_route_: "created":...,"system_fingerprint":null}
+  std::optional<std::string> tail_;  // the chunk envelope after "choices" for tail_route_
 };
 
 class CompletionWriter {

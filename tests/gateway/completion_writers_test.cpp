@@ -88,6 +88,37 @@ TEST_F(CompletionWritersTest, DirectTextChunksAreTheBytesTheDomWrites) {
   EXPECT_NE(direct.sse_chunk(TextDelta{0, "x"}).find("\"provider\":\"another\""), std::string::npos);
 }
 
+// Finish and usage chunks, the rest of every chat stream, likewise: the same bytes as the DOM, role and
+// carried usage included, and the DOM's repair for names that are not valid UTF-8.
+TEST_F(CompletionWritersTest, DirectFinishAndUsageChunksAreTheBytesTheDomWrites) {
+  auto same_bytes = [&](const std::vector<ChatEvent>& events) {
+    ChunkFormatter direct(identity_);
+    ChunkFormatter dom(identity_);
+    for (const ChatEvent& event : events) {
+      auto expected = dom.chunk(event);
+      ASSERT_TRUE(expected);
+      EXPECT_EQ(direct.sse_chunk(event), "data: " + to_json_text(*expected) + "\n\n") << expected->dump();
+    }
+  };
+  std::vector<ChatEvent> events;
+  for (FinishReason reason : {FinishReason::stop, FinishReason::length, FinishReason::tool_calls, FinishReason::content_filter}) {
+    for (std::string native : {"", "stop", "end_turn", "bad \xff native", "quote \" \\"}) {
+      events.push_back(ChoiceFinished{static_cast<int>(events.size() % 3), reason, native});  // the first of each choice takes the role
+    }
+  }
+  events.push_back(TextDelta{4, "after"});
+  events.push_back(ChoiceFinished{4, FinishReason::stop, "stop"});
+  for (std::int64_t tokens : {std::int64_t{0}, std::int64_t{1}, std::int64_t{12345678901}}) events.push_back(UsageReport{tokens, tokens * 3, tokens / 2});
+  same_bytes(events);
+
+  identity_.carried_usage = UsageReport{7, 9, 2};  // an earlier attempt's, billed too
+  identity_.carried_cost_usd = 0.000123;
+  same_bytes({UsageReport{11, 4, 0}, ChoiceFinished{0, FinishReason::stop, "stop"}});
+
+  entry_.provider = "bad \xfe provider";
+  same_bytes({TextDelta{0, "x"}, ChoiceFinished{0, FinishReason::stop, "stop"}, UsageReport{1, 2, 0}});
+}
+
 TEST_F(CompletionWritersTest, SseFramesEveryEventAndEndsWithDone) {
   identity_.include_usage_in_stream = true;
   auto writer = make_sse_writer(channel_, identity_);
