@@ -99,7 +99,7 @@ class JsonWriter final : public CompletionWriter {
     if (!accumulator_.done()) return;
     finished_ = true;
     HttpReply reply;
-    reply.body = to_json_text(ChunkFormatter(identity_).completion(accumulator_.completion()));
+    reply.body = ChunkFormatter(identity_).completion_text(accumulator_.completion());
     reply.headers = route_headers(identity_);
     channel_->send_reply(std::move(reply));
   }
@@ -217,16 +217,21 @@ std::optional<std::string> ChunkFormatter::finish_sse(const ChoiceFinished& fini
 }
 
 std::optional<std::string> ChunkFormatter::usage_sse(const UsageReport& route_usage) const {
-  auto [usage, cost] = billed(route_usage);
   std::string out = "data: {\"choices\":[],";
-  out.append(*tail_, 0, tail_->size() - 1);  // the envelope without its '}': "usage" sorts last
+  out += *tail_;
+  append_usage(out, route_usage);  // "usage" sorts last
+  out += "}\n\n";
+  return out;
+}
+
+// ,"usage":{...}, as usage() has it.
+void ChunkFormatter::append_usage(std::string& out, const UsageReport& route_usage) const {
+  auto [usage, cost] = billed(route_usage);
   out += ",\"usage\":{\"completion_tokens\":" + std::to_string(usage.completion_tokens);
   out += ",\"cost\":" + json(cost).dump();
   out += ",\"prompt_tokens\":" + std::to_string(usage.prompt_tokens);
   out += ",\"prompt_tokens_details\":{\"cached_tokens\":" + std::to_string(usage.cached_prompt_tokens);
-  out += "},\"total_tokens\":" + std::to_string(usage.prompt_tokens + usage.completion_tokens);
-  out += "}}\n\n";
-  return out;
+  out += "},\"total_tokens\":" + std::to_string(usage.prompt_tokens + usage.completion_tokens) + "}";
 }
 
 // Ends a chunk of one choice whose fields up to "index" are written: the index, "logprobs", then
@@ -237,7 +242,7 @@ std::string ChunkFormatter::end_choice_chunk(std::string out, int choice, std::s
   out += last_fields;
   out += "}],";
   out += *tail_;
-  out += "\n\n";
+  out += "}\n\n";
   return out;
 }
 
@@ -249,21 +254,59 @@ bool ChunkFormatter::take_role(int choice) {
   return true;
 }
 
-// The chunk envelope after "choices" ("created":...,"system_fingerprint":null}), made once per route;
-// nullopt when the route's names are not valid UTF-8 (the DOM path repairs them).
+// The chunk envelope after "choices", made once per route; nullopt when the route's names are not
+// valid UTF-8 (the DOM path repairs them).
 const std::optional<std::string>& ChunkFormatter::chunk_envelope_tail() {
   if (tail_made_ && tail_route_ == identity_.route) return tail_;
   tail_made_ = true;
   tail_route_ = identity_.route;
+  tail_ = envelope_fields("chat.completion.chunk");
+  return tail_;
+}
+
+// "created":...,"id":...,"model":...,"object":...,"provider":...,"system_fingerprint":null: the envelope's
+// fields after "choices", as envelope() has them; nullopt for names that are not valid UTF-8.
+std::optional<std::string> ChunkFormatter::envelope_fields(const char* object) const {
   std::string out = "\"created\":" + std::to_string(identity_.created) + ",\"id\":";
   bool valid = append_json_string(out, identity_.id);
   out += ",\"model\":";
   valid = valid && append_json_string(out, identity_.route ? identity_.route->entry->model_id : "");
-  out += ",\"object\":\"chat.completion.chunk\",\"provider\":";
+  out += ",\"object\":\"";
+  out += object;
+  out += "\",\"provider\":";
   valid = valid && append_json_string(out, identity_.route ? identity_.route->entry->provider : "");
-  out += ",\"system_fingerprint\":null}";
-  tail_ = valid ? std::optional<std::string>(std::move(out)) : std::nullopt;
-  return tail_;
+  out += ",\"system_fingerprint\":null";
+  return valid ? std::optional<std::string>(std::move(out)) : std::nullopt;
+}
+
+// A chat completion of text answers, nearly every whole answer, is written directly; tool calls, the
+// legacy completion flavor and text that is not valid UTF-8 go through the DOM. The same bytes either way.
+std::string ChunkFormatter::completion_text(const Completion& completion) const {
+  if (auto direct = direct_completion(completion)) return std::move(*direct);
+  return to_json_text(this->completion(completion));
+}
+
+std::optional<std::string> ChunkFormatter::direct_completion(const Completion& completion) const {
+  if (identity_.flavor != ApiFlavor::chat) return std::nullopt;
+  std::string out = "{\"choices\":[";
+  for (std::size_t i = 0; i < completion.choices.size(); ++i) {
+    const ChoiceResult& result = completion.choices[i];
+    if (!result.tool_calls.empty()) return std::nullopt;
+    out += i == 0 ? "{\"finish_reason\":" : ",{\"finish_reason\":";
+    append_json_string(out, to_string(result.finish_reason.value_or(FinishReason::stop)));
+    out += ",\"index\":" + std::to_string(i) + ",\"logprobs\":null,\"message\":{\"content\":";
+    if (!append_json_string(out, result.text)) return std::nullopt;
+    out += ",\"refusal\":null,\"role\":\"assistant\"},\"native_finish_reason\":";
+    if (!append_json_string(out, result.native_finish_reason)) return std::nullopt;
+    out += "}";
+  }
+  auto fields = envelope_fields("chat.completion");
+  if (!fields) return std::nullopt;
+  out += "],";
+  out += *fields;
+  append_usage(out, completion.usage.value_or(UsageReport{}));
+  out += "}";
+  return out;
 }
 
 json ChunkFormatter::error_chunk(const Error& error) const {

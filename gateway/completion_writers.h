@@ -40,6 +40,8 @@ class ChunkFormatter {
   std::string sse_chunk(const ChatEvent& event);
   nlohmann::json error_chunk(const Error& error) const;
   nlohmann::json completion(const Completion& completion) const;
+  // completion() as text; the common case written directly, without the DOM (the same bytes).
+  std::string completion_text(const Completion& completion) const;
   nlohmann::json usage(const UsageReport& usage) const;
 
  private:
@@ -51,6 +53,9 @@ class ChunkFormatter {
   std::optional<std::string> text_delta_sse(const TextDelta& delta);
   std::optional<std::string> finish_sse(const ChoiceFinished& finished);
   std::optional<std::string> usage_sse(const UsageReport& route_usage) const;
+  void append_usage(std::string& out, const UsageReport& route_usage) const;
+  std::optional<std::string> envelope_fields(const char* object) const;
+  std::optional<std::string> direct_completion(const Completion& completion) const;
   std::string end_choice_chunk(std::string out, int choice, std::string_view last_fields = {}) const;
   bool take_role(int choice);  // true once per choice: its first delta carries the role
   const std::optional<std::string>& chunk_envelope_tail();
@@ -59,7 +64,7 @@ class ChunkFormatter {
   std::vector<bool> role_sent_;  // per choice: the first chat delta carries role "assistant"
   bool tail_made_ = false;
   const RouteTarget* tail_route_ = nullptr;
-  std::optional<std::string> tail_;  // the chunk envelope after "choices" for tail_route_
+  std::optional<std::string> tail_;  // envelope_fields() of a chunk, for tail_route_
 };
 
 class CompletionWriter {

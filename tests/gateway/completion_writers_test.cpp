@@ -119,6 +119,29 @@ TEST_F(CompletionWritersTest, DirectFinishAndUsageChunksAreTheBytesTheDomWrites)
   same_bytes({TextDelta{0, "x"}, ChoiceFinished{0, FinishReason::stop, "stop"}, UsageReport{1, 2, 0}});
 }
 
+// A whole chat completion, written directly where it can be, is the DOM's bytes too.
+TEST_F(CompletionWritersTest, DirectCompletionsAreTheBytesTheDomWrites) {
+  auto same_bytes = [&](const Completion& completion) {
+    ChunkFormatter formatter(identity_);
+    EXPECT_EQ(formatter.completion_text(completion), to_json_text(formatter.completion(completion)));
+  };
+  ChoiceResult plain{"Hello \"there\" \\ 日本語 😀\n", {}, FinishReason::stop, "stop"};
+  ChoiceResult empty{"", {}, std::nullopt, ""};
+  ChoiceResult cut{"cut", {}, FinishReason::length, "max_tokens"};
+  ChoiceResult broken{"bad \xff text", {}, FinishReason::stop, "stop"};
+  ChoiceResult tools{"", {ToolCall{"call_1", "function", "lookup", "{\"q\":1}"}}, FinishReason::tool_calls, "tool_calls"};
+  same_bytes(Completion{{plain}, UsageReport{12, 5, 3}});
+  same_bytes(Completion{{plain, empty, cut}, std::nullopt});
+  same_bytes(Completion{{}, UsageReport{1, 0, 0}});
+  same_bytes(Completion{{broken}, UsageReport{1, 1, 0}});
+  same_bytes(Completion{{plain, tools}, UsageReport{1, 1, 0}});
+  identity_.carried_usage = UsageReport{7, 9, 2};
+  identity_.carried_cost_usd = 0.25;
+  same_bytes(Completion{{plain}, UsageReport{100, 200, 50}});
+  entry_.model_id = "bad \xfe model";
+  same_bytes(Completion{{plain}, UsageReport{1, 1, 0}});
+}
+
 TEST_F(CompletionWritersTest, SseFramesEveryEventAndEndsWithDone) {
   identity_.include_usage_in_stream = true;
   auto writer = make_sse_writer(channel_, identity_);
