@@ -226,6 +226,9 @@ errors() {
   echo "$text"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0 || a <= 0) print "n/a"; else printf "%.1fx", a / b }'; }
+# Portkey's added latency over modelgate's; where modelgate's p99 is not above the direct path's it
+# added nothing measurable, which no ratio expresses.
+added_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b <= 0 && a > 0) print "none added"; else if (b <= 0 || a <= 0) print "n/a"; else printf "%.1fx", a / b }'; }
 mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
 # TARGET's highest peak memory over every point, in MiB.
 run_peak_mib() {
@@ -276,7 +279,7 @@ mkdir -p "$(dirname "$out")"
       for target in modelgate portkey; do
         row+=" | $(ms "$(added $target "$mode" "$conns" p50_us)") / $(ms "$(added $target "$mode" "$conns" p99_us)") / $(ms "$(added $target "$mode" "$conns" p999_us)")"
       done
-      row+=" | **$(ratio "$(added portkey "$mode" "$conns" p99_us)" "$(added modelgate "$mode" "$conns" p99_us)")**"
+      row+=" | **$(added_ratio "$(added portkey "$mode" "$conns" p99_us)" "$(added modelgate "$mode" "$conns" p99_us)")**"
       row+=" | $(mib "${result[modelgate,$mode,$conns,rss_kib]}") / $(mib "${result[portkey,$mode,$conns,rss_kib]}")"
       row+=" | $(errors mock "$mode" "$conns") / $(errors modelgate "$mode" "$conns") / $(errors portkey "$mode" "$conns") |"
       echo "$row"
