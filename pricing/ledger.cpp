@@ -28,12 +28,9 @@ void insert_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows, std
   Transaction transaction(db);
   Statement insert = db.prepare(std::string("INSERT INTO usage_ledger(") + kLedgerColumns +
                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
-  std::size_t since_yield = 0;
-  for (const LedgerRecord& row : rows) {
-    if (yield_every > 0 && ++since_yield > yield_every) {
-      std::this_thread::yield();
-      since_yield = 1;
-    }
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (yield_every > 0 && i > 0 && i % yield_every == 0) std::this_thread::yield();
+    const LedgerRecord& row = rows[i];
     insert.bind(1, row.request_id).bind(2, row.created_at_ms).bind(3, row.api_key_id).bind(4, row.requested_model).bind(5, row.route)
         .bind(6, row.prompt_tokens).bind(7, row.completion_tokens).bind(8, row.cost_usd).bind(9, row.ttft_ms).bind(10, row.duration_ms)
         .bind(11, row.status).bind(12, row.error_code).bind(13, row.routes_tried_json).bind(14, row.stream);
