@@ -91,10 +91,12 @@ void ChatExchange::try_route(std::size_t index) {
 }
 
 // Events come from the provider's thread, or (an upstream call) from the session's own strand: then
-// they are taken at once. Otherwise they wait in the inbox, and one post takes everything that came
-// meanwhile to the strand.
+// they are taken at once, without the inbox. Otherwise they wait in the inbox, and one post takes
+// everything that came meanwhile to the strand. An attempt's events all come the one way or the other,
+// so each attempt's stay in order.
 EventSink ChatExchange::inbox_sink(std::size_t attempt) {
   return [self = shared_from_this(), attempt](ChatEvent event) {
+    if (running_in_this_thread(self->channel_->executor())) return self->on_event(attempt, std::move(event));
     {
       std::lock_guard lock(self->inbox_mutex_);
       bool was_empty = self->inbox_.empty();

@@ -360,7 +360,6 @@ void HttpSession::dispatch_request() {
   request_in_flight_ = true;
   state_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   state_.requests_total.fetch_add(1, std::memory_order_relaxed);
-  if (!peer_half_closed_) read_from_client();  // the disconnect watch
 
   std::string_view target = request.target();
   HttpRequest view;
@@ -378,6 +377,14 @@ void HttpSession::dispatch_request() {
     if (!answered_) send_reply(error_reply(Error{500, FailureClass::permanent, "server_error", "internal_error", {}, "internal error", 0}));
     else if (stream_started_) end_stream();
   }
+  watch_for_disconnect();
+}
+
+// Started once the request is on its way upstream, not before: its read mostly finds nothing yet, and
+// that system call would otherwise delay the upstream request. An answer already finished needs no watch
+// (the wait for the next request reads instead).
+void HttpSession::watch_for_disconnect() {
+  if (phase_ == Phase::answering && !peer_half_closed_) read_from_client();
 }
 
 // Answers a request that could not be read; the connection closes after the answer.

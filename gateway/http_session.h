@@ -70,6 +70,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void on_body(boost::beast::error_code ec);
   void on_read_failed(boost::beast::error_code ec);
   void dispatch_request();
+  void watch_for_disconnect();
   void fail_request(const Error& error);
 
   void arm_read_deadline(Milliseconds timeout);

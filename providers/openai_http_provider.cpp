@@ -78,6 +78,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
         });
       }
     });
+    // On the caller's strand with a pooled connection, the request leaves now instead of a handler round
+    // later: that path completes nothing inline, so the caller's sink is not re-entered from here.
+    if (context_.executor && running_in_this_thread(context_.executor) && take_pooled_connection()) return send_request();
     net::post(strand_, [self = shared_from_this()] { self->acquire_connection(true); });
   }
 
@@ -113,13 +116,18 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     http_request_.prepare_payload();
   }
 
+  // An idle connection of this thread's, if the pool has one.
+  bool take_pooled_connection() {
+    auto pooled = provider_->pool().take(net::query(io_executor_, net::execution::context));
+    if (!pooled) return false;
+    stream_.emplace(std::move(*pooled));
+    reused_ = true;
+    return true;
+  }
+
   void acquire_connection(bool allow_pooled = true) {
     if (stopped_by_cancel()) return;
-    if (auto pooled = allow_pooled ? provider_->pool().take(net::query(io_executor_, net::execution::context)) : std::nullopt) {
-      stream_.emplace(std::move(*pooled));
-      reused_ = true;
-      return send_request();
-    }
+    if (allow_pooled && take_pooled_connection()) return send_request();
     reused_ = false;
     if (auto endpoints = provider_->pool().cached_endpoints()) return connect(*endpoints);
     deadline_.expire_after(provider_->options().connect_timeout);

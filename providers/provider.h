@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "providers/cancellation.h"
 #include "providers/chat_event.h"
@@ -29,6 +30,13 @@ struct ModelOffer {
   std::string description;    // shown with the route in /v1/models; '' for none
   bool last_resort = false;  // the local engine: after every other route of a chain, whatever the policy
 };
+
+// True when `executor` is an io_context's and this thread runs it. Each I/O thread runs an io_context of
+// its own, so code on a session's thread is then on that session's strand.
+inline bool running_in_this_thread(const boost::asio::any_io_executor& executor) {
+  auto* io = executor.target<boost::asio::io_context::executor_type>();
+  return io && io->running_in_this_thread();
+}
 
 struct RequestContext {
   std::string request_id;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
 #include "providers/openai_response_decoder.h"
@@ -463,6 +464,27 @@ TEST_F(HttpsUpstreamTest, ACertificateNotSignedByTheCaIsRefusedAndNotRetried) {
   EXPECT_NE(message.find("certificate verify failed"), std::string::npos) << message;
   EXPECT_EQ(mock_->requests_served(), 0);
   EXPECT_EQ(mock_->connections_accepted(), 1) << "a failed handshake is not retried on the same route";
+}
+
+// The test for whether a call may go on inline on the caller's strand instead of posting to it.
+TEST(RunningInThisThreadTest, TrueOnlyOnTheThreadThatRunsTheIoContext) {
+  boost::asio::io_context io;
+  boost::asio::io_context other;
+  boost::asio::any_io_executor executor = io.get_executor();
+  EXPECT_FALSE(running_in_this_thread(executor)) << "nobody runs it yet";
+  EXPECT_FALSE(running_in_this_thread(boost::asio::any_io_executor()));
+  bool inside = false;
+  bool inside_other = true;
+  bool from_elsewhere = true;
+  boost::asio::post(io, [&] {
+    inside = running_in_this_thread(executor);
+    inside_other = running_in_this_thread(other.get_executor());
+    std::thread([&] { from_elsewhere = running_in_this_thread(executor); }).join();
+  });
+  io.run();
+  EXPECT_TRUE(inside);
+  EXPECT_FALSE(inside_other);
+  EXPECT_FALSE(from_elsewhere);
 }
 
 }  // namespace
