@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/http_exchange.h"
+#include "providers/json_text.h"
 
 namespace mg::gateway {
 namespace {
@@ -38,7 +39,10 @@ UsageReport billed_usage(const AttemptRecord& attempt, std::int64_t estimated_pr
   return UsageReport{estimated_prompt_tokens, attempt.content_events, 0};
 }
 
-std::string routes_tried_json(const std::vector<AttemptRecord>& attempts) {
+namespace {
+
+// Through a DOM: for text that is not UTF-8, which the DOM's dump repairs.
+std::string routes_tried_through_dom(const std::vector<AttemptRecord>& attempts) {
   nlohmann::json out = nlohmann::json::array();
   for (const AttemptRecord& attempt : attempts) {
     nlohmann::json entry = {{"route", attempt.route}, {"outcome", attempt.error ? to_string(attempt.error->failure) : "ok"}};
@@ -47,6 +51,36 @@ std::string routes_tried_json(const std::vector<AttemptRecord>& attempts) {
     out.push_back(std::move(entry));
   }
   return to_json_text(out);
+}
+
+// One attempt's object, keys in the order the DOM writes them (sorted); false for text not UTF-8.
+bool append_attempt(std::string& out, const AttemptRecord& attempt) {
+  out += '{';
+  if (attempt.error) {
+    out += "\"message\":";
+    if (!append_json_string(out, attempt.error->message)) return false;
+    out += ',';
+  }
+  out += "\"outcome\":";
+  append_json_string(out, attempt.error ? to_string(attempt.error->failure) : "ok");
+  out += ",\"route\":";
+  if (!append_json_string(out, attempt.route)) return false;
+  if (attempt.content_events > 0) out += ",\"streamed\":" + std::to_string(attempt.content_events);
+  out += '}';
+  return true;
+}
+
+}  // namespace
+
+// Written for every request, so directly; the same bytes as through the DOM (the tests' oracle).
+std::string routes_tried_json(const std::vector<AttemptRecord>& attempts) {
+  std::string out = "[";
+  for (const AttemptRecord& attempt : attempts) {
+    if (out.size() > 1) out += ',';
+    if (!append_attempt(out, attempt)) return routes_tried_through_dom(attempts);
+  }
+  out += ']';
+  return out;
 }
 
 pricing::LedgerRecord ledger_record_for(const ExchangeOutcome& outcome) {

@@ -3,8 +3,8 @@
 #pragma once
 
 #include <chrono>
-#include <list>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -50,7 +50,7 @@ class ConnectionPool {
 
  private:
   mutable std::mutex mutex_;
-  std::list<UpstreamStream> idle_;  // oldest first; a list, as streams cannot be move-assigned
+  std::deque<UpstreamStream> idle_;  // oldest first
   std::size_t max_idle_;
   std::optional<boost::asio::ip::tcp::resolver::results_type> endpoints_;
   std::chrono::steady_clock::time_point endpoints_expire_;
