@@ -1,25 +1,37 @@
 #include "providers/sse_parser.h"
 
+#include <utility>
+
 namespace mg {
 
+// Whole lines at a time: a line that arrived complete is parsed where it lies, and only the piece a
+// read cut off waits in line_ for the rest.
 Status SseParser::feed(std::string_view bytes) {
   if (failed_) return Error::upstream("the event stream was already broken", FailureClass::transient);
-  for (char c : bytes) {
-    if (c == '\n' && last_was_cr_) {
-      last_was_cr_ = false;
+  while (!bytes.empty()) {
+    if (std::exchange(last_was_cr_, false) && bytes.front() == '\n') {  // the '\n' of a "\r\n" ends nothing new
+      bytes.remove_prefix(1);
       continue;
     }
-    last_was_cr_ = c == '\r';
-    if (c == '\r' || c == '\n') {
-      process_line(line_);
-      line_.clear();
-      continue;
-    }
-    line_ += c;
-    if (line_.size() + pending_.data.size() > max_event_bytes_) {
+    std::size_t end = bytes.find_first_of("\r\n");
+    std::string_view piece = bytes.substr(0, end);
+    if (line_.size() + piece.size() + pending_.data.size() > max_event_bytes_) {
       failed_ = true;
       return Error::upstream("an upstream event exceeds " + std::to_string(max_event_bytes_) + " bytes", FailureClass::transient);
     }
+    if (end == std::string_view::npos) {
+      line_ += piece;
+      break;
+    }
+    last_was_cr_ = bytes[end] == '\r';
+    if (line_.empty()) {
+      process_line(piece);
+    } else {
+      line_ += piece;
+      process_line(line_);
+      line_.clear();
+    }
+    bytes.remove_prefix(end + 1);
   }
   return Ok{};
 }

@@ -8,13 +8,15 @@
 #
 #   bench/load/run.sh [--seconds 10] [--warmup 2] [--connections "1 16 64 256"] [--modes "whole stream"]
 #                     [--rounds 1] [--io-threads N] [--mock-threads 2] [--port-base 18181] [--nice 0]
-#                     [--out FILE] [--rebuild]
+#                     [--out FILE] [--rebuild] [--relay]
 #
 # With --rounds N, each point runs N times, the three paths taking turns (direct, modelgate, Portkey,
 # direct, ...), and the table shows the median of each figure (peak memory: the highest; errors: all).
 # The figures of every run are also written beside the table, as FILE with .tsv for .md. --nice N runs
 # wrk, the mock and both gateways at that niceness (as root, say -10, so that builds sharing the machine
 # take the CPU only when the benchmark leaves it idle); all of them alike, so no path is favoured.
+# --relay adds, at 1 connection, a fourth path: a byte relay (bench/load/byte_relay.cpp) that copies
+# bytes to the mock and does nothing else, the most any gateway's extra hop can carry on this machine.
 #
 # Installs what it needs (scripts/install-deps.sh --with-load-bench: wrk, Node.js, the pinned Portkey),
 # builds the release preset when a binary is missing (--rebuild: always), and stops every process it
@@ -33,9 +35,10 @@ port_base=18181
 out=""
 rebuild=false
 niceness=0
+relay=false
 usage() { sed -n '9,11p' "$0" | sed 's/^#  *//' >&2; exit 2; }
 while (($#)); do
-  [[ $1 == --rebuild ]] || (($# >= 2)) || usage
+  [[ $1 == --rebuild || $1 == --relay ]] || (($# >= 2)) || usage
   case $1 in
     --seconds) seconds=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
@@ -47,6 +50,7 @@ while (($#)); do
     --port-base) port_base=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --rebuild) rebuild=true; shift ;;
+    --relay) relay=true; shift ;;
     --nice) niceness=$2; shift 2 ;;
     *) usage ;;
   esac
@@ -56,8 +60,10 @@ for mode in $modes; do [[ $mode == whole || $mode == stream ]] || usage; done
 mock_port=$port_base
 modelgate_port=$((port_base + 1))
 portkey_port=$((port_base + 2))
+relay_port=$((port_base + 3))
 modelgate_bin=$root/build/release/modelgate
 mock_bin=$root/build/release/bench/mg_bench_load_mock
+relay_bin=$root/build/release/bench/mg_bench_load_relay
 portkey_dir=$root/bench/load/node_modules/@portkey-ai/gateway
 lua=$root/bench/load/chat.lua
 [[ -n $out ]] || out=$root/build/bench-load/results-$(date -u +%Y%m%dT%H%M%SZ).md
@@ -70,8 +76,8 @@ at_niceness=(nice -n "$niceness")
 if $rebuild || [[ ! -x $modelgate_bin || ! -x $mock_bin ]]; then
   "$root/scripts/build.sh" release
 fi
-# The mock alone, in case the build tree predates it: it needs neither the gateway nor the tests.
-cmake --build "$root/build/release" --target mg_bench_load_mock >/dev/null
+# The mock and the relay alone, in case the build tree predates them: they need neither the gateway nor the tests.
+cmake --build "$root/build/release" --target mg_bench_load_mock mg_bench_load_relay >/dev/null
 
 # --- Processes, all stopped on exit --------------------------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/mg-load.XXXXXX")
@@ -85,7 +91,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for port in $mock_port $modelgate_port $portkey_port; do
+for port in $mock_port $modelgate_port $portkey_port $($relay && echo $relay_port); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     log "port $port is taken: stop what listens there or pass --port-base"
     exit 1
@@ -130,8 +136,17 @@ wait_for "http://127.0.0.1:$portkey_port/" portkey "$portkey_pid"
 portkey_headers=("x-portkey-provider: openai" "x-portkey-custom-host: http://127.0.0.1:$mock_port/v1" "Authorization: Bearer sk-bench")
 
 targets=(mock modelgate portkey)
-declare -A port_of=([mock]=$mock_port [modelgate]=$modelgate_port [portkey]=$portkey_port)
+declare -A port_of=([mock]=$mock_port [modelgate]=$modelgate_port [portkey]=$portkey_port [relay]=$relay_port)
 declare -A pid_of=([mock]=$mock_pid [modelgate]=$modelgate_pid [portkey]=$portkey_pid)
+if $relay; then
+  "${at_niceness[@]}" "$relay_bin" --port "$relay_port" --upstream-port "$mock_port" >"$work/relay.log" 2>&1 &
+  pid_of[relay]=$!
+  pids+=("${pid_of[relay]}")
+  wait_for "http://127.0.0.1:$relay_port/" relay "${pid_of[relay]}"
+  targets+=(relay)
+fi
+# The paths measured at CONNS connections: the relay only at 1, where a hop's cost decides throughput.
+targets_at() { local target; for target in "${targets[@]}"; do [[ $target != relay || $1 == 1 ]] && echo "$target"; done; return 0; }
 extra_args() { [[ $1 == portkey ]] && printf '%s\n' "${portkey_headers[@]}"; return 0; }
 
 # --- Each path answers correctly once --------------------------------------------------------------------
@@ -151,7 +166,7 @@ for target in "${targets[@]}"; do
     log "$target: the stream is wrong: $answer"; exit 1
   fi
 done
-log "the mock, modelgate and Portkey each answered a whole request and a stream correctly"
+log "each path (${targets[*]}) answered a whole request and a stream correctly"
 
 # --- The runs --------------------------------------------------------------------------------------------
 # A point's peak resident memory: the process's VmHWM, reset as the point starts (5 into clear_refs)
@@ -201,13 +216,13 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for mode in $modes; do
   for conns in $connections; do
     for ((round = 1; round <= rounds; round++)); do
-      for target in "${targets[@]}"; do
+      for target in $(targets_at "$conns"); do
         log "$mode, $conns connections, round $round of $rounds: $target"
         ((round == 1 && warmup > 0)) && measure "$target" "$mode" "$conns" 0 "$warmup"
         measure "$target" "$mode" "$conns" "$round" "$seconds"
       done
     done
-    for target in "${targets[@]}"; do fold "$target" "$mode" "$conns"; done
+    for target in $(targets_at "$conns"); do fold "$target" "$mode" "$conns"; done
   done
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -247,7 +262,7 @@ mkdir -p "$(dirname "$out")"
   for mode in $modes; do
     for conns in $connections; do
       for ((round = 1; round <= rounds; round++)); do
-        for target in "${targets[@]}"; do
+        for target in $(targets_at "$conns"); do
           printf '%s\t%s\t%s\t%s' "$target" "$mode" "$conns" "$round"
           for field in $fields; do printf '\t%s' "${result[$target,$mode,$conns,$round,$field]}"; done
           echo
@@ -268,12 +283,12 @@ mkdir -p "$(dirname "$out")"
   echo "Throughput in requests/s; latency in ms, from wrk (send to the last byte of the answer); added = the" \
        "gateway's percentile minus the direct path's; RSS: the peak during the point (VmHWM, reset as it starts), MiB."
   echo
-  echo "| mode | conns | direct req/s | modelgate req/s | Portkey req/s | throughput mg/Portkey | direct p50 / p99 / p99.9 | modelgate added p50 / p99 / p99.9 | Portkey added p50 / p99 / p99.9 | added p99 Portkey/mg | RSS mg / Portkey | errors direct / mg / Portkey |"
-  echo "|---|---:|---:|---:|---:|---:|---|---|---|---:|---|---|"
+  echo "| mode | conns | direct req/s | modelgate req/s | Portkey req/s | throughput mg/Portkey | direct p50 / p99 / p99.9 | modelgate added p50 / p99 / p99.9 | Portkey added p50 / p99 / p99.9 | added p99 Portkey/mg | RSS mg / Portkey | errors direct / mg / Portkey |$($relay && echo " byte relay req/s |")"
+  echo "|---|---:|---:|---:|---:|---:|---|---|---|---:|---|---|$($relay && echo "---:|")"
   for mode in $modes; do
     for conns in $connections; do
       row="| $mode | $conns"
-      for target in "${targets[@]}"; do row+=" | $(printf '%.0f' "${result[$target,$mode,$conns,rps]}")"; done
+      for target in mock modelgate portkey; do row+=" | $(printf '%.0f' "${result[$target,$mode,$conns,rps]}")"; done
       row+=" | **$(ratio "${result[modelgate,$mode,$conns,rps]}" "${result[portkey,$mode,$conns,rps]}")**"
       row+=" | $(ms "${result[mock,$mode,$conns,p50_us]}") / $(ms "${result[mock,$mode,$conns,p99_us]}") / $(ms "${result[mock,$mode,$conns,p999_us]}")"
       for target in modelgate portkey; do
@@ -282,6 +297,7 @@ mkdir -p "$(dirname "$out")"
       row+=" | **$(added_ratio "$(added portkey "$mode" "$conns" p99_us)" "$(added modelgate "$mode" "$conns" p99_us)")**"
       row+=" | $(mib "${result[modelgate,$mode,$conns,rss_kib]}") / $(mib "${result[portkey,$mode,$conns,rss_kib]}")"
       row+=" | $(errors mock "$mode" "$conns") / $(errors modelgate "$mode" "$conns") / $(errors portkey "$mode" "$conns") |"
+      if $relay; then row+=" $( ((conns == 1)) && printf '%.0f' "${result[relay,$mode,$conns,rps]}" || echo "-") |"; fi
       echo "$row"
     done
   done

@@ -3,6 +3,8 @@
 #include "providers/openai_http_provider.h"
 
 #include <cstdlib>
+#include <optional>
+#include <random>
 #include <thread>
 
 #include <boost/asio/post.hpp>
@@ -329,6 +331,64 @@ TEST(SseParserTest, EventsSurviveAnySplitOfTheBytes) {
 TEST(SseParserTest, AnOversizedEventIsAnErrorNotAnAllocation) {
   SseParser parser([](SseEvent&&) {}, nullptr, 1024);
   EXPECT_FALSE(parser.feed("data: " + std::string(2048, 'x')));
+  SseParser lines([](SseEvent&&) {}, nullptr, 1024);
+  EXPECT_TRUE(lines.feed("data: " + std::string(600, 'x') + "\n"));
+  EXPECT_FALSE(lines.feed("data: " + std::string(600, 'y') + "\n")) << "the event's lines together exceed the limit";
+  EXPECT_FALSE(lines.feed("\n")) << "and the parser stays failed";
+}
+
+// The events and comments of a whole stream, read at once: the oracle for the incremental parser.
+struct SseReading {
+  std::vector<std::pair<std::string, std::string>> events;  // event, data
+  std::vector<std::string> comments;
+  bool operator==(const SseReading&) const = default;
+};
+
+SseReading read_whole_stream(const std::string& stream) {
+  SseReading reading;
+  std::string event;
+  std::optional<std::string> data;
+  std::size_t at = 0;
+  while (true) {
+    std::size_t end = stream.find_first_of("\r\n", at);
+    if (end == std::string::npos) break;  // an unterminated last line is not a line yet
+    std::string line = stream.substr(at, end - at);
+    at = end + (stream.compare(end, 2, "\r\n") == 0 ? 2 : 1);
+    if (line.empty()) {
+      if (data) reading.events.emplace_back(event, *data);
+      event.clear();
+      data.reset();
+    } else if (line[0] == ':') {
+      reading.comments.push_back(line.substr(1));
+    } else {
+      std::size_t colon = line.find(':');
+      std::string name = line.substr(0, colon);
+      std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+      if (!value.empty() && value[0] == ' ') value.erase(0, 1);
+      if (name == "data") data = data ? *data + "\n" + value : value;
+      else if (name == "event") event = value;
+    }
+  }
+  return reading;
+}
+
+TEST(SseParserTest, AnySplitReadsWhatTheWholeStreamSays) {
+  const std::vector<std::string> pieces = {"data: ", "data:", "event: ", ": ", "x", "{\"a\":1}", " ", ":", "\r", "\n", "\r\n", "\n\n",
+                                           "id: 7", "retry: 5", "dat", "a"};
+  std::mt19937 random(11);
+  for (int round = 0; round < 3000; ++round) {
+    std::string stream;
+    for (int i = random() % 40; i > 0; --i) stream += pieces[random() % pieces.size()];
+    SseReading incremental;
+    SseParser parser([&](SseEvent&& event) { incremental.events.emplace_back(event.event, event.data); },
+                     [&](std::string_view comment) { incremental.comments.emplace_back(comment); });
+    for (std::size_t at = 0; at < stream.size();) {
+      std::size_t size = std::min<std::size_t>(random() % 8, stream.size() - at);
+      ASSERT_TRUE(parser.feed(std::string_view(stream).substr(at, size)));
+      at += size;
+    }
+    ASSERT_EQ(incremental, read_whole_stream(stream)) << "stream: " << json(stream).dump();
+  }
 }
 
 TEST(OpenAiResponseDecoderTest, ToolCallFragmentsKeepTheirIndexAndNormalisedFinish) {
