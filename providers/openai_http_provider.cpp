@@ -80,7 +80,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     });
     // On the caller's strand with a pooled connection, the request leaves now instead of a handler round
     // later: that path completes nothing inline, so the caller's sink is not re-entered from here.
-    if (context_.executor && running_in_this_thread(context_.executor) && take_pooled_connection()) return send_request();
+    if (running_in_this_thread(context_.executor) && take_pooled_connection()) return send_request();
     net::post(strand_, [self = shared_from_this()] { self->acquire_connection(true); });
   }
 
