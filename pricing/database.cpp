@@ -55,6 +55,10 @@ int Database::schema_version() const {
 }
 
 Database Database::open(const std::string& path) {
+  // SQLite's allocation statistics (sqlite3_memory_used) take a process-wide mutex at every malloc and
+  // free; nothing here reads them. Only possible before SQLite's first use, so once, here.
+  static const bool statistics_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
+  (void)statistics_off;
   sqlite3* handle = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   Database db(path, handle);  // owns the handle even when open failed
