@@ -32,6 +32,11 @@ UsageRecorder::UsageRecorder(const std::string& db_path, const LiveStats* stats,
   sqlite3_busy_timeout(db_.handle(), static_cast<int>(options_.busy_timeout.count()));
   spill_pending_ = true;  // an earlier run may have left one
   merge_spill_file();
+  sqlite3_wal_hook(db_.handle(), &UsageRecorder::on_wal_commit, this);  // in place of SQLite's automatic checkpoints
+  checkpointer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "mg-checkpoint");
+    run_checkpoints();
+  });
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "mg-ledger");
     run();
@@ -72,6 +77,7 @@ void UsageRecorder::stop() {
   wake_writer_.notify_one();
   progress_.notify_all();
   if (thread_.joinable()) thread_.join();
+  stop_checkpoints();
   std::lock_guard lock(mutex_);
   stopped_ = true;
 }
@@ -79,7 +85,7 @@ void UsageRecorder::stop() {
 RecorderHealth UsageRecorder::health() const {
   std::lock_guard lock(mutex_);
   return RecorderHealth{static_cast<std::int64_t>(queue_.size() + in_batch_), rows_written_.load(), rows_spilled_.load(),
-                        rows_lost_.load(), failing_, last_error_};
+                        rows_lost_.load(), checkpoints_.load(), failing_, last_error_};
 }
 
 // Called with mutex_ held.
@@ -232,6 +238,52 @@ void UsageRecorder::run() {
     }
   }
   persist_stats();
+}
+
+// Called by SQLite on the writer's thread after each commit, with the pages the log now holds.
+int UsageRecorder::on_wal_commit(void* recorder, sqlite3* db, const char* schema, int pages) {
+  auto* self = static_cast<UsageRecorder*>(recorder);
+  auto log_pages = static_cast<std::size_t>(pages);
+  if (log_pages >= self->options_.writer_checkpoints_at_pages) {
+    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (log_pages >= self->options_.checkpoint_at_pages) {
+    std::lock_guard lock(self->checkpoint_mutex_);
+    self->checkpoint_due_ = true;
+    self->checkpoint_wanted_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void UsageRecorder::run_checkpoints() {
+  sched_param idle{};
+  pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);  // for good: this thread never needs more
+  std::optional<Database> db;
+  while (true) {
+    {
+      std::unique_lock lock(checkpoint_mutex_);
+      checkpoint_wanted_.wait(lock, [this] { return checkpoint_due_ || checkpoints_stopping_; });
+      if (checkpoints_stopping_) return;
+      checkpoint_due_ = false;
+    }
+    try {
+      if (!db) db.emplace(Database::open(db_.path()));
+      // Passive: copies what no reader still needs, waits on nobody, and leaves the writer free to commit.
+      if (sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) == SQLITE_OK) {
+        checkpoints_.fetch_add(1);
+      }
+    } catch (const std::exception&) {
+      db.reset();  // the database is failing; the writer says so, and its own checkpoints stay the fallback
+    }
+  }
+}
+
+void UsageRecorder::stop_checkpoints() {
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    checkpoints_stopping_ = true;
+  }
+  checkpoint_wanted_.notify_one();
+  if (checkpointer_.joinable()) checkpointer_.join();
 }
 
 void persist_route_figures(Database& db, const std::vector<std::pair<std::string, RouteFigures>>& figures) {

@@ -34,6 +34,12 @@ struct RecorderOptions {
   // connection). The writer keeps the process's priority: a lower one let it fall behind, and be
   // preempted holding the queue's lock, when the request path used every core.
   std::size_t yield_every_rows = 16;
+  // A WAL checkpoint (the log copied back into the database file, with an fsync) takes milliseconds in
+  // one piece. A thread of its own runs them at idle priority (SCHED_IDLE: only on CPU time no other
+  // thread wants, preempted by any thread that wakes on its core) once the log holds checkpoint_at_pages;
+  // the writer runs one itself only past writer_checkpoints_at_pages, should that thread get no CPU.
+  std::size_t checkpoint_at_pages = 1'000;
+  std::size_t writer_checkpoints_at_pages = 16'000;
   std::chrono::milliseconds flush_interval{100};
   std::chrono::milliseconds busy_timeout{5'000};  // one attempt's wait for another process's lock
   std::chrono::milliseconds stats_interval{5'000};
@@ -50,6 +56,7 @@ struct RecorderHealth {
   std::int64_t rows_written = 0;  // into the ledger, spilled rows merged back included
   std::int64_t rows_spilled = 0;  // ever put in the spill file
   std::int64_t rows_lost = 0;     // handed to the lost-row reporter
+  std::int64_t checkpoints = 0;   // WAL checkpoints run at idle priority
   bool failing = false;           // the last write attempt failed
   std::string last_error;         // of the last failed attempt
 };
@@ -90,6 +97,9 @@ class UsageRecorder {
   void merge_spill_file();
   void persist_stats();
   void wait_before_retry(std::chrono::milliseconds delay);
+  static int on_wal_commit(void* recorder, sqlite3* db, const char* schema, int pages);
+  void run_checkpoints();
+  void stop_checkpoints();
 
   Database db_;
   const LiveStats* stats_;
@@ -118,6 +128,13 @@ class UsageRecorder {
   std::atomic<std::int64_t> rows_spilled_{0};
   std::atomic<std::int64_t> rows_lost_{0};
   std::thread thread_;
+
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_wanted_;
+  bool checkpoint_due_ = false;
+  bool checkpoints_stopping_ = false;
+  std::atomic<std::int64_t> checkpoints_{0};
+  std::thread checkpointer_;
 };
 
 // Writes the measured figures into the routes table (they show in `catalogue list` and survive restarts).

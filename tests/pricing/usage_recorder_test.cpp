@@ -1,6 +1,9 @@
 // The ledger writer against a database it cannot write: rows wait, spill and merge back, or are reported
 // in full; none is dropped unsaid. The lock is held by a real second process (the sqlite3 shell).
+#include <sched.h>
+
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -174,6 +177,46 @@ TEST_F(UsageRecorderTest, APacedInsertWritesEveryRowOnceInOneTransaction) {
           " BEGIN SELECT RAISE(ABORT, 'refused'); END;");
   EXPECT_THROW(pricing::insert_ledger_rows(db, rows, 7), std::exception);
   EXPECT_EQ(ledger_count(db_path_), 0);
+}
+
+// The scheduling policy of this process's thread named `name`, as the kernel has it; -1 if there is none.
+int policy_of_thread(const std::string& name) {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::string comm;
+    std::getline(std::ifstream(task.path() / "comm"), comm);
+    if (comm == name) return sched_getscheduler(std::stoi(task.path().filename().string()));
+  }
+  return -1;
+}
+
+void record_rows(UsageRecorder& recorder, int count) {
+  for (int i = 0; i < count; ++i) recorder.record(row(i));
+  recorder.flush();
+}
+
+TEST_F(UsageRecorderTest, CheckpointsRunOnAThreadOfTheirOwnAtIdlePriority) {
+  RecorderOptions options = quick_options();
+  options.batch_size = 64;
+  options.checkpoint_at_pages = 20;
+  UsageRecorder recorder(db_path_, nullptr, options);
+  record_rows(recorder, 3'000);
+  EXPECT_EQ(ledger_count(db_path_), 3'000);
+  EXPECT_TRUE(eventually([&] { return recorder.health().checkpoints > 0; }));
+  EXPECT_EQ(policy_of_thread("mg-checkpoint"), SCHED_IDLE);
+  EXPECT_NE(policy_of_thread("mg-ledger"), SCHED_IDLE);
+}
+
+// Should the idle thread never get the CPU, the writer keeps the log from growing without bound itself.
+TEST_F(UsageRecorderTest, TheWriterCheckpointsItselfPastItsLimit) {
+  RecorderOptions options = quick_options();
+  options.batch_size = 64;
+  options.checkpoint_at_pages = 1'000'000'000;  // the idle thread is never asked
+  options.writer_checkpoints_at_pages = 50;
+  UsageRecorder recorder(db_path_, nullptr, options);
+  record_rows(recorder, 20'000);  // some 2,000 pages of log without a checkpoint
+  EXPECT_EQ(ledger_count(db_path_), 20'000);
+  EXPECT_EQ(recorder.health().checkpoints, 0);
+  EXPECT_LT(std::filesystem::file_size(db_path_ + "-wal"), 1'000'000u);
 }
 
 }  // namespace
