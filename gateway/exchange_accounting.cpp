@@ -123,7 +123,11 @@ std::string random_hex(std::size_t length) {
   thread_local std::mt19937_64 engine{std::random_device{}()};
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out(length, '0');
-  for (char& c : out) c = kDigits[engine() & 15];
+  std::uint64_t bits = 0;
+  for (std::size_t i = 0; i < length; ++i, bits >>= 4) {
+    if (i % 16 == 0) bits = engine();  // one draw gives sixteen digits
+    out[i] = kDigits[bits & 15];
+  }
   return out;
 }
 

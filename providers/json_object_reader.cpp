@@ -40,9 +40,10 @@ std::string ObjectReader::path_of(std::string_view key) const {
 }
 
 const json* ObjectReader::find(std::string_view key) {
-  read_.emplace_back(key);
   auto it = object_.find(key);
-  if (it == object_.end() || it->is_null()) return nullptr;
+  if (it == object_.end()) return nullptr;
+  read_.push_back(&it.key());
+  if (it->is_null()) return nullptr;
   return &*it;
 }
 
@@ -122,7 +123,7 @@ void ObjectReader::violate_not_one_of(std::string_view key, const std::string& g
 json ObjectReader::unread() const {
   json rest = json::object();
   for (auto it = object_.begin(); it != object_.end(); ++it) {
-    if (std::find(read_.begin(), read_.end(), it.key()) == read_.end()) rest[it.key()] = it.value();
+    if (std::find(read_.begin(), read_.end(), &it.key()) == read_.end()) rest[it.key()] = it.value();
   }
   return rest;
 }

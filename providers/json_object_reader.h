@@ -64,7 +64,7 @@ class ObjectReader {
 
   const nlohmann::json& object_;
   std::string path_;
-  std::vector<std::string> read_;
+  std::vector<const std::string*> read_;  // keys of the members read, the object's own (no copies per lookup)
 };
 
 }  // namespace mg

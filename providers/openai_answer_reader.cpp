@@ -1,11 +1,9 @@
 #include "providers/openai_answer_reader.h"
 
-#include <nlohmann/json.hpp>
+#include "providers/json_reader.h"
 
 namespace mg {
 namespace {
-
-using json = nlohmann::json;
 
 // Where a value sits: the container it is in, as far as the reader cares.
 enum class Place { root, choices, choice, body, tool_calls, call, function, usage, details, error, skipped };
@@ -29,25 +27,23 @@ class AnswerSax {
   AnswerChunk& chunk() { return chunk_; }
   bool saw_root_object() const { return saw_root_object_; }
 
-  // nlohmann's SAX interface.
+  // read_json's events.
   bool null() { return take({Value::Kind::other}); }
   bool boolean(bool) { return take({Value::Kind::other}); }
-  bool number_integer(json::number_integer_t value) { return take({Value::Kind::integer, nullptr, value}); }
-  bool number_unsigned(json::number_unsigned_t value) {
+  bool number_integer(std::int64_t value) { return take({Value::Kind::integer, nullptr, value}); }
+  bool number_unsigned(std::uint64_t value) {
     return take({Value::Kind::integer, nullptr, static_cast<std::int64_t>(value)});  // huge ones wrap: out of any range
   }
-  bool number_float(json::number_float_t, const json::string_t&) { return take({Value::Kind::other}); }
-  bool string(json::string_t& value) { return take({Value::Kind::string, &value}); }
-  bool binary(json::binary_t&) { return false; }
-  bool key(json::string_t& name) {
-    key_ = name;
+  bool number_float(double) { return take({Value::Kind::other}); }
+  bool string(std::string& value) { return take({Value::Kind::string, &value}); }
+  bool key(std::string& name) {
+    key_.swap(name);  // the reader clears its buffer before it reads into it again
     return true;
   }
-  bool start_object(std::size_t) { return open({Value::Kind::object}); }
-  bool start_array(std::size_t) { return open({Value::Kind::array}); }
+  bool start_object() { return open({Value::Kind::object}); }
+  bool start_array() { return open({Value::Kind::array}); }
   bool end_object() { return close(); }
   bool end_array() { return close(); }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
 
  private:
   bool take(Value value) {
@@ -206,7 +202,7 @@ class AnswerSax {
 
 std::optional<AnswerChunk> read_answer_chunk(std::string_view text, std::string_view body_key, std::size_t max_depth) {
   AnswerSax sax(body_key, max_depth);
-  if (!json::sax_parse(text.begin(), text.end(), &sax) || !sax.saw_root_object()) return std::nullopt;
+  if (!read_json(text, sax) || !sax.saw_root_object()) return std::nullopt;
   return std::move(sax.chunk());
 }
 

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "providers/json_object_reader.h"
+#include "providers/json_reader.h"
 #include "providers/json_scan.h"
 #include "providers/openai_wire.h"
 
@@ -366,15 +367,13 @@ Status check_nesting_depth(std::string_view text, std::size_t max_depth) {
 
 Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits) {
   if (Status depth = check_nesting_depth(body, limits.max_depth); !depth) return depth.error();
-  try {
-    return nlohmann::json::parse(body.begin(), body.end());
-  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for numbers such as 1e400
-    // e.what() is "[json.exception.parse_error.101] parse error at line 1, column 5: ..."; keep the readable part.
-    std::string what = e.what();
-    auto pos = what.find("] ");
-    return Error::invalid_request("request body is not valid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)), {},
+  JsonSyntaxError error;
+  std::optional<nlohmann::json> document = read_json_document(body, error);
+  if (!document) {
+    return Error::invalid_request("request body is not valid JSON: " + error.what + " at byte " + std::to_string(error.offset), {},
                                   "invalid_json");
   }
+  return std::move(*document);
 }
 
 Result<ChatRequest> parse_chat_request(std::string_view body, ApiFlavor flavor, const JsonLimits& limits) {

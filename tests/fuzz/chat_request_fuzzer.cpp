@@ -2,15 +2,50 @@
 // the function the gateway's Api turns every body into a ChatRequest with (gateway/api.cpp). Each input is
 // parsed as both flavors. A body that parses must give OpenAI JSON (what an upstream receives) that
 // parses again to the same request; one that does not must say why as a 400 invalid_request_error.
+// The JSON reader under it is checked against nlohmann::json::parse, its oracle: the same bodies
+// accepted, the same documents read (a NUL byte aside: nlohmann ends its input there, the reader rejects).
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "providers/json_reader.h"
 #include "providers/openai_wire.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {
+
+bool same_types(const nlohmann::json& a, const nlohmann::json& b) {
+  if (a.type() != b.type() || a.size() != b.size()) return false;
+  if (a.is_object()) {
+    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
+      if (ia.key() != ib.key() || !same_types(*ia, *ib)) return false;
+    }
+  } else if (a.is_array()) {
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      if (!same_types(a[i], b[i])) return false;
+    }
+  }
+  return true;
+}
+
+void check_reader_against_nlohmann(std::string_view body) {
+  mg::JsonSyntaxError error;
+  std::optional<nlohmann::json> ours = mg::read_json_document(body, error);
+  if (body.find('\0') != std::string_view::npos) {
+    FUZZ_CHECK(!ours);
+    return;
+  }
+  std::optional<nlohmann::json> theirs;
+  try {
+    theirs = nlohmann::json::parse(body.begin(), body.end());
+  } catch (const nlohmann::json::exception&) {
+  }
+  FUZZ_CHECK(ours.has_value() == theirs.has_value());
+  FUZZ_CHECK(ours || !error.what.empty());
+  if (ours) FUZZ_CHECK(*ours == *theirs && same_types(*ours, *theirs));
+}
 
 void check_one_flavor(std::string_view body, mg::ApiFlavor flavor) {
   mg::Result<mg::ChatRequest> parsed = mg::parse_chat_request(body, flavor);
@@ -38,6 +73,7 @@ void check_one_flavor(std::string_view body, mg::ApiFlavor flavor) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);
+  check_reader_against_nlohmann(body);
   check_one_flavor(body, mg::ApiFlavor::chat);
   check_one_flavor(body, mg::ApiFlavor::completion);
   return 0;

@@ -2,7 +2,9 @@
 // same attempts (the oracle here), whatever the routes and messages hold.
 #include "gateway/exchange_accounting.h"
 
+#include <cctype>
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -40,6 +42,27 @@ TEST(ExchangeAccountingTest, RoutesTriedAreTheBytesTheDomWrites) {
     }
     ASSERT_EQ(routes_tried_json(attempts), dom_routes_tried(attempts)) << "round " << round;
   }
+}
+
+// Ids are made of several digits per random draw: every position must still take every value.
+TEST(ExchangeAccountingTest, RandomHexUsesEveryDigitAtEveryPosition) {
+  constexpr std::size_t kLength = 40;  // two full draws and part of a third
+  std::vector<std::set<char>> seen(kLength);
+  std::set<std::string> ids;
+  int repeats = 0;  // a digit equal to the one before: one time in 16 when digits are independent
+  for (int i = 0; i < 2000; ++i) {
+    std::string id = random_hex(kLength);
+    ASSERT_EQ(id.size(), kLength);
+    for (std::size_t at = 0; at < kLength; ++at) {
+      ASSERT_TRUE(std::isxdigit(static_cast<unsigned char>(id[at])) && !std::isupper(static_cast<unsigned char>(id[at]))) << id;
+      seen[at].insert(id[at]);
+      if (at > 0 && id[at] == id[at - 1]) ++repeats;
+    }
+    ids.insert(std::move(id));
+  }
+  EXPECT_EQ(ids.size(), 2000u);
+  EXPECT_LT(repeats, 2 * 2000 * (kLength - 1) / 16);
+  for (std::size_t at = 0; at < kLength; ++at) EXPECT_EQ(seen[at].size(), 16u) << "position " << at;
 }
 
 }  // namespace
