@@ -7,19 +7,23 @@
 namespace mg::gateway {
 namespace {
 
-std::string route_label(const std::string& route) { return prometheus_label("route", route.empty() ? "none" : route); }
-
-std::string key_label(const std::string& key_id) { return prometheus_label("key", key_id.empty() ? "none" : key_id); }
-
+// The map's entry for `name`, made on first use: the name is copied only then.
 template <class Value>
-void render_family(MetricsText& text, const std::string& name, const char* type, const char* help, const std::map<std::string, Value>& samples) {
-  text.family(name, type, help);
-  for (const auto& [labels, value] : samples) text.sample(name, labels, static_cast<double>(value));
+Value& entry(std::map<std::string, Value, std::less<>>& map, std::string_view name) {
+  auto it = map.find(name);
+  if (it == map.end()) it = map.emplace(std::string(name), Value{}).first;
+  return it->second;
 }
 
-void render_histograms(std::string& out, const std::string& name, const char* help, const std::map<std::string, LatencyHistogram>& histograms) {
-  MetricsText(out).family(name, "histogram", help);
-  for (const auto& [labels, histogram] : histograms) histogram.render(out, name, labels);
+std::string_view route_or_none(const std::string& route) { return route.empty() ? std::string_view("none") : std::string_view(route); }
+
+// One family's samples, one for each (route, second label) pair that `each` reports.
+template <class Visit>
+void render_counters(MetricsText& text, const std::string& name, const char* help, Visit&& each) {
+  text.family(name, "counter", help);
+  each([&](const std::string& route, const char* label, const std::string& value, double sample) {
+    text.sample(name, prometheus_label("route", route) + "," + prometheus_label(label, value), sample);
+  });
 }
 
 }  // namespace
@@ -84,18 +88,19 @@ void LatencyHistogram::render(std::string& out, const std::string& name, const s
 }
 
 void RequestMetrics::observe(const pricing::LedgerRecord& row, const RequestFacts& facts) {
-  const std::string route = route_label(row.route);
-  const std::string route_and_key = route + "," + key_label(row.api_key_id);
   std::lock_guard lock(mutex_);
-  ++requests_[route + "," + prometheus_label("status", std::to_string(row.status))];
-  for (const auto& [attempt_route, outcome] : facts.attempts) {
-    ++attempts_[route_label(attempt_route) + "," + prometheus_label("outcome", outcome)];
+  RouteTotals& route = entry(routes_, route_or_none(row.route));
+  ++route.requests_by_status[row.status];
+  KeyTotals& key = entry(route.by_key, row.api_key_id.empty() ? "none" : std::string_view(row.api_key_id));
+  key.prompt_tokens += static_cast<std::uint64_t>(std::max<std::int64_t>(0, row.prompt_tokens));
+  key.completion_tokens += static_cast<std::uint64_t>(std::max<std::int64_t>(0, row.completion_tokens));
+  key.cost_usd += row.cost_usd;
+  route.duration.observe(row.duration_ms / 1000.0);
+  if (row.ttft_ms) {
+    if (!route.ttft) route.ttft.emplace();
+    route.ttft->observe(*row.ttft_ms / 1000.0);
   }
-  prompt_tokens_[route_and_key] += static_cast<std::uint64_t>(std::max<std::int64_t>(0, row.prompt_tokens));
-  completion_tokens_[route_and_key] += static_cast<std::uint64_t>(std::max<std::int64_t>(0, row.completion_tokens));
-  cost_usd_[route_and_key] += row.cost_usd;
-  duration_[route].observe(row.duration_ms / 1000.0);
-  if (row.ttft_ms) ttft_[route].observe(*row.ttft_ms / 1000.0);
+  for (const auto& [attempt_route, outcome] : facts.attempts) ++entry(entry(attempts_, route_or_none(attempt_route)), outcome);
   if (facts.gateway_added_ms) gateway_added_.observe(*facts.gateway_added_ms / 1000.0);
   retries_ += static_cast<std::uint64_t>(facts.retries);
   fallbacks_ += static_cast<std::uint64_t>(facts.fallbacks);
@@ -104,21 +109,43 @@ void RequestMetrics::observe(const pricing::LedgerRecord& row, const RequestFact
 void RequestMetrics::render(std::string& out) const {
   std::lock_guard lock(mutex_);
   MetricsText text(out);
-  render_family(text, "modelgate_requests_total", "counter",
-                "Completion requests, by the route that answered ('none' when none did) and the HTTP status the client got.", requests_);
-  render_family(text, "modelgate_attempts_total", "counter", "Calls to routes, by route and outcome ('ok' or the failure class).",
-                attempts_);
-  render_family(text, "modelgate_prompt_tokens_total", "counter", "Prompt tokens billed, by route and API key id.", prompt_tokens_);
-  render_family(text, "modelgate_completion_tokens_total", "counter", "Completion tokens billed, by route and API key id.",
-                completion_tokens_);
-  render_family(text, "modelgate_cost_usd_total", "counter", "Cost in US dollars, by route and API key id.", cost_usd_);
+  render_counters(text, "modelgate_requests_total",
+                  "Completion requests, by the route that answered ('none' when none did) and the HTTP status the client got.",
+                  [&](auto&& sample) {
+                    for (const auto& [route, totals] : routes_) {
+                      for (const auto& [status, count] : totals.requests_by_status) sample(route, "status", std::to_string(status), count);
+                    }
+                  });
+  render_counters(text, "modelgate_attempts_total", "Calls to routes, by route and outcome ('ok' or the failure class).", [&](auto&& sample) {
+    for (const auto& [route, outcomes] : attempts_) {
+      for (const auto& [outcome, count] : outcomes) sample(route, "outcome", outcome, count);
+    }
+  });
+  auto per_key = [&](auto field) {
+    return [&, field](auto&& sample) {
+      for (const auto& [route, totals] : routes_) {
+        for (const auto& [key, key_totals] : totals.by_key) sample(route, "key", key, static_cast<double>(key_totals.*field));
+      }
+    };
+  };
+  render_counters(text, "modelgate_prompt_tokens_total", "Prompt tokens billed, by route and API key id.", per_key(&KeyTotals::prompt_tokens));
+  render_counters(text, "modelgate_completion_tokens_total", "Completion tokens billed, by route and API key id.",
+                  per_key(&KeyTotals::completion_tokens));
+  render_counters(text, "modelgate_cost_usd_total", "Cost in US dollars, by route and API key id.", per_key(&KeyTotals::cost_usd));
   text.family("modelgate_retries_total", "counter", "Attempts that retried a route already tried for the same request.")
       .sample("modelgate_retries_total", "", static_cast<double>(retries_));
   text.family("modelgate_fallbacks_total", "counter", "Moves from a failed route to the next one in a request's chain.")
       .sample("modelgate_fallbacks_total", "", static_cast<double>(fallbacks_));
-  render_histograms(out, "modelgate_request_duration_seconds", "From the request's arrival to its last byte, by answering route.", duration_);
-  render_histograms(out, "modelgate_ttft_seconds", "From the request's arrival to the first token sent to the client, by answering route.",
-                    ttft_);
+  auto per_route_histograms = [&](const std::string& name, const char* help, auto histogram_of) {
+    text.family(name, "histogram", help);
+    for (const auto& [route, totals] : routes_) {
+      if (const LatencyHistogram* histogram = histogram_of(totals)) histogram->render(out, name, prometheus_label("route", route));
+    }
+  };
+  per_route_histograms("modelgate_request_duration_seconds", "From the request's arrival to its last byte, by answering route.",
+                       [](const RouteTotals& totals) { return &totals.duration; });
+  per_route_histograms("modelgate_ttft_seconds", "From the request's arrival to the first token sent to the client, by answering route.",
+                       [](const RouteTotals& totals) { return totals.ttft ? &*totals.ttft : nullptr; });
   MetricsText(out).family("modelgate_gateway_added_seconds", "histogram",
                           "Time the gateway spent on a request before its first upstream call (reading, validation, keys, routing).");
   gateway_added_.render(out, "modelgate_gateway_added_seconds", "");

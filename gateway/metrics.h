@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,16 +38,25 @@ class RequestMetrics {
   void render(std::string& out) const;
 
  private:
-  using Labels = std::string;  // rendered, as in route="fake/echo",status="200"
+  // Keyed by the values themselves, found without building a string per request; label text is
+  // written only when scraped.
+  template <class Value>
+  using ByName = std::map<std::string, Value, std::less<>>;
+  struct KeyTotals {
+    std::uint64_t prompt_tokens = 0;
+    std::uint64_t completion_tokens = 0;
+    double cost_usd = 0;
+  };
+  struct RouteTotals {  // of the route that answered ("none" when none did)
+    std::map<int, std::uint64_t> requests_by_status;
+    ByName<KeyTotals> by_key;
+    LatencyHistogram duration;
+    std::optional<LatencyHistogram> ttft;  // once a request on the route had a first token
+  };
 
   mutable std::mutex mutex_;
-  std::map<Labels, std::uint64_t> requests_;   // route, status
-  std::map<Labels, std::uint64_t> attempts_;   // route, outcome
-  std::map<Labels, std::uint64_t> prompt_tokens_;      // route, key
-  std::map<Labels, std::uint64_t> completion_tokens_;  // route, key
-  std::map<Labels, double> cost_usd_;                 // route, key
-  std::map<Labels, LatencyHistogram> duration_;        // route
-  std::map<Labels, LatencyHistogram> ttft_;            // route
+  ByName<RouteTotals> routes_;
+  ByName<ByName<std::uint64_t>> attempts_;  // by route tried, then outcome
   LatencyHistogram gateway_added_;
   std::uint64_t retries_ = 0;
   std::uint64_t fallbacks_ = 0;

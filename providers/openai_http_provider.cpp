@@ -101,19 +101,33 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     return true;
   }
 
+  // The request's bytes, head and body, written directly: Beast's fields and serializer cost more than
+  // the rest of the call's setup. Sent again as they are when a stale pooled connection forces a retry.
   void build_http_request(std::string body) {
     const UpstreamOptions& options = provider_->options();
-    const char* endpoint = request_->flavor == ApiFlavor::chat ? "/chat/completions" : "/completions";
-    http_request_ = http::request<http::string_body>(http::verb::post, provider_->base_url().path_prefix + endpoint, 11);
-    http_request_.set(http::field::host, provider_->base_url().host_header());
-    http_request_.set(http::field::user_agent, "modelgate");
-    http_request_.set(http::field::content_type, "application/json");
-    http_request_.set(http::field::accept, request_->stream ? "text/event-stream" : "application/json");
     const Dialect& dialect = options.dialect;
-    if (!options.api_key.empty() && !dialect.auth_header.empty()) http_request_.set(dialect.auth_header, dialect.auth_prefix + options.api_key);
-    for (const auto& [name, value] : dialect.extra_headers) http_request_.set(name, value);
-    http_request_.body() = std::move(body);
-    http_request_.prepare_payload();
+    std::string& out = wire_request_;
+    out.reserve(512 + body.size());
+    out += "POST ";
+    out += provider_->base_url().path_prefix;
+    out += request_->flavor == ApiFlavor::chat ? "/chat/completions" : "/completions";
+    out += " HTTP/1.1\r\n";
+    append_header(out, "Host", provider_->base_url().host_header());
+    append_header(out, "User-Agent", "modelgate");
+    append_header(out, "Content-Type", "application/json");
+    append_header(out, "Accept", request_->stream ? "text/event-stream" : "application/json");
+    if (!options.api_key.empty() && !dialect.auth_header.empty()) append_header(out, dialect.auth_header, dialect.auth_prefix + options.api_key);
+    for (const auto& [name, value] : dialect.extra_headers) append_header(out, name, value);
+    append_header(out, "Content-Length", std::to_string(body.size()));
+    out += "\r\n";
+    out += body;
+  }
+
+  static void append_header(std::string& out, std::string_view name, std::string_view value) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
   }
 
   // An idle connection of this thread's, if the pool has one.
@@ -179,7 +193,6 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   }
 
   void send_request() {
-    serializer_.emplace(http_request_);
     if (sent_at_once()) return read_head();
     deadline_.expire_after(provider_->options().first_byte_timeout);
     auto on_sent = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -188,19 +201,21 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
       if (ec) return self->retry_or_fail("cannot send the request", ec);
       self->read_head();
     });
-    stream_->visit([&](auto& stream) { http::async_write(stream, *serializer_, on_sent); });
+    net::const_buffer rest = net::buffer(wire_request_) + bytes_sent_;
+    stream_->visit([&](auto& stream) { net::async_write(stream, rest, on_sent); });
   }
 
   // A request the socket takes at once (the usual case: a few hundred bytes into an idle connection)
   // needs no completion handler round. What it does not take, and any error, the asynchronous write
   // then goes on with; TLS always goes that way.
   bool sent_at_once() {
+    bytes_sent_ = 0;
     UpstreamStream::Plain* plain = stream_->plain();
     if (!plain) return false;
     beast::error_code ec;
     if (!plain->socket().non_blocking()) plain->socket().non_blocking(true, ec);  // a full send buffer then says so
-    while (!ec && !serializer_->is_done()) http::write_some(plain->socket(), *serializer_, ec);
-    return serializer_->is_done();
+    while (!ec && bytes_sent_ < wire_request_.size()) bytes_sent_ += plain->socket().write_some(net::buffer(wire_request_) + bytes_sent_, ec);
+    return bytes_sent_ == wire_request_.size();
   }
 
   // A pooled connection the upstream has meanwhile closed fails before any answer: try once more on a
@@ -361,8 +376,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   bool streaming_ = false;
   unsigned status_ = 0;
   int retry_after_s_ = 0;
-  http::request<http::string_body> http_request_;
-  std::optional<http::request_serializer<http::string_body>> serializer_;  // of http_request_, per attempt
+  std::string wire_request_;  // head and body, as sent
+  std::size_t bytes_sent_ = 0;  // of wire_request_, by the attempt in flight
   beast::flat_buffer buffer_;
   std::optional<http::response_parser<http::buffer_body>> parser_;
   char chunk_[16 * 1024];
