@@ -227,11 +227,17 @@ std::optional<std::string> ChunkFormatter::usage_sse(const UsageReport& route_us
 // ,"usage":{...}, as usage() has it.
 void ChunkFormatter::append_usage(std::string& out, const UsageReport& route_usage) const {
   auto [usage, cost] = billed(route_usage);
-  out += ",\"usage\":{\"completion_tokens\":" + std::to_string(usage.completion_tokens);
-  out += ",\"cost\":" + json(cost).dump();
-  out += ",\"prompt_tokens\":" + std::to_string(usage.prompt_tokens);
-  out += ",\"prompt_tokens_details\":{\"cached_tokens\":" + std::to_string(usage.cached_prompt_tokens);
-  out += "},\"total_tokens\":" + std::to_string(usage.prompt_tokens + usage.completion_tokens) + "}";
+  out += ",\"usage\":{\"completion_tokens\":";
+  out += std::to_string(usage.completion_tokens);
+  out += ",\"cost\":";
+  append_json_number(out, cost);
+  out += ",\"prompt_tokens\":";
+  out += std::to_string(usage.prompt_tokens);
+  out += ",\"prompt_tokens_details\":{\"cached_tokens\":";
+  out += std::to_string(usage.cached_prompt_tokens);
+  out += "},\"total_tokens\":";
+  out += std::to_string(usage.prompt_tokens + usage.completion_tokens);
+  out += '}';
 }
 
 // Ends a chunk of one choice whose fields up to "index" are written: the index, "logprobs", then

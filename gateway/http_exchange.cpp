@@ -1,9 +1,13 @@
 #include "gateway/http_exchange.h"
 
+#include "providers/json_text.h"
+
 namespace mg::gateway {
 
 std::string to_json_text(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string text;
+  append_json(text, value);
+  return text;
 }
 
 std::string error_json(const Error& error) {

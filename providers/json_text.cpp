@@ -1,5 +1,10 @@
 #include "providers/json_text.h"
 
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <utility>
+
 namespace mg {
 namespace {
 
@@ -68,6 +73,74 @@ bool append_json_string(std::string& out, std::string_view text) {
   }
   out += '"';
   return true;
+}
+
+namespace {
+
+template <class Integer>
+void append_integer(std::string& out, Integer value) {
+  char digits[24];
+  auto [end, ignored] = std::to_chars(digits, digits + sizeof digits, value);
+  out.append(digits, end);
+}
+
+// A string with invalid UTF-8 is rare: nlohmann writes it, repairs and all.
+void append_string_value(std::string& out, const nlohmann::json& value) {
+  if (!append_json_string(out, value.get_ref<const std::string&>())) {
+    out += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+}
+
+void append_key(std::string& out, const std::string& key) {
+  if (!append_json_string(out, key)) out += nlohmann::json(key).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+void append_json_number(std::string& out, double value) {
+  if (!std::isfinite(value)) {
+    out += "null";
+    return;
+  }
+  char digits[64];
+  // nlohmann's own routine (Grisu2 and its layout rules): the same digits as its dump(), by construction.
+  char* end = nlohmann::detail::to_chars(digits, digits + sizeof digits, value);
+  out.append(digits, end);
+}
+
+void append_json(std::string& out, const nlohmann::json& value) {
+  using Type = nlohmann::json::value_t;
+  switch (value.type()) {
+    case Type::object: {
+      out += '{';
+      bool first = true;
+      for (auto member = value.begin(); member != value.end(); ++member) {
+        if (!std::exchange(first, false)) out += ',';
+        append_key(out, member.key());
+        out += ':';
+        append_json(out, member.value());
+      }
+      out += '}';
+      return;
+    }
+    case Type::array: {
+      out += '[';
+      bool first = true;
+      for (const nlohmann::json& element : value) {
+        if (!std::exchange(first, false)) out += ',';
+        append_json(out, element);
+      }
+      out += ']';
+      return;
+    }
+    case Type::string: return append_string_value(out, value);
+    case Type::boolean: out += value.get<bool>() ? "true" : "false"; return;
+    case Type::number_integer: return append_integer(out, value.get<std::int64_t>());
+    case Type::number_unsigned: return append_integer(out, value.get<std::uint64_t>());
+    case Type::number_float: return append_json_number(out, value.get<double>());
+    case Type::null: out += "null"; return;
+    default: out += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); return;  // binary, discarded: never read from JSON text
+  }
 }
 
 }  // namespace mg

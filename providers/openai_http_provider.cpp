@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/deadline.h"
+#include "providers/json_text.h"
 #include "providers/openai_response_decoder.h"
 #include "providers/openai_wire.h"
 #include "providers/sse_parser.h"
@@ -416,7 +417,10 @@ std::string OpenAiHttpProvider::request_body(const ChatRequest& request, const s
   // Bill from the upstream's own count.
   if (request.stream && dialect.asks_for_stream_usage) body["stream_options"]["include_usage"] = true;
   dialect.adapt(body);
-  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string text;
+  text.reserve(256);
+  append_json(text, body);
+  return text;
 }
 
 void OpenAiHttpProvider::chat_stream(std::shared_ptr<const ChatRequest> request, const std::string& model_id, const RequestContext& context,

@@ -3,7 +3,8 @@
 // parsed as both flavors. A body that parses must give OpenAI JSON (what an upstream receives) that
 // parses again to the same request; one that does not must say why as a 400 invalid_request_error.
 // The JSON reader under it is checked against nlohmann::json::parse, its oracle: the same bodies
-// accepted, the same documents read (a NUL byte aside: nlohmann ends its input there, the reader rejects).
+// accepted, the same documents read (a NUL byte aside: nlohmann ends its input there, the reader rejects);
+// and the JSON writer against nlohmann's dump(): the same text written back.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -11,24 +12,12 @@
 #include <string_view>
 
 #include "providers/json_reader.h"
+#include "providers/json_text.h"
 #include "providers/openai_wire.h"
 #include "tests/fuzz/fuzz_check.h"
+#include "tests/support/json_samples.h"
 
 namespace {
-
-bool same_types(const nlohmann::json& a, const nlohmann::json& b) {
-  if (a.type() != b.type() || a.size() != b.size()) return false;
-  if (a.is_object()) {
-    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
-      if (ia.key() != ib.key() || !same_types(*ia, *ib)) return false;
-    }
-  } else if (a.is_array()) {
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      if (!same_types(a[i], b[i])) return false;
-    }
-  }
-  return true;
-}
 
 void check_reader_against_nlohmann(std::string_view body) {
   mg::JsonSyntaxError error;
@@ -44,7 +33,11 @@ void check_reader_against_nlohmann(std::string_view body) {
   }
   FUZZ_CHECK(ours.has_value() == theirs.has_value());
   FUZZ_CHECK(ours || !error.what.empty());
-  if (ours) FUZZ_CHECK(*ours == *theirs && same_types(*ours, *theirs));
+  if (!ours) return;
+  FUZZ_CHECK(mg::test::identical_json(*ours, *theirs));
+  std::string written;
+  mg::append_json(written, *ours);  // the gateway's writer, against nlohmann's dump
+  FUZZ_CHECK(written == ours->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 void check_one_flavor(std::string_view body, mg::ApiFlavor flavor) {

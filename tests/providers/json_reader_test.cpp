@@ -9,31 +9,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/json_samples.h"
+
 namespace mg {
 namespace {
 
 using nlohmann::json;
-
-// json's operator== calls 1 and 1u and 1.0 equal; the reader must give the very types nlohmann gives.
-bool identical(const json& a, const json& b) {
-  if (a.type() != b.type()) return false;
-  if (a.is_object()) {
-    if (a.size() != b.size()) return false;
-    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
-      if (ia.key() != ib.key() || !identical(*ia, *ib)) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-      if (!identical(a[i], b[i])) return false;
-    }
-    return true;
-  }
-  if (a.is_number_float()) return std::signbit(a.get<double>()) == std::signbit(b.get<double>()) && a == b;
-  return a == b;
-}
 
 std::optional<json> oracle(std::string_view text) {
   try {
@@ -54,7 +35,7 @@ std::string disagreement(std::string_view text) {
   if (ours.has_value() != theirs.has_value()) {
     return ours ? "the reader accepts what nlohmann rejects" : "the reader rejects what nlohmann accepts: " + error.what;
   }
-  if (ours && !identical(*ours, *theirs)) return "different values: " + ours->dump() + " against " + theirs->dump();
+  if (ours && !test::identical_json(*ours, *theirs)) return "different values: " + ours->dump() + " against " + theirs->dump();
   if (!ours && error.what.empty()) return "a rejection without a reason";
   return {};
 }
@@ -87,35 +68,6 @@ TEST(JsonReaderTest, AgreesWithNlohmannOnTheGrammarsEdges) {
   for (const std::string& text : texts) EXPECT_EQ(disagreement(text), "") << "text: " << json(text).dump(-1, ' ', true, json::error_handler_t::replace);
 }
 
-// A random document of every kind of value, strings with escapes and bytes of every UTF-8 length.
-json random_value(std::mt19937& random, int depth) {
-  std::uniform_int_distribution<int> kind(0, depth > 3 ? 5 : 7);
-  switch (kind(random)) {
-    case 0: return nullptr;
-    case 1: return random() % 2 == 0;
-    case 2: return static_cast<std::int64_t>(random()) - static_cast<std::int64_t>(random()) * 4096;
-    case 3: return static_cast<std::uint64_t>(random()) << (random() % 33);
-    case 4: return std::ldexp(static_cast<double>(random()) - 2e9, static_cast<int>(random() % 200) - 100);
-    case 5: {
-      static const std::vector<std::string> pieces = {"a", "Z", " ", "\"", "\\", "/", "\b", "\n", "\t", std::string("\0", 1), "\x1f", "\x7f",
-                                                      "é", "日", "😀", "\xEF\xBF\xBD"};
-      std::string text;
-      for (int i = static_cast<int>(random() % 12); i > 0; --i) text += pieces[random() % pieces.size()];
-      return text;
-    }
-    case 6: {
-      json array = json::array();
-      for (int i = static_cast<int>(random() % 5); i > 0; --i) array.push_back(random_value(random, depth + 1));
-      return array;
-    }
-    default: {
-      json object = json::object();
-      for (int i = static_cast<int>(random() % 5); i > 0; --i) object[std::string(1, static_cast<char>('a' + random() % 6))] = random_value(random, depth + 1);
-      return object;
-    }
-  }
-}
-
 // nlohmann writes \u escapes only for control characters; these spellings cover the rest of the grammar.
 std::string respelled(std::string text, std::mt19937& random) {
   static const std::vector<std::pair<std::string, std::string>> spellings = {
@@ -134,7 +86,7 @@ TEST(JsonReaderTest, AgreesWithNlohmannOnRandomDocumentsAndTheirDamage) {
   int damaged_accepted = 0;
   int damaged_rejected = 0;
   for (int i = 0; i < 20000; ++i) {
-    std::string text = respelled(random_value(random, 0).dump(), random);
+    std::string text = respelled(test::random_json(random).dump(), random);
     ASSERT_EQ(disagreement(text), "") << text;
     std::string damaged = text;
     std::size_t at = random() % (damaged.size() + 1);
