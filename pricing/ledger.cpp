@@ -1,6 +1,8 @@
 #include "pricing/ledger.h"
 
 #include <filesystem>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include <sqlite3.h>
@@ -22,21 +24,60 @@ const char* group_expression(UsageGrouping grouping) {
   return "requested_model";
 }
 
+constexpr std::size_t kRowsPerInsert = 16;
+constexpr std::size_t kParametersPerRow = 14;  // kLedgerColumns
+
+// INSERT of `rows` rows in one statement; row r takes parameters r * 14 + 1 to r * 14 + 14.
+std::string insert_sql(std::size_t rows) {
+  std::string sql = std::string("INSERT INTO usage_ledger(") + kLedgerColumns + ") VALUES ";
+  for (std::size_t row = 0; row < rows; ++row) {
+    sql += row == 0 ? "(" : ",(";
+    for (std::size_t column = 1; column <= kParametersPerRow; ++column) {
+      if (column > 1) sql += ',';
+      sql += '?' + std::to_string(row * kParametersPerRow + column);
+    }
+    sql += ')';
+  }
+  return sql;
+}
+
+// The row's texts are bound without a copy: `row` outlives the statement's run.
+void bind_row(Statement& insert, int offset, const LedgerRecord& row) {
+  insert.bind_unowned(offset + 1, row.request_id).bind(offset + 2, row.created_at_ms).bind_unowned(offset + 3, row.api_key_id)
+      .bind_unowned(offset + 4, row.requested_model).bind_unowned(offset + 5, row.route).bind(offset + 6, row.prompt_tokens)
+      .bind(offset + 7, row.completion_tokens).bind(offset + 8, row.cost_usd).bind(offset + 9, row.ttft_ms).bind(offset + 10, row.duration_ms)
+      .bind(offset + 11, row.status).bind_unowned(offset + 12, row.error_code).bind_unowned(offset + 13, row.routes_tried_json)
+      .bind(offset + 14, row.stream);
+}
+
 }  // namespace
 
-void insert_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows, std::size_t yield_every) {
-  Transaction transaction(db);
-  Statement insert = db.prepare(std::string("INSERT INTO usage_ledger(") + kLedgerColumns +
-                                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)");
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    if (yield_every > 0 && i > 0 && i % yield_every == 0) std::this_thread::yield();
-    const LedgerRecord& row = rows[i];
-    insert.bind(1, row.request_id).bind(2, row.created_at_ms).bind(3, row.api_key_id).bind(4, row.requested_model).bind(5, row.route)
-        .bind(6, row.prompt_tokens).bind(7, row.completion_tokens).bind(8, row.cost_usd).bind(9, row.ttft_ms).bind(10, row.duration_ms)
-        .bind(11, row.status).bind(12, row.error_code).bind(13, row.routes_tried_json).bind(14, row.stream);
+Statement& LedgerWriter::statement_for(std::size_t rows) {
+  std::optional<Statement>& statement = rows == 1 ? single_ : group_;
+  if (!statement) statement.emplace(db_.handle(), insert_sql(rows));
+  return *statement;
+}
+
+void LedgerWriter::insert(const std::vector<LedgerRecord>& rows, std::size_t yield_every) {
+  Transaction transaction(db_);
+  std::size_t since_yield = 0;
+  for (std::size_t at = 0; at < rows.size();) {
+    if (yield_every > 0 && since_yield >= yield_every) {
+      std::this_thread::yield();
+      since_yield = 0;
+    }
+    std::size_t group = rows.size() - at >= kRowsPerInsert ? kRowsPerInsert : 1;
+    Statement& insert = statement_for(group);
+    for (std::size_t i = 0; i < group; ++i) bind_row(insert, static_cast<int>(i * kParametersPerRow), rows[at + i]);
     insert.run();
+    at += group;
+    since_yield += group;
   }
   transaction.commit();
+}
+
+void insert_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows, std::size_t yield_every) {
+  LedgerWriter(db).insert(rows, yield_every);
 }
 
 std::int64_t merge_ledger_spill(Database& db, const std::string& spill_path) {

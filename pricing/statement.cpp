@@ -41,6 +41,11 @@ Statement& Statement::bind(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::bind_unowned(int index, std::string_view value) {
+  if (sqlite3_bind_text(statement_, index, value.data(), static_cast<int>(value.size()), SQLITE_STATIC) != SQLITE_OK) fail(db_, "bind");
+  return *this;
+}
+
 Statement& Statement::bind(int index, std::nullopt_t) {
   if (sqlite3_bind_null(statement_, index) != SQLITE_OK) fail(db_, "bind");
   return *this;

@@ -44,6 +44,8 @@ class Statement {
   Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
   Statement& bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
   Statement& bind(int index, std::nullopt_t);
+  // Binds `value` without copying it: it must stay alive and unchanged until the statement is reset.
+  Statement& bind_unowned(int index, std::string_view value);
   template <class T>
   Statement& bind(int index, const std::optional<T>& value) {
     return value ? bind(index, *value) : bind(index, std::nullopt);

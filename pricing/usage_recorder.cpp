@@ -96,7 +96,7 @@ void UsageRecorder::settle(std::size_t rows) {
 
 bool UsageRecorder::write_batch(std::vector<LedgerRecord>& batch) {
   try {
-    insert_ledger_rows(db_, batch, options_.yield_every_rows);
+    ledger_.insert(batch, options_.yield_every_rows);
     return true;
   } catch (const std::exception& e) {
     note_failure(e.what(), batch.size());

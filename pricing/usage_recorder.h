@@ -102,6 +102,7 @@ class UsageRecorder {
   void stop_checkpoints();
 
   Database db_;
+  LedgerWriter ledger_{db_};
   const LiveStats* stats_;
   RecorderOptions options_;
   std::string spill_path_;

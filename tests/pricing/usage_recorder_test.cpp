@@ -179,6 +179,49 @@ TEST_F(UsageRecorderTest, APacedInsertWritesEveryRowOnceInOneTransaction) {
   EXPECT_EQ(ledger_count(db_path_), 0);
 }
 
+// Rows go in groups of sixteen per INSERT, the rest one by one: every field of every row lands as given,
+// in order, whatever its place in a group.
+TEST_F(UsageRecorderTest, EveryFieldOfEveryRowIsWrittenAsGiven) {
+  std::vector<LedgerRecord> rows;
+  for (int i = 0; i < 37; ++i) {
+    LedgerRecord record = row(i);
+    record.api_key_id = i % 3 == 0 ? "" : "key-" + std::to_string(i % 3);
+    record.requested_model = "model-" + std::to_string(i);
+    record.route = "provider/" + std::to_string(i * 7);
+    record.prompt_tokens = 1000 + i;
+    if (i % 2 == 0) record.ttft_ms = 0.5 * i;
+    record.duration_ms = 3.25 * i;
+    record.status = i % 5 == 0 ? 502 : 200;
+    record.error_code = i % 5 == 0 ? "upstream_http_500" : "";
+    record.routes_tried_json = "[\"try-" + std::to_string(i) + "\"]";
+    record.stream = i % 4 == 1;
+    rows.push_back(record);
+  }
+  pricing::Database db = pricing::Database::open(db_path_);
+  pricing::insert_ledger_rows(db, rows, 16);
+  pricing::Statement read = db.prepare(
+      "SELECT request_id, created_at_ms, api_key_id, requested_model, route, prompt_tokens, completion_tokens, cost_usd, ttft_ms,"
+      " duration_ms, status, error_code, routes_tried, stream FROM usage_ledger ORDER BY rowid");
+  for (const LedgerRecord& expected : rows) {
+    ASSERT_TRUE(read.step());
+    EXPECT_EQ(read.text(0), expected.request_id);
+    EXPECT_EQ(read.integer(1), expected.created_at_ms);
+    EXPECT_EQ(read.text(2), expected.api_key_id);
+    EXPECT_EQ(read.text(3), expected.requested_model);
+    EXPECT_EQ(read.text(4), expected.route);
+    EXPECT_EQ(read.integer(5), expected.prompt_tokens);
+    EXPECT_EQ(read.integer(6), expected.completion_tokens);
+    EXPECT_EQ(read.real(7), expected.cost_usd);
+    EXPECT_EQ(read.optional_real(8), expected.ttft_ms) << expected.request_id;
+    EXPECT_EQ(read.real(9), expected.duration_ms);
+    EXPECT_EQ(read.integer(10), expected.status);
+    EXPECT_EQ(read.text(11), expected.error_code);
+    EXPECT_EQ(read.text(12), expected.routes_tried_json);
+    EXPECT_EQ(read.integer(13), expected.stream ? 1 : 0);
+  }
+  EXPECT_FALSE(read.step());
+}
+
 // The scheduling policy of this process's thread named `name`, as the kernel has it; -1 if there is none.
 int policy_of_thread(const std::string& name) {
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
