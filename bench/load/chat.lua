@@ -3,7 +3,8 @@
 -- (Portkey's x-portkey-* headers). done() prints one machine-readable line:
 --   RESULT requests=N seconds=S rps=R connect=N read=N write=N status=N timeout=N p50_us=… p99_us=… p999_us=… max_us=…
 -- Latency is wrk's: from a request's send to the last byte of its answer (for a stream, the end of
--- the stream), per connection, back to back; not corrected for coordinated omission.
+-- the stream), per connection, back to back; wrk corrects the figures for coordinated omission after
+-- the run, before done() sees them (an estimate: see bench/README.md).
 
 function init(args)
   local stream = args[1] == "stream"
