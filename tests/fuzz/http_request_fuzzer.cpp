@@ -74,7 +74,9 @@ void handle(const http::request<http::string_body>& request) {
 void check_round_trip(http::request<http::string_body> request) {
   request.erase(http::field::transfer_encoding);
   request.erase(http::field::content_length);
-  request.prepare_payload();
+  // Framed by hand: prepare_payload() throws on a TRACE request with a body, which the parser accepts
+  // (and the gateway answers like any request it does not serve).
+  request.content_length(request.body().size());
   std::ostringstream written;
   written << request;
   const std::string text = written.str();
