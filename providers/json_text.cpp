@@ -84,15 +84,11 @@ void append_integer(std::string& out, Integer value) {
   out.append(digits, end);
 }
 
-// A string with invalid UTF-8 is rare: nlohmann writes it, repairs and all.
-void append_string_value(std::string& out, const nlohmann::json& value) {
-  if (!append_json_string(out, value.get_ref<const std::string&>())) {
-    out += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  }
-}
+std::string dumped(const nlohmann::json& value) { return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
 
-void append_key(std::string& out, const std::string& key) {
-  if (!append_json_string(out, key)) out += nlohmann::json(key).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+// A key or string value. One with invalid UTF-8 is rare: nlohmann writes it, repairs and all.
+void append_string_or_repair(std::string& out, const std::string& text) {
+  if (!append_json_string(out, text)) out += dumped(nlohmann::json(text));
 }
 
 }  // namespace
@@ -116,7 +112,7 @@ void append_json(std::string& out, const nlohmann::json& value) {
       bool first = true;
       for (auto member = value.begin(); member != value.end(); ++member) {
         if (!std::exchange(first, false)) out += ',';
-        append_key(out, member.key());
+        append_string_or_repair(out, member.key());
         out += ':';
         append_json(out, member.value());
       }
@@ -133,13 +129,13 @@ void append_json(std::string& out, const nlohmann::json& value) {
       out += ']';
       return;
     }
-    case Type::string: return append_string_value(out, value);
+    case Type::string: return append_string_or_repair(out, value.get_ref<const std::string&>());
     case Type::boolean: out += value.get<bool>() ? "true" : "false"; return;
     case Type::number_integer: return append_integer(out, value.get<std::int64_t>());
     case Type::number_unsigned: return append_integer(out, value.get<std::uint64_t>());
     case Type::number_float: return append_json_number(out, value.get<double>());
     case Type::null: out += "null"; return;
-    default: out += value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); return;  // binary, discarded: never read from JSON text
+    default: out += dumped(value); return;  // binary, discarded: never read from JSON text
   }
 }
 
