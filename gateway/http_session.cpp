@@ -12,6 +12,7 @@
 
 #include "gateway/exchange_accounting.h"
 #include "gateway/log.h"
+#include "gateway/request_framing.h"
 #include "gateway/session_registry.h"
 #include "providers/write_batch.h"
 
@@ -272,6 +273,7 @@ void HttpSession::on_header(beast::error_code ec) {
   disarm_read_deadline();
   if (ec) return on_read_failed(ec);
   http_version_ = parser_->get().version();
+  if (auto refused = request_framing_error(parser_->get(), http_version_)) return fail_request(*refused);
   if (auto shed = reserve_capacity()) return fail_request(*shed);
   if (parser_->is_done()) return dispatch_request();
   auto expect = parser_->get()[http::field::expect];
