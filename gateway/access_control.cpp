@@ -223,17 +223,23 @@ Result<AccessControl::KeyRef> AccessControl::authenticate(std::string_view autho
   return KeyRef(keys, &key->second);  // shares the table's lifetime
 }
 
-Result<AccessGrant> AccessControl::admit(const KeyRef& key, const AccessRequest& request) {
-  if (!key) return AccessGrant{};
-  const pricing::ApiKeyRecord& record = *key;
-  for (const std::string& model : request.models) {
-    if (!record.limits.allows_model(model)) {
+std::optional<Error> AccessControl::model_refusal(const KeyRef& key, const std::vector<std::string>& models) const {
+  if (!key) return std::nullopt;
+  for (const std::string& model : models) {
+    if (!key->limits.allows_model(model)) {
       Error error = access_error(403, FailureClass::caller_fault, "invalid_request_error", "model_not_allowed",
-                                 "API key '" + record.id + "' may not use model '" + model + "'");
+                                 "API key '" + key->id + "' may not use model '" + model + "'");
       error.param = "model";
       return error;
     }
   }
+  return std::nullopt;
+}
+
+Result<AccessGrant> AccessControl::admit(const KeyRef& key, const AccessRequest& request) {
+  if (!key) return AccessGrant{};
+  if (auto refused = model_refusal(key, request.models)) return *std::move(refused);
+  const pricing::ApiKeyRecord& record = *key;
   std::shared_ptr<KeyUsageState> state = usage_of(record.id, request.now_ms);
   std::lock_guard lock(state->mutex);
   state->roll_windows(request.now_ms);

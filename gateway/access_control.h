@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,6 +75,9 @@ class AccessControl {
   // revoked one; null when auth is off.
   using KeyRef = std::shared_ptr<const pricing::ApiKeyRecord>;
   Result<KeyRef> authenticate(std::string_view authorization_header) const;
+  // 403 when the key may not use one of `models`; checked before routing, so a refused model reveals
+  // nothing of its routes. Nothing to refuse for a null key.
+  std::optional<Error> model_refusal(const KeyRef& key, const std::vector<std::string>& models) const;
   // The key's models, rates and budgets: 403 for a model it may not use, 429 with Retry-After while a
   // rate is spent or its budget is held by requests in flight, 402 once a budget is spent. An empty
   // grant for a null key.

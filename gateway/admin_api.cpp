@@ -1,6 +1,7 @@
 // The admin API: /admin/keys to list (GET), create (POST) and revoke (DELETE /admin/keys/ID) client API
-// keys, and the dashboard's data, all behind the admin key. Without an admin key configured the admin
-// API is off (403) and the dashboard's data is open, like /metrics.
+// keys, and the dashboard's data, all behind the admin key; and who may read what else. Without an admin
+// key configured the admin API is off (403), and the dashboard's data is open only while the gateway has
+// no key of any kind, like /metrics.
 #include <boost/asio/any_io_executor.hpp>
 
 #include "gateway/api.h"
@@ -14,20 +15,42 @@ Error admin_error(int status, std::string code, std::string message) {
   return Error{status, FailureClass::auth, "invalid_request_error", std::move(code), {}, std::move(message), 0};
 }
 
+// True when the request's bearer token is `key` (never for an empty key).
+bool presents(const HttpRequest& request, const std::string& key) {
+  if (key.empty()) return false;
+  std::optional<std::string_view> token = bearer_token(request.authorization);
+  // Digests of equal length, so the comparison's time says nothing of the key, not even its length.
+  return token && constant_time_equals(sha256_hex(*token), sha256_hex(key));
+}
+
 }  // namespace
 
+bool Api::has_any_key() const {
+  return !config_.admin_key.empty() || !config_.metrics_key.empty() || (services_.access && services_.access->auth_required());
+}
+
+bool Api::is_admin(const HttpRequest& request) const { return presents(request, config_.admin_key); }
+
 std::optional<Error> Api::check_admin(const HttpRequest& request) const {
-  const std::string& admin_key = config_.admin_key;
-  if (admin_key.empty()) {
-    if (request.path == "/dashboard/data") return std::nullopt;
-    return admin_error(403, "admin_api_disabled", "The admin API is off: start the gateway with an admin key (admin_key in the config, or MODELGATE_ADMIN_KEY)");
+  if (is_admin(request)) return std::nullopt;
+  if (config_.admin_key.empty()) {
+    if (request.path == "/dashboard/data" && !has_any_key()) return std::nullopt;
+    return admin_error(403, "admin_api_disabled", "The admin API is off on this gateway");
   }
-  std::optional<std::string_view> token = bearer_token(request.authorization);
-  // Digests of equal length, so the comparison's time says nothing of the admin key, not even its length.
-  if (!token || !constant_time_equals(sha256_hex(*token), sha256_hex(admin_key))) {
-    return admin_error(401, "invalid_admin_key", "This endpoint needs the admin key: send 'Authorization: Bearer <admin key>'");
-  }
-  return std::nullopt;
+  return admin_error(401, "invalid_admin_key", "This endpoint needs the admin key: send 'Authorization: Bearer <admin key>'");
+}
+
+std::optional<Error> Api::check_operator(const HttpRequest& request) const {
+  if (!has_any_key() || is_admin(request) || presents(request, config_.metrics_key)) return std::nullopt;
+  return admin_error(401, "invalid_metrics_key", "This endpoint needs the metrics key or the admin key: send 'Authorization: Bearer <key>'");
+}
+
+Result<Api::Caller> Api::identify_caller(const HttpRequest& request) const {
+  if (is_admin(request)) return Caller{true, {}};
+  if (!services_.access || !services_.access->auth_required()) return Caller{false, {}};
+  Result<AccessControl::KeyRef> key = services_.access->authenticate(request.authorization);
+  if (!key) return key.error();
+  return Caller{false, std::move(key).value()};
 }
 
 void Api::admin_keys(const HttpRequest& request, std::shared_ptr<ResponseChannel> channel) {

@@ -118,30 +118,43 @@ void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) 
   if (!endpoint) return channel->send_reply(unknown_path(request));
   if (!allows(*endpoint, request.method)) return channel->send_reply(method_not_allowed(request, endpoint->methods));
   const std::string& path = request.path;
-  if (path == "/health") return channel->send_reply(health());
+  if (path == "/health") return channel->send_reply(health(request));
   if (path == "/ready") return channel->send_reply(ready());
-  if (path == "/metrics") return channel->send_reply(metrics());
   if (path == "/dashboard") return channel->send_reply(dashboard_page());
+  if (path == "/metrics") {
+    if (auto refused = check_operator(request)) return channel->send_reply(error_reply(*refused));
+    return channel->send_reply(metrics());
+  }
   if (path.starts_with("/admin/") || path == "/dashboard/data") {
     if (auto refused = check_admin(request)) return channel->send_reply(error_reply(*refused));
     if (path == "/dashboard/data") return channel->send_reply(dashboard_data());
     return admin_keys(request, std::move(channel));
   }
-  if (path == "/v1/models") return channel->send_reply(models());
-  if (path == "/v1/usage") return usage(request, std::move(channel));
+  if (path == "/v1/models" || path == "/v1/usage") {
+    Result<Caller> caller = identify_caller(request);
+    if (!caller) return channel->send_reply(error_reply(caller.error()));
+    if (path == "/v1/models") return channel->send_reply(models(*caller));
+    return usage(request, *caller, std::move(channel));
+  }
   ApiFlavor flavor = path == "/v1/completions" ? ApiFlavor::completion : ApiFlavor::chat;
   handle_completion(request, flavor, std::move(channel));
 }
 
-// The key is checked first (401 before 400, as OpenAI does), then the request, its routes, and what the
+// The key is checked first (401 before 400, as OpenAI does), then the request, whether the key may use
+// its models (before routing: a refused model must learn nothing of its routes), its routes, and what the
 // key may spend on them.
 void Api::handle_completion(const HttpRequest& request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel) {
   Result<AccessControl::KeyRef> key = services_.access ? services_.access->authenticate(request.authorization) : AccessControl::KeyRef{};
   if (!key) return reject_completion(request, nullptr, "", key.error(), channel);
   const std::string key_id = *key ? (*key)->id : "";
   if (!is_json_media_type(request.content_type)) return reject_completion(request, nullptr, key_id, unsupported_media_type_error(request), channel);
-  Result<ChatRequest> parsed = parse_chat_request(request.body, flavor);
+  JsonLimits limits;
+  limits.max_dom_bytes = config_.http.max_parsed_bytes(request.body.size());
+  Result<ChatRequest> parsed = parse_chat_request(request.body, flavor, limits);
   if (!parsed) return reject_completion(request, nullptr, key_id, parsed.error(), channel);
+  if (auto refused = services_.access ? services_.access->model_refusal(*key, parsed->requested_models()) : std::nullopt) {
+    return reject_completion(request, &*parsed, key_id, *refused, channel);
+  }
   Result<RoutedRequest> routed = services_.routing.route(*parsed);
   if (!routed) return reject_completion(request, &*parsed, key_id, routed.error(), channel);
   Result<AccessGrant> grant = AccessGrant{};
@@ -174,26 +187,27 @@ void Api::reject_completion(const HttpRequest& request, const ChatRequest* parse
   channel->send_reply(error_reply(error));
 }
 
-HttpReply Api::health() const {
-  nlohmann::json body = {{"status", "ok"},
-                         {"draining", state_.draining.load()},
-                         {"open_connections", state_.open_connections.load()},
-                         {"requests_in_flight", state_.requests_in_flight.load()},
-                         {"active_generations", state_.active_generations.load()},
-                         {"requests_total", state_.requests_total.load()},
-                         {"cancelled_total", state_.cancelled_total.load()},
-                         {"rejected_connections", state_.rejected_connections.load()},
-                         {"shed_requests", state_.shed_requests.load()},
-                         {"buffered_body_bytes", state_.buffered_body_bytes.load()}};
+// Liveness (status and draining) for anyone; the counters for the operator only.
+HttpReply Api::health(const HttpRequest& request) const {
+  const pricing::UsageRecorder* recorder = exchange_.observers.recorder;
+  std::optional<pricing::RecorderHealth> ledger;
+  if (recorder) ledger = recorder->health();
+  nlohmann::json body = {{"status", ledger && ledger->failing ? "degraded" : "ok"},  // still answering; the ledger catches up
+                         {"draining", state_.draining.load()}};
+  if (check_operator(request)) return json_reply(body);
+  body.update(nlohmann::json{{"open_connections", state_.open_connections.load()},
+                             {"requests_in_flight", state_.requests_in_flight.load()},
+                             {"active_generations", state_.active_generations.load()},
+                             {"requests_total", state_.requests_total.load()},
+                             {"cancelled_total", state_.cancelled_total.load()},
+                             {"rejected_connections", state_.rejected_connections.load()},
+                             {"shed_requests", state_.shed_requests.load()},
+                             {"buffered_body_bytes", state_.buffered_body_bytes.load()}});
   if (services_.local) body["local_engine"] = local_engine_json(*services_.local);
-  if (const pricing::UsageRecorder* recorder = exchange_.observers.recorder) {
-    pricing::RecorderHealth ledger = recorder->health();
-    body["ledger"] = {{"failing", ledger.failing}, {"pending_rows", ledger.pending_rows}, {"rows_written", ledger.rows_written},
-                      {"rows_spilled", ledger.rows_spilled}, {"rows_lost", ledger.rows_lost}};
-    if (ledger.failing) {
-      body["status"] = "degraded";  // still answering; the ledger catches up when the database does
-      body["ledger"]["error"] = ledger.last_error;
-    }
+  if (ledger) {
+    body["ledger"] = {{"failing", ledger->failing}, {"pending_rows", ledger->pending_rows}, {"rows_written", ledger->rows_written},
+                      {"rows_spilled", ledger->rows_spilled}, {"rows_lost", ledger->rows_lost}};
+    if (ledger->failing) body["ledger"]["error"] = ledger->last_error;
   }
   return json_reply(body);
 }
@@ -208,11 +222,15 @@ HttpReply Api::ready() const {
   return json_reply({{"status", "ready"}, {"catalogue_version", snapshot->version()}, {"routes", snapshot->routes().size()}});
 }
 
-HttpReply Api::models() const { return json_reply(services_.routing.models_json()); }
+HttpReply Api::models(const Caller& caller) const {
+  return json_reply(services_.routing.models_json(caller.operator_view ? Audience::operator_ : Audience::client));
+}
 
-void Api::usage(const HttpRequest& request, std::shared_ptr<ResponseChannel> channel) {
+// A client key sees its own usage only; the operator (or anyone, on a gateway without client keys) sees all.
+void Api::usage(const HttpRequest& request, const Caller& caller, std::shared_ptr<ResponseChannel> channel) {
   Result<pricing::UsageFilter> filter = parse_usage_query(request.query);
   if (!filter) return channel->send_reply(error_reply(filter.error()));
+  if (caller.key) filter->api_key_id = caller.key->id;
   if (!services_.reports) return channel->send_reply(error_reply(Error::unavailable("the ledger is not available", config_.no_route_retry_after_s)));
   static constexpr const char* kGroupNames[] = {"model", "route", "key", "day"};
   nlohmann::json head = {{"object", "list"}, {"group_by", kGroupNames[static_cast<int>(filter->group_by)]},

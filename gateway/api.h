@@ -38,11 +38,17 @@ class Api {
   void handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel);
 
  private:
+  // Who asks for /v1/models or /v1/usage: the operator's view is whole; a client key sees its own usage.
+  struct Caller {
+    bool operator_view = false;  // the admin key: why routes are unavailable, in full
+    AccessControl::KeyRef key;   // null for the operator, or on a gateway without client keys
+  };
+
   void handle_completion(const HttpRequest& request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel);
-  HttpReply health() const;
+  HttpReply health(const HttpRequest& request) const;
   HttpReply ready() const;
-  HttpReply models() const;
-  void usage(const HttpRequest& request, std::shared_ptr<ResponseChannel> channel);
+  HttpReply models(const Caller& caller) const;
+  void usage(const HttpRequest& request, const Caller& caller, std::shared_ptr<ResponseChannel> channel);
   void reject_completion(const HttpRequest& request, const ChatRequest* parsed, const std::string& key_id, const Error& error,
                          const std::shared_ptr<ResponseChannel>& channel);
 
@@ -51,8 +57,15 @@ class Api {
   HttpReply dashboard_page() const;
   HttpReply dashboard_data() const;
 
-  // admin_api.cpp
+  // admin_api.cpp: who may call what. Any key configured (admin, metrics or a client's) closes what a
+  // gateway without keys leaves open on its loopback address.
+  bool has_any_key() const;
+  bool is_admin(const HttpRequest& request) const;
   std::optional<Error> check_admin(const HttpRequest& request) const;
+  // /metrics and the detailed /health: the metrics key or the admin key, once any key exists.
+  std::optional<Error> check_operator(const HttpRequest& request) const;
+  // /v1/models and /v1/usage: a client key once client keys exist, or the admin key (the operator's view).
+  Result<Caller> identify_caller(const HttpRequest& request) const;
   void admin_keys(const HttpRequest& request, std::shared_ptr<ResponseChannel> channel);
 
   ApiServices services_;

@@ -92,6 +92,15 @@ RemoteProviders make_remote_providers(const std::vector<pricing::ProviderRecord>
   return out;
 }
 
+// The operator's view of what clients are only told is "not configured on this gateway".
+void log_unusable_providers(const std::map<std::string, std::string>& unusable) {
+  if (unusable.empty()) return;
+  std::string line = "providers not usable (their routes are skipped):";
+  for (const auto& [provider, why] : unusable) line += " " + provider + " (" + why + ");";
+  line.pop_back();
+  log_info(line);
+}
+
 std::shared_ptr<LocalProvider> start_local_provider(const LocalEngineSettings& settings) {
   engine::ServingOptions serving;
   serving.n_threads = static_cast<unsigned>(settings.threads);
@@ -197,6 +206,7 @@ Status Gateway::start() {
     database_.emplace(pricing::Database::open(config_.db_path));
     RemoteProviders remote = make_remote_providers(pricing::load_catalogue(*database_).providers, main_io().get_executor(), config_);
     upstreams_ = remote.clients;
+    log_unusable_providers(remote.unusable);
     routing_ = std::make_unique<RoutingState>(std::move(in_process), std::vector<std::shared_ptr<Provider>>(remote.clients.begin(), remote.clients.end()),
                                               RoutingOptions{RoutingPolicy::price, 0, config_.no_route_retry_after_s},
                                               std::move(remote.unusable), config_.circuit);

@@ -130,7 +130,8 @@ class ChainBuilder {
   bool eligible(const RouteEntry& route) {
     std::int64_t needed = prompt_tokens_ + (request_.max_tokens ? *request_.max_tokens : 0);
     if (!route.enabled) return exclude(route, "disabled");
-    if (!route.unavailable.empty()) return exclude(route, route.unavailable);
+    // The reason itself (a missing key's variable, a config error) is for the operator's log, not the client.
+    if (!route.unavailable.empty()) return exclude(route, "not configured on this gateway");
     if (!prefs_.only.empty() && !listed(prefs_.only, route.provider)) return exclude(route, "not in provider.only");
     if (listed(prefs_.ignore, route.provider)) return exclude(route, "in provider.ignore");
     if (needed > route.context_length) {

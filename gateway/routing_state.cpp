@@ -8,6 +8,10 @@
 namespace mg::gateway {
 namespace {
 
+// What a client is told of a route the operator's configuration leaves without a client: the reason itself
+// names environment variables and config keys, which are the operator's business.
+constexpr const char* kNotConfigured = "not configured on this gateway";
+
 pricing::BuiltinRoute builtin_route_for(const Provider& provider, const ModelOffer& offer) {
   pricing::BuiltinRoute builtin;
   pricing::RouteEntry& route = builtin.route;
@@ -34,7 +38,7 @@ std::string usd_per_token_text(double usd_per_mtok) {
   return text;
 }
 
-nlohmann::json route_json(const pricing::RouteEntry& route) {
+nlohmann::json route_json(const pricing::RouteEntry& route, Audience audience) {
   nlohmann::json out = {{"route", route.name},
                         {"provider", route.provider},
                         {"upstream_model", route.upstream_model_id},
@@ -50,7 +54,7 @@ nlohmann::json route_json(const pricing::RouteEntry& route) {
                         {"available", route.enabled && route.unavailable.empty()}};
   if (!route.description.empty()) out["description"] = route.description;
   if (!route.enabled) out["unavailable_reason"] = "disabled";
-  else if (!route.unavailable.empty()) out["unavailable_reason"] = route.unavailable;
+  else if (!route.unavailable.empty()) out["unavailable_reason"] = audience == Audience::operator_ ? route.unavailable : kNotConfigured;
   return out;
 }
 
@@ -109,7 +113,7 @@ nlohmann::json RoutingState::routes_json() const {
   auto snapshot = snapshot_.get();
   nlohmann::json routes = nlohmann::json::array();
   for (const pricing::RouteEntry& route : snapshot->routes()) {
-    nlohmann::json entry = route_json(route);
+    nlohmann::json entry = route_json(route, Audience::operator_);
     std::optional<pricing::RouteFigures> measured = live_stats_.figures(route.name);
     entry["model"] = route.model_id;
     entry["circuit"] = to_string(circuits_.state(route.name));
@@ -123,7 +127,7 @@ nlohmann::json RoutingState::routes_json() const {
   return routes;
 }
 
-nlohmann::json RoutingState::models_json() const {
+nlohmann::json RoutingState::models_json(Audience audience) const {
   auto snapshot = snapshot_.get();
   nlohmann::json data = nlohmann::json::array();
   std::vector<const pricing::ModelEntry*> models;
@@ -136,7 +140,7 @@ nlohmann::json RoutingState::models_json() const {
     nlohmann::json routes = nlohmann::json::array();
     for (std::uint32_t index : model->routes) {
       const pricing::RouteEntry& route = snapshot->routes()[index];
-      routes.push_back(route_json(route));
+      routes.push_back(route_json(route, audience));
       routes.back()["circuit"] = to_string(circuits_.state(route.name));
       if (!cheapest || listed_before(route, *cheapest)) cheapest = &route;
     }

@@ -20,6 +20,8 @@
 
 namespace mg::gateway {
 
+enum class Audience { client, operator_ };
+
 // A route an exchange can call: its catalogue entry and the provider serving it.
 struct RouteTarget {
   const pricing::RouteEntry* entry;  // valid while the snapshot that holds it lives
@@ -51,8 +53,9 @@ class RoutingState {
   CircuitBreakers& circuits() { return circuits_; }
   const pricing::LiveStats& live_stats() const { return live_stats_; }
 
-  // GET /v1/models: OpenAI list shape, each model with its cheapest usable price and every route.
-  nlohmann::json models_json() const;
+  // GET /v1/models: OpenAI list shape, each model with its cheapest usable price and every route. Why a
+  // route is unavailable is told in full to the operator only.
+  nlohmann::json models_json(Audience audience) const;
   // Every route of the snapshot with its prices, published and measured figures and circuit state.
   nlohmann::json routes_json() const;
 

@@ -29,7 +29,7 @@ const char* const kServeHelp =
     "                        model's chains; without one it serves a tiny synthetic demo model\n"
     "  --help                show this help\n"
     "\n"
-    "Config file keys: listen, reuse_port, db, threads, admin_key, access_log (stderr, off or a file), local_model, local {enabled, model, model_id, threads, context, kv_cache_mib,\n"
+    "Config file keys: listen, reuse_port, db, threads, admin_key, metrics_key, access_log (stderr, off or a file), local_model, local {enabled, model, model_id, threads, context, kv_cache_mib,\n"
     "max_running, max_queued, usd_per_mtok_input, usd_per_mtok_output}, upstream_ca_file, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
     "request_timeout_ms, catalogue_poll_interval_ms, no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
     "idle_timeout_ms, write_timeout_ms, max_connections, max_pending_stream_bytes,\n"
@@ -149,6 +149,7 @@ bool parse_serve_args(const std::vector<std::string>& args, ServerConfig& config
 int run_serve_command(const std::vector<std::string>& args) {
   ServerConfig config;
   if (const char* admin_key = std::getenv("MODELGATE_ADMIN_KEY")) config.admin_key = admin_key;  // the config file wins
+  if (const char* metrics_key = std::getenv("MODELGATE_METRICS_KEY")) config.metrics_key = metrics_key;
   int exit_code = 0;
   if (!parse_serve_args(args, config, exit_code)) return exit_code;
   auto started_at = std::chrono::steady_clock::now();

@@ -41,6 +41,8 @@ void read_http(ObjectReader& root, HttpLimits& http) {
   read_size(reader, "max_pending_stream_bytes", http.max_pending_stream_bytes, 64 * 1024, std::int64_t{1} << 30);
   read_size(reader, "max_requests_in_flight", http.max_requests_in_flight, 1, 1'000'000);
   read_size(reader, "max_buffered_body_bytes", http.max_buffered_body_bytes, 1024, std::int64_t{1} << 40);
+  read_size(reader, "parsed_bytes_per_body_byte", http.parsed_bytes_per_body_byte, 1, 1024);
+  read_size(reader, "min_parsed_bytes", http.min_parsed_bytes, 1024, std::int64_t{1} << 40);
   reader.reject_unread();
 }
 
@@ -145,6 +147,7 @@ void read_root(const json& document, ServerConfig& config) {
   read_local(root, config.local);
   if (auto ca_file = root.string("upstream_ca_file")) config.upstream_ca_file = *ca_file;
   if (auto admin_key = root.string("admin_key")) config.admin_key = *admin_key;  // never quoted in an error
+  if (auto metrics_key = root.string("metrics_key")) config.metrics_key = *metrics_key;  // nor this one
   if (auto access_log = root.string("access_log")) config.access_log = *access_log;
   read_http(root, config.http);
   read_duration(root, "stream_keepalive_interval_ms", config.stream_keepalive_interval);
@@ -174,6 +177,9 @@ Status ServerConfig::validate() const {
   if (http.max_body_bytes < 1024) return config_error("http.max_body_bytes must be at least 1024");
   if (!admin_key.empty() && admin_key.size() < 16) {
     return config_error("admin_key must be at least 16 characters; got " + std::to_string(admin_key.size()));
+  }
+  if (!metrics_key.empty() && metrics_key.size() < 16) {
+    return config_error("metrics_key must be at least 16 characters; got " + std::to_string(metrics_key.size()));
   }
   if (access_log.empty()) return config_error("access_log must be \"stderr\", \"off\" or a file path");
   return Ok{};

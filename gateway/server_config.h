@@ -2,6 +2,7 @@
 // defaults, then the --config file, then command-line flags; validated once, then read-only.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +31,16 @@ struct HttpLimits {
   // its body: capacity is shed at once instead of queueing without bound.
   std::size_t max_requests_in_flight = 2'048;  // of /v1/ requests; probes, metrics and admin are never shed
   std::size_t max_buffered_body_bytes = 256 * 1024 * 1024;  // bodies over 64 KiB held at once, all connections together
+  // A request's JSON, parsed, may take this many times its body's bytes of memory (at least
+  // min_parsed_bytes); past that it is refused with 413. Ordinary requests take 1.5 to 4 times; a body of
+  // tiny objects would take over 12 times, and its typed form as much again.
+  std::size_t parsed_bytes_per_body_byte = 6;
+  std::size_t min_parsed_bytes = 1024 * 1024;
+
+  // The most memory the parsed JSON of a `body_bytes` body may take.
+  std::size_t max_parsed_bytes(std::size_t body_bytes) const {
+    return std::max(min_parsed_bytes, body_bytes * parsed_bytes_per_body_byte);
+  }
 };
 
 // Retrying the same route before falling back to the next one.
@@ -97,6 +108,9 @@ struct ServerConfig {
   DialectRegistry dialects;                         // the presets plus the config file's "dialects"
   std::map<std::string, ProviderSettings> providers;  // by catalogue provider name
   std::string admin_key;           // guards /admin/*; '' turns the admin API off (MODELGATE_ADMIN_KEY sets it too)
+  // Lets a scraper read /metrics and the detailed /health without the admin key (MODELGATE_METRICS_KEY
+  // sets it too). Those are open only on a gateway with no key of any kind.
+  std::string metrics_key;
   std::string access_log = "stderr";  // one JSON line per request: "stderr", "off", or a file to append to
   bool fake_provider_enabled = false;  // test-only in-process provider (see providers/fake_provider.h)
   FakeProviderOptions fake_provider;

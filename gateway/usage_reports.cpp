@@ -4,6 +4,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "gateway/log.h"
+
 namespace mg::gateway {
 namespace {
 
@@ -36,7 +38,8 @@ void UsageReports::query(pricing::UsageFilter filter, boost::asio::any_io_execut
     try {
       result = pricing::query_usage(db_, filter);
     } catch (const std::exception& e) {
-      result = Error{500, FailureClass::transient, "server_error", "ledger_unavailable", {}, std::string("cannot read the ledger: ") + e.what(), 0};
+      log_warn(std::string("GET /v1/usage: cannot read the ledger: ") + e.what());  // names the file: the log only
+      result = Error{500, FailureClass::transient, "server_error", "ledger_unavailable", {}, "cannot read the ledger now; retry shortly", 0};
     }
     boost::asio::post(reply_on, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); });
   });

@@ -106,10 +106,10 @@ std::vector<UsageRow> query_usage(const Database& db, const UsageFilter& filter)
   std::string sql = std::string("SELECT ") + group_expression(filter.group_by) +
                     " AS grouping, COUNT(*), SUM(status >= 400 OR error_code != ''), SUM(prompt_tokens), SUM(completion_tokens),"
                     " SUM(cost_usd), AVG(ttft_ms), AVG(duration_ms) FROM usage_ledger"
-                    " WHERE (?1 IS NULL OR created_at_ms >= ?1) AND (?2 IS NULL OR created_at_ms < ?2)"
+                    " WHERE (?1 IS NULL OR created_at_ms >= ?1) AND (?2 IS NULL OR created_at_ms < ?2) AND (?3 IS NULL OR api_key_id = ?3)"
                     " GROUP BY grouping ORDER BY SUM(cost_usd) DESC, grouping";
   Statement query = db.prepare(sql);
-  query.bind(1, filter.from_ms).bind(2, filter.to_ms);
+  query.bind(1, filter.from_ms).bind(2, filter.to_ms).bind(3, filter.api_key_id);
   std::vector<UsageRow> rows;
   while (query.step()) {
     rows.push_back(UsageRow{query.text(0), query.integer(1), query.integer(2), query.integer(3), query.integer(4), query.real(5),

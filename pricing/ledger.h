@@ -61,6 +61,7 @@ struct UsageFilter {
   std::optional<std::int64_t> from_ms;  // inclusive
   std::optional<std::int64_t> to_ms;    // exclusive
   UsageGrouping group_by = UsageGrouping::model;
+  std::optional<std::string> api_key_id;  // one key's rows only
 };
 
 struct UsageRow {

@@ -211,26 +211,31 @@ bool JsonLexer::read_floating(std::string_view token) {
 
 namespace {
 
-// nlohmann's DOM, built from the reader's events.
+// nlohmann's DOM, built from the reader's events, within a budget of heap bytes.
 class DomBuilder {
  public:
-  nlohmann::json& document() { return document_; }
+  explicit DomBuilder(std::size_t max_bytes) : max_bytes_(max_bytes) {}
 
-  bool null() { return place(nullptr); }
-  bool boolean(bool value) { return place(value); }
-  bool number_integer(std::int64_t value) { return place(value); }
-  bool number_unsigned(std::uint64_t value) { return place(value); }
-  bool number_float(double value) { return place(value); }
-  bool string(std::string& value) { return place(std::move(value)); }
+  nlohmann::json& document() { return document_; }
+  bool over_budget() const { return bytes_ > max_bytes_; }
+
+  bool null() { return place(nullptr, 0); }
+  bool boolean(bool value) { return place(value, 0); }
+  bool number_integer(std::int64_t value) { return place(value, 0); }
+  bool number_unsigned(std::uint64_t value) { return place(value, 0); }
+  bool number_float(double value) { return place(value, 0); }
+  bool string(std::string& value) { return place(std::move(value), DomCost::string(value.size())); }
   bool key(std::string& name) {
     key_ = std::move(name);
     return true;
   }
   bool start_object() {
+    if (!charge(DomCost::object())) return false;
     open_.push_back(&place_ref(nlohmann::json::object()));
     return true;
   }
   bool start_array() {
+    if (!charge(DomCost::array())) return false;
     open_.push_back(&place_ref(nlohmann::json::array()));
     return true;
   }
@@ -239,9 +244,17 @@ class DomBuilder {
 
  private:
   template <class Value>
-  bool place(Value&& value) {
+  bool place(Value&& value, std::size_t own_bytes) {
+    if (!charge(own_bytes)) return false;
     place_ref(nlohmann::json(std::forward<Value>(value)));
     return true;
+  }
+
+  // The value's own heap and its place in the open container; false once the budget is spent.
+  bool charge(std::size_t own_bytes) {
+    std::size_t slot = open_.empty() ? 0 : open_.back()->is_array() ? DomCost::array_slot() : DomCost::object_member(key_.size());
+    bytes_ += own_bytes + slot;
+    return !over_budget();
   }
 
   // Containers' addresses stay put while they are open: their parent takes no other element meanwhile.
@@ -263,14 +276,17 @@ class DomBuilder {
   nlohmann::json document_;
   std::vector<nlohmann::json*> open_;
   std::string key_;
+  std::size_t max_bytes_;
+  std::size_t bytes_ = 0;
 };
 
 }  // namespace
 
-std::optional<nlohmann::json> read_json_document(std::string_view text, JsonSyntaxError& error) {
-  DomBuilder builder;
-  if (!read_json(text, builder, &error)) return std::nullopt;
-  return std::move(builder.document());
+std::optional<nlohmann::json> read_json_document(std::string_view text, JsonSyntaxError& error, std::size_t max_dom_bytes) {
+  DomBuilder builder(max_dom_bytes);
+  if (read_json(text, builder, &error)) return std::move(builder.document());
+  error.over_budget = builder.over_budget();
+  return std::nullopt;
 }
 
 }  // namespace mg

@@ -10,6 +10,7 @@
 // start_array(), end_array(). Each returns false to stop the reading.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -23,6 +24,7 @@ namespace mg {
 struct JsonSyntaxError {
   std::size_t offset = 0;  // of the byte where the text stopped being JSON
   std::string what;        // empty when the handler stopped the reading
+  bool over_budget = false;  // read_json_document: the DOM would take more memory than allowed
 };
 
 // The tokens, for read_json below; not for use on their own.
@@ -157,7 +159,25 @@ bool read_json(std::string_view text, Handler& handler, JsonSyntaxError* error =
 }
 
 // The whole document as nlohmann's DOM, as nlohmann::json::parse builds it (the last of duplicate keys
-// wins). Nullopt when `text` is not JSON, with `error` saying why.
-std::optional<nlohmann::json> read_json_document(std::string_view text, JsonSyntaxError& error);
+// wins). Nullopt when `text` is not JSON, with `error` saying why, or when the DOM would take more than
+// `max_dom_bytes` of heap (error.over_budget): a text of tiny objects costs tens of times its length as a
+// DOM, so a bound on the text alone does not bound the memory.
+std::optional<nlohmann::json> read_json_document(std::string_view text, JsonSyntaxError& error,
+                                                 std::size_t max_dom_bytes = SIZE_MAX);
+
+// What the DOM of one value takes on the heap, as glibc's allocator and libstdc++ lay it out: the value's
+// own allocations and, given its parent, the slot or map node it takes there (an estimate a few percent
+// high or low; what matters is that it grows as the true cost does).
+struct DomCost {
+  static std::size_t heap_chunk(std::size_t bytes) { return std::max<std::size_t>(32, (bytes + 8 + 15) & ~std::size_t{15}); }
+  static std::size_t string(std::size_t length) { return heap_chunk(sizeof(std::string)) + (length > 15 ? heap_chunk(length + 1) : 0); }
+  static std::size_t object() { return heap_chunk(sizeof(nlohmann::json::object_t)); }
+  static std::size_t array() { return heap_chunk(sizeof(nlohmann::json::array_t)); }
+  // An array's element, with the slack of the vector's doubling; an object's member, with its key.
+  static std::size_t array_slot() { return 2 * sizeof(nlohmann::json); }
+  static std::size_t object_member(std::size_t key_length) {
+    return heap_chunk(32 + sizeof(std::string) + sizeof(nlohmann::json)) + (key_length > 15 ? heap_chunk(key_length + 1) : 0);
+  }
+};
 
 }  // namespace mg

@@ -150,7 +150,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
                             net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, tcp::resolver::results_type results) {
                               ec = self->outcome(ec);
                               if (self->stopped_by_cancel()) return;
-                              if (ec) return self->finish_with(transport_error(self->name(), "cannot resolve " + self->provider_->base_url().host, ec));
+                              if (ec) return self->finish_with(transport_error(self->name(), "cannot resolve the upstream's host name", ec));
                               self->provider_->pool().cache_endpoints(results, kDnsCacheTtl);
                               self->connect(results);
                             }));

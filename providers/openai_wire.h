@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@ namespace mg {
 
 struct JsonLimits {
   std::size_t max_depth = 64;  // nesting of objects and arrays
+  std::size_t max_dom_bytes = SIZE_MAX;  // heap the parsed document may take (see read_json_document)
 };
 
 // Parses a request body (JSON text) for the given endpoint flavor.

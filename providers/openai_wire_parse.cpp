@@ -368,7 +368,13 @@ Status check_nesting_depth(std::string_view text, std::size_t max_depth) {
 Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits) {
   if (Status depth = check_nesting_depth(body, limits.max_depth); !depth) return depth.error();
   JsonSyntaxError error;
-  std::optional<nlohmann::json> document = read_json_document(body, error);
+  std::optional<nlohmann::json> document = read_json_document(body, error, limits.max_dom_bytes);
+  if (error.over_budget) {
+    return Error{413, FailureClass::caller_fault, "invalid_request_error", "request_too_complex", {},
+                 "the request's JSON would take more than " + std::to_string(limits.max_dom_bytes >> 20) + " MiB of memory once parsed (" +
+                     std::to_string(body.size()) + " bytes of text); send fewer, larger values",
+                 0};
+  }
   if (!document) {
     return Error::invalid_request("request body is not valid JSON: " + error.what + " at byte " + std::to_string(error.offset), {},
                                   "invalid_json");

@@ -13,23 +13,12 @@ namespace mg::test {
 namespace {
 
 using nlohmann::json;
-using Headers = std::vector<std::pair<std::string, std::string>>;
 
-constexpr const char* kAdminKey = "test-admin-key-0123456789abcdef";
+void with_admin_key(gateway::ServerConfig& config) { config.admin_key = kTestAdminKey; }
 
-void with_admin_key(gateway::ServerConfig& config) { config.admin_key = kAdminKey; }
+json create_key(TestGateway& gateway, const json& spec) { return create_key_as_admin(gateway, spec); }
 
-Headers bearer(const std::string& token) { return {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + token}}; }
-
-// Creates a key through the admin API; returns {"id", "key", ...}.
-json create_key(TestGateway& gateway, const json& spec) {
-  std::optional<RawResponse> response = gateway.post("/admin/keys", spec, bearer(kAdminKey));
-  EXPECT_TRUE(response && response->status == 201) << (response ? response->body : "no response");
-  if (!response) return json();
-  json created = json::parse(response->body);
-  register_test_secret(created.value("key", ""));
-  return created;
-}
+constexpr const char* kAdminKey = kTestAdminKey;
 
 json echo(int max_tokens = 8) {
   json body = chat_body("echo", "hello there");

@@ -1,6 +1,7 @@
 #include "tests/support/raw_http_client.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -10,11 +11,28 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 namespace mg::test {
 
 using Clock = std::chrono::steady_clock;
+
+// Every error a client of the suite's gateways saw (a status >= 400, or an error inside a stream), kept
+// in the suite's log folder for its last test: none may name an environment variable, a config key, a
+// path, an upstream's address or a secret (tests/support/client_errors_reveal_nothing.py).
+void keep_if_error(const RawResponse& response) {
+  bool in_band_error = response.header("content-type").starts_with("text/event-stream") && response.body.find("\"error\"") != std::string::npos;
+  if (response.status < 400 && !in_band_error) return;
+  const char* dir = std::getenv("MODELGATE_TEST_LOG_DIR");
+  if (!dir || !*dir) return;
+  std::string path = std::string(dir) + "/client-errors-" + std::to_string(::getpid()) + ".txt";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  std::string record = std::to_string(response.status) + " " + response.body + "\n";
+  [[maybe_unused]] ssize_t written = ::write(fd, record.data(), record.size());  // one write: records never interleave
+  ::close(fd);
+}
 
 std::string RawResponse::header(const std::string& name) const {
   std::string lower = name;
@@ -129,6 +147,7 @@ std::optional<RawResponse> RawConnection::read_response(std::chrono::millisecond
     response.body = std::move(pending_);
     pending_.clear();
   }
+  keep_if_error(response);
   return response;
 }
 

@@ -68,6 +68,7 @@ TestGateway::TestGateway(std::function<void(gateway::ServerConfig&)> adjust) {
   }
   if (adjust) adjust(config);
   register_test_secret(config.admin_key);
+  register_test_secret(config.metrics_key);
   for (const auto& [name, settings] : config.providers) register_test_secret(settings.api_key);
   gateway_ = std::make_unique<gateway::Gateway>(config);
   Status started = gateway_->start();
@@ -86,8 +87,14 @@ std::optional<RawResponse> TestGateway::post(const std::string& path, const nloh
 
 std::optional<RawResponse> TestGateway::get(const std::string& path) { return http_request(port(), "GET", path, "", {}); }
 
+std::optional<RawResponse> TestGateway::get_as_operator(const std::string& path) {
+  const std::string& key = config().metrics_key.empty() ? config().admin_key : config().metrics_key;
+  if (key.empty()) return get(path);
+  return http_request(port(), "GET", path, "", {{"Authorization", "Bearer " + key}});
+}
+
 nlohmann::json TestGateway::health() {
-  auto response = get("/health");
+  auto response = get_as_operator("/health");
   if (!response || response->status != 200) return nullptr;
   return nlohmann::json::parse(response->body);
 }
@@ -116,6 +123,17 @@ nlohmann::json ledger_rows(gateway::Gateway& gateway, const std::string& db_path
                     {"completion_tokens", query.integer(6)}, {"cost_usd", query.real(7)}});
   }
   return rows;
+}
+
+Headers bearer(const std::string& token) { return {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + token}}; }
+
+nlohmann::json create_key_as_admin(TestGateway& gateway, const nlohmann::json& spec) {
+  std::optional<RawResponse> response = gateway.post("/admin/keys", spec, bearer(kTestAdminKey));
+  EXPECT_TRUE(response && response->status == 201) << (response ? response->body : "no response");
+  if (!response) return nullptr;
+  nlohmann::json created = nlohmann::json::parse(response->body);
+  register_test_secret(created.value("key", ""));
+  return created;
 }
 
 nlohmann::json chat_body(const std::string& model, const std::string& user_text, bool stream) {

@@ -41,6 +41,9 @@ class TestGateway {
   std::optional<RawResponse> post(const std::string& path, const nlohmann::json& body,
                                   std::vector<std::pair<std::string, std::string>> headers = {{"Content-Type", "application/json"}});
   std::optional<RawResponse> get(const std::string& path);
+  // With the metrics key, else the admin key, where the config has one: /metrics, the detailed /health.
+  std::optional<RawResponse> get_as_operator(const std::string& path);
+  // The detailed /health, as the operator sees it.
   nlohmann::json health();
   // Polls /health until `predicate` holds or the timeout passes; returns the last /health body.
   nlohmann::json wait_for_health(const std::function<bool(const nlohmann::json&)>& predicate,
@@ -59,6 +62,14 @@ nlohmann::json ledger_rows(gateway::Gateway& gateway, const std::string& db_path
 std::optional<std::filesystem::path> suite_log_dir();
 // Lists `secret` for the suite's last test, which greps every log for it (tests/support/logs_carry_no_secrets.py).
 void register_test_secret(const std::string& secret);
+
+// The admin key tests configure, and the headers that present a bearer token with a JSON body.
+inline constexpr const char* kTestAdminKey = "test-admin-key-0123456789abcdef";
+using Headers = std::vector<std::pair<std::string, std::string>>;
+Headers bearer(const std::string& token);
+// Creates a client key through the admin API (the gateway's admin key must be kTestAdminKey); returns
+// {"id", "key", ...}, the key listed as a secret.
+nlohmann::json create_key_as_admin(TestGateway& gateway, const nlohmann::json& spec);
 
 nlohmann::json chat_body(const std::string& model, const std::string& user_text, bool stream = false);
 
