@@ -189,7 +189,8 @@ HttpReply Api::health() const {
   if (const pricing::UsageRecorder* recorder = exchange_.observers.recorder) {
     pricing::RecorderHealth ledger = recorder->health();
     body["ledger"] = {{"failing", ledger.failing}, {"pending_rows", ledger.pending_rows}, {"rows_written", ledger.rows_written},
-                      {"rows_spilled", ledger.rows_spilled}, {"rows_lost", ledger.rows_lost}};
+                      {"rows_spilled", ledger.rows_spilled}, {"rows_lost", ledger.rows_lost},
+                      {"journal_failures", ledger.journal_failures}};
     if (ledger.failing) {
       body["status"] = "degraded";  // still answering; the ledger catches up when the database does
       body["ledger"]["error"] = ledger.last_error;
