@@ -129,11 +129,10 @@ bool append_journal_frame(const LedgerRecord& row, std::string& out) {
     out.resize(frame_start);
     return false;
   }
-  std::string header;
-  put(header, kJournalFrameMagic);
-  put(header, static_cast<std::uint32_t>(payload_bytes));
-  put(header, crc32_of(std::string_view(out).substr(frame_start + kJournalFrameHeaderBytes)));
-  out.replace(frame_start, kJournalFrameHeaderBytes, header);
+  const std::uint32_t header[3] = {kJournalFrameMagic, static_cast<std::uint32_t>(payload_bytes),
+                                   crc32_of(std::string_view(out).substr(frame_start + kJournalFrameHeaderBytes))};
+  static_assert(sizeof header == kJournalFrameHeaderBytes);
+  std::memcpy(out.data() + frame_start, header, sizeof header);
   return true;
 }
 

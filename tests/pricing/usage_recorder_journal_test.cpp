@@ -95,6 +95,22 @@ TEST_F(UsageRecorderJournalTest, ARunningRecorderReplaysTheJournalOfAReplicaThat
   EXPECT_EQ(survivor.rows_written(), 30);
 }
 
+// A database locked at the start refuses the replay: the segments stay, and the writer tries again.
+TEST_F(UsageRecorderJournalTest, AReplayTheDatabaseRefusesIsKeptAndRetried) {
+  record_in_a_killed_process(0, 20);
+  SqliteLockHolder lock(db_path_);
+  ASSERT_TRUE(lock.locked());
+  RecorderOptions options = quick_options();
+  options.stats_interval = 50ms;
+  UsageRecorder next_run(db_path_, nullptr, options);
+  std::this_thread::sleep_for(200ms);  // a few refused tries
+  EXPECT_EQ(journal_files().first, 1u) << "the crashed run's segment is kept";
+  lock.release();
+  ASSERT_TRUE(eventually([&] { return ledger_count(db_path_) == 20; }));
+  EXPECT_EQ(next_run.rows_written(), 20);
+  EXPECT_TRUE(eventually([&] { return journal_files().first == 0; }));
+}
+
 TEST_F(UsageRecorderJournalTest, ACleanStopLeavesNoJournal) {
   UsageRecorder recorder(db_path_, nullptr, quick_options());
   for (int i = 0; i < 300; ++i) recorder.record(row(i));
