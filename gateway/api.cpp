@@ -206,7 +206,8 @@ HttpReply Api::health(const HttpRequest& request) const {
   if (services_.local) body["local_engine"] = local_engine_json(*services_.local);
   if (ledger) {
     body["ledger"] = {{"failing", ledger->failing}, {"pending_rows", ledger->pending_rows}, {"rows_written", ledger->rows_written},
-                      {"rows_spilled", ledger->rows_spilled}, {"rows_lost", ledger->rows_lost}};
+                      {"rows_spilled", ledger->rows_spilled}, {"rows_lost", ledger->rows_lost},
+                      {"journal_failures", ledger->journal_failures}};
     if (ledger->failing) body["ledger"]["error"] = ledger->last_error;
   }
   return json_reply(body);

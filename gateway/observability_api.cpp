@@ -33,6 +33,9 @@ void render_ledger(MetricsText& text, const pricing::RecorderHealth& ledger) {
       .sample("modelgate_ledger_rows_spilled_total", "", static_cast<double>(ledger.rows_spilled));
   text.family("modelgate_ledger_rows_lost_total", "counter", "Ledger rows neither the database nor the spill file took (each logged in full).")
       .sample("modelgate_ledger_rows_lost_total", "", static_cast<double>(ledger.rows_lost));
+  text.family("modelgate_ledger_journal_failures_total", "counter",
+              "Ledger rows the crash journal could not take (each logged, rate-limited): lost should the gateway die before writing them.")
+      .sample("modelgate_ledger_journal_failures_total", "", static_cast<double>(ledger.journal_failures));
 }
 
 double circuit_state_value(const std::string& state) { return state == "closed" ? 0 : state == "half_open" ? 1 : 2; }

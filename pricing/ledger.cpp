@@ -28,8 +28,8 @@ constexpr std::size_t kRowsPerInsert = 16;
 constexpr std::size_t kParametersPerRow = 14;  // kLedgerColumns
 
 // INSERT of `rows` rows in one statement; row r takes parameters r * 14 + 1 to r * 14 + 14.
-std::string insert_sql(std::size_t rows) {
-  std::string sql = std::string("INSERT INTO usage_ledger(") + kLedgerColumns + ") VALUES ";
+std::string insert_sql(const std::string& table, std::size_t rows) {
+  std::string sql = "INSERT INTO " + table + "(" + kLedgerColumns + ") VALUES ";
   for (std::size_t row = 0; row < rows; ++row) {
     sql += row == 0 ? "(" : ",(";
     for (std::size_t column = 1; column <= kParametersPerRow; ++column) {
@@ -54,7 +54,7 @@ void bind_row(Statement& insert, int offset, const LedgerRecord& row) {
 
 Statement& LedgerWriter::statement_for(std::size_t rows) {
   std::optional<Statement>& statement = rows == 1 ? single_ : group_;
-  if (!statement) statement.emplace(db_.handle(), insert_sql(rows));
+  if (!statement) statement.emplace(db_.handle(), insert_sql(table_, rows));
   return *statement;
 }
 
@@ -80,17 +80,21 @@ void insert_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows, std
   LedgerWriter(db).insert(rows, yield_every);
 }
 
+std::int64_t insert_missing_ledger_rows(Database& db, const std::string& source_table) {
+  // The time index finds a row's twin cheaply; a request id alone is not indexed.
+  db.exec(std::string("INSERT INTO main.usage_ledger(") + kLedgerColumns + ") SELECT " + kLedgerColumns + " FROM " + source_table +
+          " AS s WHERE NOT EXISTS (SELECT 1 FROM main.usage_ledger AS m"
+          " WHERE m.created_at_ms = s.created_at_ms AND m.request_id = s.request_id AND m.duration_ms = s.duration_ms)");
+  return sqlite3_changes64(db.handle());
+}
+
 std::int64_t merge_ledger_spill(Database& db, const std::string& spill_path) {
   if (!std::filesystem::exists(spill_path)) return 0;
   db.prepare("ATTACH DATABASE ?1 AS spill").bind(1, spill_path).run();
   std::int64_t merged = 0;
   try {
     Transaction transaction(db);
-    // The time index finds a row's twin cheaply; a request id alone is not indexed.
-    db.exec(std::string("INSERT INTO main.usage_ledger(") + kLedgerColumns + ") SELECT " + kLedgerColumns +
-            " FROM spill.usage_ledger AS s WHERE NOT EXISTS (SELECT 1 FROM main.usage_ledger AS m"
-            " WHERE m.created_at_ms = s.created_at_ms AND m.request_id = s.request_id)");
-    merged = sqlite3_changes64(db.handle());
+    merged = insert_missing_ledger_rows(db, "spill.usage_ledger");
     db.exec("DELETE FROM spill.usage_ledger");
     transaction.commit();
   } catch (...) {
@@ -100,6 +104,19 @@ std::int64_t merge_ledger_spill(Database& db, const std::string& spill_path) {
   db.exec("DETACH DATABASE spill");
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(spill_path + suffix);
   return merged;
+}
+
+std::int64_t add_missing_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows) {
+  if (rows.empty()) return 0;
+  // A temporary table of the rows, so that one statement finds the missing ones (the same as the spill's).
+  db.exec(std::string("CREATE TEMP TABLE IF NOT EXISTS journal_rows AS SELECT ") + kLedgerColumns + " FROM main.usage_ledger WHERE 0");
+  db.exec("DELETE FROM temp.journal_rows");
+  LedgerWriter(db, "temp.journal_rows").insert(rows);
+  Transaction transaction(db);
+  std::int64_t added = insert_missing_ledger_rows(db, "temp.journal_rows");
+  db.exec("DELETE FROM temp.journal_rows");
+  transaction.commit();
+  return added;
 }
 
 std::vector<UsageRow> query_usage(const Database& db, const UsageFilter& filter) {

@@ -26,13 +26,16 @@ struct LedgerRecord {
   std::string error_code;
   std::string routes_tried_json = "[]";
   bool stream = false;
+
+  bool operator==(const LedgerRecord&) const = default;
 };
 
 // Writes ledger rows sixteen to an INSERT, through statements prepared once: preparing that INSERT
 // costs more than the rows of a batch cost to insert.
 class LedgerWriter {
  public:
-  explicit LedgerWriter(Database& db) : db_(db) {}
+  // `table`: the ledger itself, or a table of the same columns (the journal's replay fills a temporary one).
+  explicit LedgerWriter(Database& db, std::string table = "main.usage_ledger") : db_(db), table_(std::move(table)) {}
 
   // Inserts the rows in one transaction; all or none. With `yield_every` > 0 the calling thread gives
   // up its core after every so many rows (inside the transaction): a thread the scheduler queued behind
@@ -43,6 +46,7 @@ class LedgerWriter {
   Statement& statement_for(std::size_t rows);
 
   Database& db_;
+  std::string table_;
   std::optional<Statement> single_;
   std::optional<Statement> group_;
 };
@@ -50,10 +54,20 @@ class LedgerWriter {
 // LedgerWriter(db).insert(rows, yield_every), for a one-off write.
 void insert_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows, std::size_t yield_every = 0);
 
+// Copies into the ledger the rows of `source_table` (a table of the ledger's columns, in an attached or
+// temporary database) that it does not hold yet, inside the caller's transaction; returns how many. The
+// one test of "already there" for every second copy of a row (the spill file, the crash journal): same
+// arrival millisecond, request id and duration, which a client reusing its request ids does not repeat.
+std::int64_t insert_missing_ledger_rows(Database& db, const std::string& source_table);
+
 // Moves the ledger rows of the SQLite file at `spill_path` (written with insert_ledger_rows) into `db`,
 // skipping rows already there so that a merge cut short is safe to repeat, then deletes the file.
 // Returns the rows added; 0 when there is no such file.
 std::int64_t merge_ledger_spill(Database& db, const std::string& spill_path);
+
+// Adds to the ledger, in one transaction, those of `rows` it does not hold yet (insert_missing_ledger_rows);
+// returns how many. Throws when the database refuses, having added none.
+std::int64_t add_missing_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows);
 
 enum class UsageGrouping { model, route, key, day };
 

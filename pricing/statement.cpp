@@ -8,6 +8,8 @@ namespace mg::pricing {
 
 bool DatabaseError::damaged() const { return sqlite_code_ == SQLITE_CORRUPT || sqlite_code_ == SQLITE_NOTADB; }
 
+std::string DatabaseError::reason() const { return sqlite3_errstr(sqlite_code_); }
+
 void throw_database_error(sqlite3* db, const std::string& what) {
   throw DatabaseError(what + ": " + sqlite3_errmsg(db), sqlite3_errcode(db) & 0xff);
 }

@@ -21,6 +21,9 @@ class DatabaseError : public std::runtime_error {
   DatabaseError(const std::string& message, int sqlite_code) : std::runtime_error(message), sqlite_code_(sqlite_code) {}
   int sqlite_code() const { return sqlite_code_; }
   bool damaged() const;  // SQLITE_CORRUPT or SQLITE_NOTADB: the file is not a sound database
+  // SQLite's words for the failure ("database is locked"), without the file's path that what() names:
+  // what may be shown beyond the log.
+  std::string reason() const;
 
  private:
   int sqlite_code_;

@@ -28,10 +28,12 @@ void print_lost_row(const LedgerRecord& row, const std::string& why) {
 UsageRecorder::UsageRecorder(const std::string& db_path, const LiveStats* stats, RecorderOptions options, LostRowReporter report_lost)
     : db_(Database::open(db_path)), stats_(stats), options_(std::move(options)),
       spill_path_(options_.spill_path.empty() ? db_path + ".ledger-spill" : options_.spill_path),
-      report_lost_(report_lost ? std::move(report_lost) : LostRowReporter(print_lost_row)) {
+      report_lost_(report_lost ? std::move(report_lost) : LostRowReporter(print_lost_row)),
+      journal_(options_.journal_dir.empty() ? db_path + ".journal" : options_.journal_dir, options_.journal_segment_bytes) {
   sqlite3_busy_timeout(db_.handle(), static_cast<int>(options_.busy_timeout.count()));
   spill_pending_ = true;  // an earlier run may have left one
   merge_spill_file();
+  replay_journal();
   sqlite3_wal_hook(db_.handle(), &UsageRecorder::on_wal_commit, this);  // in place of SQLite's automatic checkpoints
   checkpointer_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "mg-checkpoint");
@@ -49,12 +51,14 @@ void UsageRecorder::record(LedgerRecord row) {
   std::unique_lock lock(mutex_);
   ++recorded_;
   if (!stopped_ && queue_.size() < options_.queue_capacity) {
-    queue_.push_back(std::move(row));
+    const bool journaled = journal_.append(row);
+    queue_.push_back(QueuedRow{std::move(row), journal_.generation()});
     if (queue_.size() >= options_.batch_size) wake_writer_.notify_one();
+    if (!journaled) note_journal_failure(lock);
     return;
   }
   // The database has been failing for a while, or a straggler comes after stop(): the row goes to the
-  // spill file, merged into the ledger later.
+  // spill file, merged into the ledger later. Not journaled: the spill file's commit is as durable.
   lock.unlock();
   spill_or_report({std::move(row)});
   lock.lock();
@@ -78,14 +82,19 @@ void UsageRecorder::stop() {
   progress_.notify_all();
   if (thread_.joinable()) thread_.join();
   stop_checkpoints();
-  std::lock_guard lock(mutex_);
-  stopped_ = true;
+  std::vector<JournalSegment> segments;
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    segments = journal_.take_all();  // every row is settled; those reported lost keep their segments
+  }
+  retire_segments(segments);
 }
 
 RecorderHealth UsageRecorder::health() const {
   std::lock_guard lock(mutex_);
   return RecorderHealth{static_cast<std::int64_t>(queue_.size() + in_batch_), rows_written_.load(), rows_spilled_.load(),
-                        rows_lost_.load(), checkpoints_.load(), failing_, last_error_};
+                        rows_lost_.load(), checkpoints_.load(), journal_failures_.load(), failing_, last_error_};
 }
 
 // Called with mutex_ held.
@@ -94,24 +103,79 @@ void UsageRecorder::settle(std::size_t rows) {
   progress_.notify_all();
 }
 
+// Called with mutex_ held. The batch's rows are the oldest unsettled ones (queue order is journal order),
+// so the segments before its newest hold settled rows only: handed out to be deleted.
+std::vector<JournalSegment> UsageRecorder::settle_batch(std::size_t rows, bool reported_lost) {
+  if (reported_lost) journal_.keep_through(batch_generation_);  // replayed at the next start
+  in_batch_ = 0;
+  settle(rows);
+  return journal_.take_settled_before(batch_generation_);
+}
+
+// Called with mutex_ held, which it releases to log: once, then every report_interval.
+void UsageRecorder::note_journal_failure(std::unique_lock<std::mutex>& lock) {
+  const std::int64_t failures = journal_failures_.fetch_add(1) + 1;
+  if (failures > 1 && Clock::now() - last_journal_failure_report_ < options_.report_interval) return;
+  last_journal_failure_report_ = Clock::now();
+  const std::string error = journal_.last_error();
+  lock.unlock();
+  std::fprintf(stderr,
+               "usage recorder: a ledger row could not be journaled (%s); it waits in memory only and is lost should the"
+               " process die before it is written (%lld such rows so far)\n",
+               error.c_str(), static_cast<long long>(failures));
+}
+
+// Nothing waits: every journaled row is settled, and an idle gateway leaves no rows behind on disk.
+void UsageRecorder::empty_journal_when_idle() {
+  std::vector<JournalSegment> settled;
+  {
+    std::lock_guard lock(mutex_);
+    if (settled_ != recorded_) return;
+    settled = journal_.take_all_settled();
+  }
+  retire_segments(settled);
+}
+
+// Rows of processes that died before writing them (the kernel dropped their segments' locks).
+void UsageRecorder::replay_journal() {
+  try {
+    JournalReplay replay = replay_abandoned_segments(db_, journal_.dir());
+    if (replay.segments == 0) return;
+    rows_written_.fetch_add(replay.rows_added);
+    std::fprintf(stderr,
+                 "usage recorder: replayed %lld ledger rows from the journal of a crashed run (%zu segments in '%s': %lld rows,"
+                 " %lld of them already in the ledger)\n",
+                 static_cast<long long>(replay.rows_added), replay.segments, journal_.dir().c_str(),
+                 static_cast<long long>(replay.rows_read), static_cast<long long>(replay.rows_read - replay.rows_added));
+  } catch (const std::exception& e) {
+    if (last_replay_failure_report_ && Clock::now() - *last_replay_failure_report_ < options_.report_interval) return;
+    last_replay_failure_report_ = Clock::now();
+    std::fprintf(stderr, "usage recorder: the journal of a crashed run in '%s' is not replayed yet (%s); its segments stay, retried every %lld ms\n",
+                 journal_.dir().c_str(), e.what(), static_cast<long long>(options_.stats_interval.count()));
+  }
+}
+
 bool UsageRecorder::write_batch(std::vector<LedgerRecord>& batch) {
   try {
     ledger_.insert(batch, options_.yield_every_rows);
     return true;
+  } catch (const DatabaseError& e) {
+    note_failure(e.what(), e.reason(), batch.size());
   } catch (const std::exception& e) {
-    note_failure(e.what(), batch.size());
-    return false;
+    note_failure(e.what(), "internal error", batch.size());
   }
+  return false;
 }
 
-// Says so at the first failure and then every report_interval, not at every retry.
-void UsageRecorder::note_failure(const std::string& error, std::size_t rows_in_batch) {
+// Says so at the first failure and then every report_interval, not at every retry. `reason` is what
+// /health shows: the log alone names the file.
+void UsageRecorder::note_failure(const std::string& error, const std::string& reason, std::size_t rows_in_batch) {
   std::size_t waiting = rows_in_batch;
   {
     std::lock_guard lock(mutex_);
     bool first = !failing_;
     failing_ = true;
-    last_error_ = error;
+    last_error_ = reason;
     waiting += queue_.size();
     if (!first && Clock::now() - last_failure_report_ < options_.report_interval) return;
     last_failure_report_ = Clock::now();
@@ -131,15 +195,31 @@ void UsageRecorder::note_success() {
   if (recovered) std::fprintf(stderr, "usage recorder: the ledger is writable again\n");
 }
 
+// Called with mutex_ held.
+void UsageRecorder::take_batch(std::vector<LedgerRecord>& batch) {
+  while (!queue_.empty() && batch.size() < options_.batch_size) {
+    batch.push_back(std::move(queue_.front().row));
+    batch_generation_ = queue_.front().journal_generation;  // rising along the queue
+    queue_.pop_front();
+  }
+  in_batch_ = batch.size();
+}
+
 std::vector<LedgerRecord> UsageRecorder::take_everything_queued() {
   std::lock_guard lock(mutex_);
-  std::vector<LedgerRecord> rows(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
+  std::vector<LedgerRecord> rows;
+  rows.reserve(queue_.size());
+  for (QueuedRow& queued : queue_) {
+    rows.push_back(std::move(queued.row));
+    batch_generation_ = queued.journal_generation;
+  }
   queue_.clear();
   in_batch_ += rows.size();
   return rows;
 }
 
-void UsageRecorder::spill_or_report(const std::vector<LedgerRecord>& rows) {
+// Returns true when the rows were reported lost (neither the spill file nor the database took them).
+bool UsageRecorder::spill_or_report(const std::vector<LedgerRecord>& rows) {
   std::lock_guard lock(spill_mutex_);
   std::string why;
   try {
@@ -150,13 +230,14 @@ void UsageRecorder::spill_or_report(const std::vector<LedgerRecord>& rows) {
     insert_ledger_rows(*spill_db_, rows);
     rows_spilled_.fetch_add(static_cast<std::int64_t>(rows.size()));
     spill_pending_ = true;
-    return;
+    return false;
   } catch (const std::exception& e) {
     why = std::string("neither the database nor the spill file '") + spill_path_ + "' took it: " + e.what();
     spill_db_.reset();  // opened afresh next time: the fault may pass
   }
   for (const LedgerRecord& row : rows) report_lost_(row, why);
   rows_lost_.fetch_add(static_cast<std::int64_t>(rows.size()));
+  return true;
 }
 
 void UsageRecorder::merge_spill_file() {
@@ -200,16 +281,17 @@ void UsageRecorder::run() {
       std::unique_lock lock(mutex_);
       if (batch.empty()) {
         wake_writer_.wait_for(lock, options_.flush_interval, [this] { return stopping_ || queue_.size() >= options_.batch_size; });
-        while (!queue_.empty() && batch.size() < options_.batch_size) {
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
-        in_batch_ = batch.size();
+        take_batch(batch);
       }
       stopping = stopping_;
-      if (stopping && batch.empty() && queue_.empty()) break;
+      if (stopping && batch.empty() && queue_.empty()) {
+        stopped_ = true;  // from here on record() spills: no row enters a queue nobody drains
+        break;
+      }
     }
+    if (batch.empty()) empty_journal_when_idle();
     if (!batch.empty()) {
+      bool reported_lost = false;
       if (write_batch(batch)) {
         rows_written_.fetch_add(static_cast<std::int64_t>(batch.size()));
         failing_since.reset();
@@ -219,7 +301,7 @@ void UsageRecorder::run() {
       } else if (stopping && failing_since && Clock::now() - *failing_since > options_.give_up_after_at_stop) {
         std::vector<LedgerRecord> rest = take_everything_queued();
         rest.insert(rest.begin(), std::make_move_iterator(batch.begin()), std::make_move_iterator(batch.end()));
-        spill_or_report(rest);
+        reported_lost = spill_or_report(rest);
         batch = std::move(rest);  // settled below, all of them
       } else {
         if (!failing_since) failing_since = Clock::now();
@@ -227,13 +309,17 @@ void UsageRecorder::run() {
         backoff = std::min(backoff * 2, options_.retry_backoff_max);
         continue;
       }
-      std::lock_guard lock(mutex_);
-      in_batch_ = 0;
-      settle(batch.size());
+      std::vector<JournalSegment> settled;
+      {
+        std::lock_guard lock(mutex_);
+        settled = settle_batch(batch.size(), reported_lost);
+      }
+      retire_segments(settled);
       batch.clear();
     }
     if (Clock::now() >= next_stats) {
       persist_stats();
+      replay_journal();  // a replica on the same database may have died
       next_stats = Clock::now() + options_.stats_interval;
     }
   }

@@ -7,6 +7,10 @@
 // to a spill file (a SQLite file beside the database) that is merged back into the ledger as soon as the
 // database takes writes again, at the latest at the next start. A row that even the spill file cannot
 // take is handed to the lost-row reporter (the gateway logs it in full): no row is ever dropped unsaid.
+//
+// Each row is also appended to a crash journal (pricing/ledger_journal.h) before it is queued, so that
+// the rows in memory survive the process's death (SIGKILL included): a later start, or another replica
+// on the same database, replays them into the ledger, each once.
 #pragma once
 
 #include <atomic>
@@ -21,6 +25,7 @@
 #include <thread>
 
 #include "pricing/ledger.h"
+#include "pricing/ledger_journal.h"
 #include "pricing/live_stats.h"
 
 namespace mg::pricing {
@@ -48,6 +53,8 @@ struct RecorderOptions {
   std::chrono::milliseconds give_up_after_at_stop{5'000};  // then what is left goes to the spill file
   std::chrono::milliseconds report_interval{30'000};       // how often a failing ledger says so again
   std::string spill_path;  // '' : "<db_path>.ledger-spill"
+  std::string journal_dir;  // '' : "<db_path>.journal"
+  std::size_t journal_segment_bytes = LedgerJournal::kDefaultSegmentBytes;  // a segment past this size, the next one opens
 };
 
 // The writer's state, for /health and /metrics.
@@ -57,8 +64,9 @@ struct RecorderHealth {
   std::int64_t rows_spilled = 0;  // ever put in the spill file
   std::int64_t rows_lost = 0;     // handed to the lost-row reporter
   std::int64_t checkpoints = 0;   // WAL checkpoints run at idle priority
+  std::int64_t journal_failures = 0;  // rows the crash journal could not take: lost should the process die
   bool failing = false;           // the last write attempt failed
-  std::string last_error;         // of the last failed attempt
+  std::string last_error;         // SQLite's reason for the last failed attempt, without the file's path
 };
 
 class UsageRecorder {
@@ -66,7 +74,7 @@ class UsageRecorder {
   using LostRowReporter = std::function<void(const LedgerRecord& row, const std::string& why)>;
 
   // Opens its own connection to `db_path` (throws at start-up if it cannot), merges a spill file left by
-  // an earlier run, and starts the writer thread. `stats` (optional) is persisted into routes.measured_*
+  // an earlier run, replays the journal segments of crashed runs, and starts the writer thread. `stats` (optional) is persisted into routes.measured_*
   // every stats_interval. Without a reporter, lost rows are printed on stderr.
   UsageRecorder(const std::string& db_path, const LiveStats* stats, RecorderOptions options = {},
                 LostRowReporter report_lost = {});
@@ -74,27 +82,39 @@ class UsageRecorder {
   UsageRecorder(const UsageRecorder&) = delete;
   UsageRecorder& operator=(const UsageRecorder&) = delete;
 
-  // Never waits on the database; a full queue spills the row instead.
+  // Never waits on the database; a full queue spills the row instead. Journals the row first: one write().
   void record(LedgerRecord row);
   // Blocks until every row recorded before the call is written, spilled or reported.
   void flush();
-  // Flushes, persists the stats a last time and joins the thread. Idempotent.
+  // Flushes, persists the stats a last time, joins the thread and deletes this process's journal
+  // segments (all but those holding rows reported lost). Idempotent.
   void stop();
 
   RecorderHealth health() const;
   std::int64_t rows_written() const { return rows_written_.load(); }
   std::int64_t rows_lost() const { return rows_lost_.load(); }
   const std::string& spill_path() const { return spill_path_; }
+  const std::string& journal_dir() const { return journal_.dir(); }
 
  private:
+  struct QueuedRow {
+    LedgerRecord row;
+    std::uint64_t journal_generation;  // the journal segment that holds it
+  };
+
   void run();
+  void take_batch(std::vector<LedgerRecord>& batch);
   bool write_batch(std::vector<LedgerRecord>& batch);
-  void note_failure(const std::string& error, std::size_t rows_waiting);
+  void note_failure(const std::string& error, const std::string& reason, std::size_t rows_waiting);
   void note_success();
   void settle(std::size_t rows);
+  std::vector<JournalSegment> settle_batch(std::size_t rows, bool reported_lost);
+  void note_journal_failure(std::unique_lock<std::mutex>& lock);
+  void empty_journal_when_idle();
   std::vector<LedgerRecord> take_everything_queued();
-  void spill_or_report(const std::vector<LedgerRecord>& rows);
+  bool spill_or_report(const std::vector<LedgerRecord>& rows);
   void merge_spill_file();
+  void replay_journal();
   void persist_stats();
   void wait_before_retry(std::chrono::milliseconds delay);
   static int on_wal_commit(void* recorder, sqlite3* db, const char* schema, int pages);
@@ -111,7 +131,11 @@ class UsageRecorder {
   mutable std::mutex mutex_;
   std::condition_variable wake_writer_;
   std::condition_variable progress_;
-  std::deque<LedgerRecord> queue_;
+  std::deque<QueuedRow> queue_;
+  LedgerJournal journal_;                  // appended to under mutex_: journal order is queue order
+  std::uint64_t batch_generation_ = 0;     // the newest journal segment of a row in the writer's batch
+  std::chrono::steady_clock::time_point last_journal_failure_report_;  // under mutex_
+  std::optional<std::chrono::steady_clock::time_point> last_replay_failure_report_;  // writer's thread only
   std::uint64_t recorded_ = 0;  // rows ever handed to record()
   std::uint64_t settled_ = 0;   // rows written, spilled or reported
   std::size_t in_batch_ = 0;    // rows the writer holds outside the queue
@@ -128,6 +152,7 @@ class UsageRecorder {
   std::atomic<std::int64_t> rows_written_{0};
   std::atomic<std::int64_t> rows_spilled_{0};
   std::atomic<std::int64_t> rows_lost_{0};
+  std::atomic<std::int64_t> journal_failures_{0};
   std::thread thread_;
 
   std::mutex checkpoint_mutex_;

@@ -27,7 +27,9 @@ std::optional<RawResponse> get_with(TestGateway& gateway, const std::string& pat
 void expect_status(const std::optional<RawResponse>& response, int status, const std::string& code = {}) {
   ASSERT_TRUE(response) << "no response";
   EXPECT_EQ(response->status, status) << response->body;
-  if (!code.empty()) EXPECT_EQ(json::parse(response->body)["error"]["code"], code) << response->body;
+  if (!code.empty()) {
+    EXPECT_EQ(json::parse(response->body)["error"]["code"], code) << response->body;
+  }
 }
 
 // The usage groups a caller sees, by group name.

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "pricing/usage_recorder.h"
+#include "tests/pricing/ledger_test_rows.h"
 #include "tests/support/sqlite_lock_holder.h"
 #include "tests/support/test_gateway.h"
 
@@ -19,47 +20,6 @@ using namespace std::chrono_literals;
 using pricing::LedgerRecord;
 using pricing::RecorderOptions;
 using pricing::UsageRecorder;
-
-LedgerRecord row(int index) {
-  LedgerRecord record;
-  record.request_id = "req-" + std::to_string(index);
-  record.created_at_ms = 1'790'000'000'000 + index;
-  record.requested_model = "m";
-  record.route = "p/m";
-  record.prompt_tokens = 10;
-  record.completion_tokens = index;
-  record.cost_usd = 0.001 * index;
-  record.status = 200;
-  return record;
-}
-
-std::int64_t ledger_count(const std::string& db_path) {
-  pricing::Database db = pricing::Database::open(db_path);
-  pricing::Statement count = db.prepare("SELECT COUNT(*), COUNT(DISTINCT request_id) FROM usage_ledger");
-  count.step();
-  EXPECT_EQ(count.integer(0), count.integer(1)) << "a row was written twice";
-  return count.integer(0);
-}
-
-// Quick retries, so that the tests see the outcome of several attempts in well under a second.
-RecorderOptions quick_options() {
-  RecorderOptions options;
-  options.flush_interval = 10ms;
-  options.busy_timeout = 50ms;
-  options.retry_backoff = 20ms;
-  options.retry_backoff_max = 100ms;
-  options.give_up_after_at_stop = 200ms;
-  return options;
-}
-
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
-}
 
 class UsageRecorderTest : public ::testing::Test {
  protected:
@@ -183,20 +143,7 @@ TEST_F(UsageRecorderTest, APacedInsertWritesEveryRowOnceInOneTransaction) {
 // in order, whatever its place in a group.
 TEST_F(UsageRecorderTest, EveryFieldOfEveryRowIsWrittenAsGiven) {
   std::vector<LedgerRecord> rows;
-  for (int i = 0; i < 37; ++i) {
-    LedgerRecord record = row(i);
-    record.api_key_id = i % 3 == 0 ? "" : "key-" + std::to_string(i % 3);
-    record.requested_model = "model-" + std::to_string(i);
-    record.route = "provider/" + std::to_string(i * 7);
-    record.prompt_tokens = 1000 + i;
-    if (i % 2 == 0) record.ttft_ms = 0.5 * i;
-    record.duration_ms = 3.25 * i;
-    record.status = i % 5 == 0 ? 502 : 200;
-    record.error_code = i % 5 == 0 ? "upstream_http_500" : "";
-    record.routes_tried_json = "[\"try-" + std::to_string(i) + "\"]";
-    record.stream = i % 4 == 1;
-    rows.push_back(record);
-  }
+  for (int i = 0; i < 37; ++i) rows.push_back(varied_row(i));
   pricing::Database db = pricing::Database::open(db_path_);
   pricing::insert_ledger_rows(db, rows, 16);
   pricing::Statement read = db.prepare(

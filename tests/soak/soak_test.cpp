@@ -7,8 +7,6 @@
 // The long soak (README "Soak"): MODELGATE_SOAK_LOAD_PERCENT=70 first measures the gateway's capacity with
 // the clients unthrottled for MODELGATE_SOAK_CALIBRATE_SECONDS, then paces them to that share of it;
 // MODELGATE_SOAK_FAULT_PERCENT=0 gives clean upstreams, where any non-2xx answer fails the run.
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,13 +14,12 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "tests/support/gateway_process.h"
 #include "tests/support/mock_upstream.h"
-#include "tests/support/proc_status.h"
 #include "tests/support/raw_http_client.h"
 #include "tests/support/test_gateway.h"
 
@@ -40,87 +37,6 @@ int env_int(const char* name, int fallback) {
   const char* value = std::getenv(name);
   return value && *value ? std::atoi(value) : fallback;
 }
-
-// `modelgate serve` as a child process; its stderr is drained by a thread so logging never blocks it.
-class GatewayProcess {
- public:
-  GatewayProcess(const std::string& config_path) {
-    int pipe_fds[2];
-    if (::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::dup2(pipe_fds[1], STDERR_FILENO);
-      ::close(pipe_fds[0]);
-      ::execl(MODELGATE_BIN, MODELGATE_BIN, "serve", "--config", config_path.c_str(), static_cast<char*>(nullptr));
-      std::_Exit(127);
-    }
-    ::close(pipe_fds[1]);
-    reader_ = std::thread([this, fd = pipe_fds[0]] { drain(fd); });
-  }
-
-  ~GatewayProcess() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    reader_.join();
-  }
-
-  // The port from the "listening on" log line, or 0 when it does not come.
-  std::uint16_t wait_for_port(std::chrono::seconds timeout) {
-    std::unique_lock lock(mutex_);
-    std::smatch match;
-    static const std::regex listening("listening on http://[^:]+:([0-9]+)");
-    changed_.wait_for(lock, timeout, [&] { return std::regex_search(log_, match, listening) || closed_; });
-    return match.empty() ? 0 : static_cast<std::uint16_t>(std::stoi(match[1]));
-  }
-
-  // VmRSS in KiB, from /proc.
-  long resident_kib() const { return test::proc_status_kib(std::to_string(pid_), "VmRSS"); }
-
-  // SIGTERM, then the exit status (-1 if it had to be killed).
-  int stop(std::chrono::seconds timeout) {
-    ::kill(pid_, SIGTERM);
-    auto deadline = Clock::now() + timeout;
-    int status = 0;
-    while (Clock::now() < deadline) {
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return -1;
-  }
-
-  std::string log() const {
-    std::lock_guard lock(mutex_);
-    return log_;
-  }
-
- private:
-  void drain(int fd) {
-    char buffer[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buffer, sizeof buffer)) > 0) {
-      std::lock_guard lock(mutex_);
-      if (log_.size() < (1 << 20)) log_.append(buffer, static_cast<std::size_t>(n));
-      changed_.notify_all();
-    }
-    ::close(fd);
-    std::lock_guard lock(mutex_);
-    closed_ = true;
-    changed_.notify_all();
-  }
-
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  std::thread reader_;
-  mutable std::mutex mutex_;
-  std::condition_variable changed_;
-  std::string log_;
-  bool closed_ = false;
-};
 
 // How one request ended, as the client saw it; `problem` is set when that is not acceptable.
 struct Verdict {
@@ -262,7 +178,7 @@ TEST(SoakTest, FiftyStreamsAgainstFailingUpstreamsLoseNothingAndLeakNothing) {
     }
   }
   const std::filesystem::path access_log = suite_log_dir().value_or(dir.path()) / ("soak-" + std::to_string(::getpid()) + ".access.log");
-  GatewayProcess gateway(write_config(dir, db_path, access_log.string()));
+  GatewayProcess gateway(MODELGATE_BIN, write_config(dir, db_path, access_log.string()));
   std::uint16_t port = gateway.wait_for_port(10s);
   ASSERT_NE(port, 0) << gateway.log();
 
