@@ -18,6 +18,7 @@
 #include "providers/json_text.h"
 #include "providers/openai_response_decoder.h"
 #include "providers/openai_wire.h"
+#include "providers/secret_redactor.h"
 #include "providers/sse_parser.h"
 #include "providers/write_batch.h"
 
@@ -427,13 +428,6 @@ void OpenAiHttpProvider::chat_stream(std::shared_ptr<const ChatRequest> request,
                                      EventSink sink) {
   std::string body = request_body(*request, model_id);
   std::make_shared<UpstreamCall>(shared_from_this(), std::move(request), std::move(body), context, std::move(sink))->start();
-}
-
-void redact_secret(std::string& text, std::string_view secret) {
-  if (secret.empty()) return;
-  for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-    text.replace(at, secret.size(), "[redacted]");
-  }
 }
 
 Error upstream_status_error(const std::string& provider, unsigned status, const std::string& body, int retry_after_s) {
