@@ -216,9 +216,23 @@ void MockUpstream::serve_connection(int fd) {
     }
     std::string body = pending.substr(head_end + 4, length);
     pending.erase(0, head_end + 4 + length);
-    requests_.fetch_add(1);
+    if (auto raw = take_raw_reply(requests_.fetch_add(1) + 1)) return (void)peer.write(*raw);
     if (!answer(peer, path, authorization, body)) return;
   }
+}
+
+void MockUpstream::reply_raw_to_request(int request_number, std::string raw) {
+  std::lock_guard lock(mutex_);
+  raw_replies_[request_number] = std::move(raw);
+}
+
+std::optional<std::string> MockUpstream::take_raw_reply(int request_number) {
+  std::lock_guard lock(mutex_);
+  auto scripted = raw_replies_.find(request_number);
+  if (scripted == raw_replies_.end()) return std::nullopt;
+  std::string raw = std::move(scripted->second);
+  raw_replies_.erase(scripted);
+  return raw;
 }
 
 // Says nothing more until the peer gives up (closes) or the mock stops; then ends the connection.
