@@ -14,7 +14,6 @@
 #include "providers/deadline.h"
 #include "providers/json_text.h"
 #include "providers/openai_wire.h"
-#include "providers/secret_redactor.h"
 #include "providers/upstream_attempt.h"
 #include "providers/write_batch.h"
 
@@ -126,8 +125,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
   // A fresh start for what one attempt reads and decodes (see upstream_attempt.h).
   void start_attempt() {
-    attempt_.emplace(request_->flavor, request_->estimated_prompt_tokens(), [this](SseEvent&& event) { on_sse_event(std::move(event)); },
-                     [this](std::string_view comment) { deliver_one(UpstreamComment{std::string(comment)}); });
+    attempt_.emplace(request_->flavor, request_->estimated_prompt_tokens(), provider_->options().api_key,
+                     [this](SseEvent&& event) { on_sse_event(std::move(event)); },
+                     [this](std::string_view comment) { deliver_single(UpstreamComment{std::string(comment)}); });
   }
 
   // An idle connection of this thread's, if the pool has one.
@@ -346,22 +346,27 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     deliver(std::move(events));
   }
 
+  // Every event the call produces goes out here, through the redactor: the upstream's words never carry
+  // its own key to the client.
   void deliver(std::vector<ChatEvent> events) {
+    attempt_->redactor.redact(events);
     for (ChatEvent& event : events) deliver_one(std::move(event));
+  }
+
+  void deliver_single(ChatEvent event) {
+    std::vector<ChatEvent> events;
+    events.push_back(std::move(event));
+    deliver(std::move(events));
   }
 
   void deliver_one(ChatEvent event) {
     if (finished_) return;
     finished_ = is_terminal(event);
-    if (auto failed = std::get_if<StreamFailed>(&event)) redact_secret(failed->error.message, provider_->options().api_key);
     sink_(std::move(event));
   }
 
   void finish_with(Error error) {
-    if (finished_) return;
-    finished_ = true;
-    redact_secret(error.message, provider_->options().api_key);
-    sink_(StreamFailed{std::move(error)});
+    if (!finished_) deliver_single(StreamFailed{std::move(error)});
   }
 
   std::shared_ptr<OpenAiHttpProvider> provider_;

@@ -8,12 +8,14 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
 #include "providers/openai_response_decoder.h"
+#include "providers/secret_redactor.h"
 #include "providers/sse_parser.h"
 
 namespace mg {
@@ -21,8 +23,9 @@ namespace mg {
 struct UpstreamAttempt {
   static constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
-  UpstreamAttempt(ApiFlavor flavor, std::int64_t estimated_prompt_tokens, SseParser::EventHandler on_event, SseParser::CommentHandler on_comment)
-      : sse(std::move(on_event), std::move(on_comment)), decoder(flavor, estimated_prompt_tokens) {
+  UpstreamAttempt(ApiFlavor flavor, std::int64_t estimated_prompt_tokens, std::string_view api_key, SseParser::EventHandler on_event,
+                  SseParser::CommentHandler on_comment)
+      : sse(std::move(on_event), std::move(on_comment)), decoder(flavor, estimated_prompt_tokens), redactor(api_key) {
     buffer.reserve(kReadBufferBytes);  // reads of 512 bytes (Beast's start) would take a system call per event
   }
 
@@ -36,6 +39,7 @@ struct UpstreamAttempt {
   std::string whole_body;  // of a non-streamed answer or an error
   SseParser sse;
   OpenAiResponseDecoder decoder;
+  SecretRedactor redactor;  // of the events decoded from this attempt's answer
 };
 
 }  // namespace mg

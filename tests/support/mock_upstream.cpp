@@ -276,6 +276,15 @@ std::vector<std::string> pieces_to_say(const json& request) {
   return said.starts_with(prefix) ? rest : kAnswer;
 }
 
+// "mock-echo-key[-whole]": the answer quotes the bearer token the request came with, split in two pieces
+// or whole in one.
+std::optional<std::vector<std::string>> echoed_key_pieces(const std::string& model, const std::string& authorization) {
+  if (model != "mock-echo-key" && model != "mock-echo-key-whole") return std::nullopt;
+  std::string key = authorization.starts_with("Bearer ") ? authorization.substr(7) : authorization;
+  if (model == "mock-echo-key-whole") return std::vector<std::string>{"Your key is ", key, " - keep it safe."};
+  return std::vector<std::string>{"Your key is ", key.substr(0, key.size() / 2), key.substr(key.size() / 2), " - keep it safe."};
+}
+
 // How a "mock-chaos-<percent>" request fails, if it does: chosen at random, as often as asked.
 enum class Chaos { none, status_500, hang_head, reset_mid, close_mid, bad_sse };
 
@@ -304,6 +313,7 @@ bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string
     return peer.write(json_response(503, {{"error", {{"message", "warming up"}}}}));
   }
   std::vector<std::string> pieces = request.is_object() ? pieces_to_say(request) : kAnswer;
+  if (auto echoed = echoed_key_pieces(model, authorization)) pieces = std::move(*echoed);
   Chaos chaos = roll_chaos(model);
   if (chaos == Chaos::status_500) return peer.write(json_response(500, {{"error", {{"message", "chaos"}}}}));
   if (model == "mock-hang-head" || chaos == Chaos::hang_head) return hang(peer);

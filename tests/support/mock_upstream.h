@@ -20,6 +20,11 @@
 //   mock-reset-mid streams two chunks, then resets the connection
 //   mock-bad-sse   streams a chunk that is not JSON
 //   mock-huge      answers 200 with a 3 MiB JSON body; mock-huge-N with N MiB
+//   mock-echo-key  answers (streamed or whole) "Your key is <key> - keep it safe.", <key> being the bearer
+//                  token it was sent (a hostile upstream echoing its Authorization header); streamed, the
+//                  key is split in two across two content deltas
+//   mock-echo-key-whole
+//                  the same, the key whole in one content delta
 // A test can also script the raw bytes of one answer (reply_raw_to_request), whatever the model.
 #pragma once
 
