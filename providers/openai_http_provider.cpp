@@ -5,10 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -16,9 +13,8 @@
 
 #include "providers/deadline.h"
 #include "providers/json_text.h"
-#include "providers/openai_response_decoder.h"
 #include "providers/openai_wire.h"
-#include "providers/sse_parser.h"
+#include "providers/upstream_attempt.h"
 #include "providers/write_batch.h"
 
 namespace mg {
@@ -30,7 +26,6 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 constexpr std::size_t kErrorBodyLimit = 64 * 1024;
-constexpr std::size_t kReadBufferBytes = 16 * 1024;
 constexpr std::chrono::seconds kDnsCacheTtl{60};
 
 // The deadline's timer wakes at most this often, so none of the call's own timeouts re-arms it.
@@ -54,11 +49,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
         io_executor_(context_.executor ? context_.executor : provider_->executor()),
         strand_(context_.executor ? context_.executor : net::make_strand(io_executor_)),
         resolver_(strand_),
-        deadline_(strand_, shortest_timeout(provider_->options())),
-        sse_([this](SseEvent&& event) { on_sse_event(std::move(event)); },
-             [this](std::string_view comment) { deliver_one(UpstreamComment{std::string(comment)}); }),
-        decoder_(request_->flavor, request_->estimated_prompt_tokens()) {
-    buffer_.reserve(kReadBufferBytes);  // reads of 512 bytes (Beast's start) would take a system call per event
+        deadline_(strand_, shortest_timeout(provider_->options())) {
+    start_attempt();
     build_http_request(std::move(body));
   }
 
@@ -129,6 +121,13 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     out += ": ";
     out += value;
     out += "\r\n";
+  }
+
+  // A fresh start for what one attempt reads and decodes (see upstream_attempt.h).
+  void start_attempt() {
+    attempt_.emplace(request_->flavor, request_->estimated_prompt_tokens(), provider_->options().api_key,
+                     [this](SseEvent&& event) { on_sse_event(std::move(event)); },
+                     [this](std::string_view comment) { deliver_single(UpstreamComment{std::string(comment)}); });
   }
 
   // An idle connection of this thread's, if the pool has one.
@@ -202,7 +201,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
       if (ec) return self->retry_or_fail("cannot send the request", ec);
       self->read_head();
     });
-    net::const_buffer rest = net::buffer(wire_request_) + bytes_sent_;
+    net::const_buffer rest = net::buffer(wire_request_) + attempt_->bytes_sent;
     stream_->visit([&](auto& stream) { net::async_write(stream, rest, on_sent); });
   }
 
@@ -210,26 +209,29 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   // needs no completion handler round. What it does not take, and any error, the asynchronous write
   // then goes on with; TLS always goes that way.
   bool sent_at_once() {
-    bytes_sent_ = 0;
+    std::size_t& sent = attempt_->bytes_sent;
+    sent = 0;
     UpstreamStream::Plain* plain = stream_->plain();
     if (!plain) return false;
     beast::error_code ec;
     if (!plain->socket().non_blocking()) plain->socket().non_blocking(true, ec);  // a full send buffer then says so
-    while (!ec && bytes_sent_ < wire_request_.size()) bytes_sent_ += plain->socket().write_some(net::buffer(wire_request_) + bytes_sent_, ec);
-    return bytes_sent_ == wire_request_.size();
+    while (!ec && sent < wire_request_.size()) sent += plain->socket().write_some(net::buffer(wire_request_) + sent, ec);
+    return sent == wire_request_.size();
   }
 
-  // A pooled connection the upstream has meanwhile closed fails before any answer: try once more on a
-  // fresh one. Nothing has reached the client, so this is invisible.
+  // A pooled connection the upstream has meanwhile closed fails before any answer (its head may have
+  // begun): try once more on a fresh one, with a fresh attempt. Nothing has reached the client, so this is
+  // invisible. Once a whole head has arrived the upstream has answered, and may bill: never retried.
   void retry_or_fail(const std::string& what, beast::error_code ec) {
     stream_.reset();
-    if (reused_) return acquire_connection(false);
-    finish_with(transport_error(name(), what, ec));
+    if (!reused_ || attempt_->head_received) return finish_with(transport_error(name(), what, ec));
+    start_attempt();
+    acquire_connection(false);
   }
 
   void read_head() {
-    parser_.emplace();
-    parser_->body_limit(boost::none);
+    attempt_->parser.emplace();
+    attempt_->parser->body_limit(boost::none);
     deadline_.expire_after(provider_->options().first_byte_timeout);  // from the request's last byte
     auto on_head = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       ec = self->outcome(ec);
@@ -237,32 +239,33 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
       if (ec) return self->retry_or_fail("no answer", ec);
       self->on_head();
     });
-    stream_->visit([&](auto& stream) { http::async_read_header(stream, buffer_, *parser_, on_head); });
+    stream_->visit([&](auto& stream) { http::async_read_header(stream, attempt_->buffer, *attempt_->parser, on_head); });
   }
 
   void on_head() {
-    auto& head = parser_->get();
-    status_ = head.result_int();
+    attempt_->head_received = true;
+    auto& head = attempt_->parser->get();
+    attempt_->status = head.result_int();
     auto content_type = head[http::field::content_type];
-    streaming_ = status_ == 200 && content_type.starts_with("text/event-stream");
-    if (status_ == 200 && !streaming_ && !content_type.starts_with("application/json")) {
+    attempt_->streaming = attempt_->status == 200 && content_type.starts_with("text/event-stream");
+    if (attempt_->status == 200 && !attempt_->streaming && !content_type.starts_with("application/json")) {
       return finish_with(Error::upstream(name() + ": answered with content type '" + std::string(content_type) + "', not JSON or an event stream",
                                          FailureClass::transient));
     }
     auto retry_after = head[http::field::retry_after];
-    if (!retry_after.empty()) retry_after_s_ = std::atoi(std::string(retry_after).c_str());
+    if (!retry_after.empty()) attempt_->retry_after_s = std::atoi(std::string(retry_after).c_str());
     parse_buffered_body();
   }
 
   void read_body_chunk() {
-    if (parser_->is_done()) return on_body_complete();
-    parser_->get().body().data = chunk_;
-    parser_->get().body().size = sizeof chunk_;
-    deadline_.expire_after(streaming_ ? provider_->options().idle_timeout : provider_->options().first_byte_timeout);
+    if (attempt_->parser->is_done()) return on_body_complete();
+    attempt_->parser->get().body().data = chunk_;
+    attempt_->parser->get().body().size = sizeof chunk_;
+    deadline_.expire_after(attempt_->streaming ? provider_->options().idle_timeout : provider_->options().first_byte_timeout);
     auto on_chunk = net::bind_executor(strand_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_body_chunk(self->outcome(ec));
     });
-    stream_->visit([&](auto& stream) { http::async_read_some(stream, buffer_, *parser_, on_chunk); });
+    stream_->visit([&](auto& stream) { http::async_read_some(stream, attempt_->buffer, *attempt_->parser, on_chunk); });
   }
 
   void on_body_chunk(beast::error_code ec) {
@@ -270,7 +273,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     if (stopped_by_cancel()) return;
     if (ec) {
       stream_.reset();
-      return finish_with(transport_error(name(), streaming_ ? "the stream broke" : "the answer broke off", ec));
+      return finish_with(transport_error(name(), attempt_->streaming ? "the stream broke" : "the answer broke off", ec));
     }
     if (!take_body_bytes()) return;
     parse_buffered_body();
@@ -278,21 +281,21 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
   // The body bytes the parser just put into chunk_; false when they end the call.
   bool take_body_bytes() {
-    std::string_view bytes(chunk_, sizeof chunk_ - parser_->get().body().size);
-    if (streaming_) {
-      if (Status fed = sse_.feed(bytes); !fed) {
+    std::string_view bytes(chunk_, sizeof chunk_ - attempt_->parser->get().body().size);
+    if (attempt_->streaming) {
+      if (Status fed = attempt_->sse.feed(bytes); !fed) {
         finish_with(fed.error());
         return false;
       }
       return true;
     }
-    std::size_t limit = status_ == 200 ? provider_->options().max_body_bytes : kErrorBodyLimit;
-    if (whole_body_.size() + bytes.size() > limit) {
+    std::size_t limit = attempt_->status == 200 ? provider_->options().max_body_bytes : kErrorBodyLimit;
+    if (attempt_->whole_body.size() + bytes.size() > limit) {
       stream_.reset();
       finish_with(Error::upstream(name() + ": answer larger than " + std::to_string(limit) + " bytes", FailureClass::transient));
       return false;
     }
-    whole_body_.append(bytes);
+    attempt_->whole_body.append(bytes);
     return true;
   }
 
@@ -300,15 +303,15 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   // now, so they leave together, instead of a read operation and a handler round for each.
   void parse_buffered_body() {
     WriteBatch batch;  // and what they make the client's writers send leaves in one write each
-    parser_->eager(true);  // put() goes on through every chunk it has; async_read_some must not (it would
+    attempt_->parser->eager(true);  // put() goes on through every chunk it has; async_read_some must not (it would
                            // wait for more rather than report what it has)
-    while (!parser_->is_done() && buffer_.size() > 0) {
-      parser_->get().body().data = chunk_;
-      parser_->get().body().size = sizeof chunk_;
+    while (!attempt_->parser->is_done() && attempt_->buffer.size() > 0) {
+      attempt_->parser->get().body().data = chunk_;
+      attempt_->parser->get().body().size = sizeof chunk_;
       beast::error_code ec;
-      std::size_t used = parser_->put(buffer_.data(), ec);
-      buffer_.consume(used);
-      bool wrote = parser_->get().body().size != sizeof chunk_;
+      std::size_t used = attempt_->parser->put(attempt_->buffer.data(), ec);
+      attempt_->buffer.consume(used);
+      bool wrote = attempt_->parser->get().body().size != sizeof chunk_;
       if (ec && ec != http::error::need_more && ec != http::error::need_buffer) {
         stream_.reset();
         return finish_with(transport_error(name(), "malformed HTTP answer", ec));
@@ -316,49 +319,54 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
       if (wrote && !take_body_bytes()) return;
       if (ec == http::error::need_more || (used == 0 && !wrote)) break;
     }
-    parser_->eager(false);
+    attempt_->parser->eager(false);
     read_body_chunk();  // after [DONE] too: the connection is reusable only once the message has ended
   }
 
   void on_body_complete() {
-    bool keep = parser_->get().keep_alive();
-    if (status_ != 200) {
-      finish_with(upstream_status_error(name(), status_, whole_body_, retry_after_s_));
-    } else if (streaming_) {
+    bool keep = attempt_->parser->get().keep_alive();
+    if (attempt_->status != 200) {
+      finish_with(upstream_status_error(name(), attempt_->status, attempt_->whole_body, attempt_->retry_after_s));
+    } else if (attempt_->streaming) {
       std::vector<ChatEvent> events;
-      decoder_.on_stream_end(events);  // a clean end without [DONE] is still a failure
+      attempt_->decoder.on_stream_end(events);  // a clean end without [DONE] is still a failure
       deliver(std::move(events));
     } else {
       std::vector<ChatEvent> events;
-      decoder_.on_body(whole_body_, events);
+      attempt_->decoder.on_body(attempt_->whole_body, events);
       deliver(std::move(events));
     }
-    if (keep && stream_ && status_ < 500) provider_->pool().put_back(std::move(*stream_));
+    if (keep && stream_ && attempt_->status < 500) provider_->pool().put_back(std::move(*stream_));
     stream_.reset();
   }
 
   void on_sse_event(SseEvent&& event) {
     std::vector<ChatEvent> events;
-    decoder_.on_stream_data(event.data, events);
+    attempt_->decoder.on_stream_data(event.data, events);
     deliver(std::move(events));
   }
 
+  // Every event the call produces goes out here, through the redactor: the upstream's words never carry
+  // its own key to the client.
   void deliver(std::vector<ChatEvent> events) {
+    attempt_->redactor.redact(events);
     for (ChatEvent& event : events) deliver_one(std::move(event));
+  }
+
+  void deliver_single(ChatEvent event) {
+    std::vector<ChatEvent> events;
+    events.push_back(std::move(event));
+    deliver(std::move(events));
   }
 
   void deliver_one(ChatEvent event) {
     if (finished_) return;
     finished_ = is_terminal(event);
-    if (auto failed = std::get_if<StreamFailed>(&event)) redact_secret(failed->error.message, provider_->options().api_key);
     sink_(std::move(event));
   }
 
   void finish_with(Error error) {
-    if (finished_) return;
-    finished_ = true;
-    redact_secret(error.message, provider_->options().api_key);
-    sink_(StreamFailed{std::move(error)});
+    if (!finished_) deliver_single(StreamFailed{std::move(error)});
   }
 
   std::shared_ptr<OpenAiHttpProvider> provider_;
@@ -374,17 +382,9 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
   bool reused_ = false;
   bool cancelled_ = false;
   bool finished_ = false;
-  bool streaming_ = false;
-  unsigned status_ = 0;
-  int retry_after_s_ = 0;
   std::string wire_request_;  // head and body, as sent
-  std::size_t bytes_sent_ = 0;  // of wire_request_, by the attempt in flight
-  beast::flat_buffer buffer_;
-  std::optional<http::response_parser<http::buffer_body>> parser_;
-  char chunk_[16 * 1024];
-  std::string whole_body_;
-  SseParser sse_;
-  OpenAiResponseDecoder decoder_;
+  std::optional<UpstreamAttempt> attempt_;  // of the connection in use: a retry starts a fresh one
+  char chunk_[16 * 1024];  // where the parser puts body bytes; refilled on every read, so no attempt's state
 };
 
 }  // namespace
@@ -427,13 +427,6 @@ void OpenAiHttpProvider::chat_stream(std::shared_ptr<const ChatRequest> request,
                                      EventSink sink) {
   std::string body = request_body(*request, model_id);
   std::make_shared<UpstreamCall>(shared_from_this(), std::move(request), std::move(body), context, std::move(sink))->start();
-}
-
-void redact_secret(std::string& text, std::string_view secret) {
-  if (secret.empty()) return;
-  for (std::size_t at = text.find(secret); at != std::string::npos; at = text.find(secret, at)) {
-    text.replace(at, secret.size(), "[redacted]");
-  }
 }
 
 Error upstream_status_error(const std::string& provider, unsigned status, const std::string& body, int retry_after_s) {

@@ -63,10 +63,6 @@ class OpenAiHttpProvider final : public Provider, public std::enable_shared_from
   ConnectionPool pool_;
 };
 
-// Replaces every occurrence of `secret` in `text`: an upstream's error may quote the key it was sent, and
-// its words reach the client, the ledger and the logs.
-void redact_secret(std::string& text, std::string_view secret);
-
 // An upstream's HTTP status as the router sees it.
 Error upstream_status_error(const std::string& provider, unsigned status, const std::string& body, int retry_after_s);
 

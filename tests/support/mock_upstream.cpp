@@ -216,9 +216,23 @@ void MockUpstream::serve_connection(int fd) {
     }
     std::string body = pending.substr(head_end + 4, length);
     pending.erase(0, head_end + 4 + length);
-    requests_.fetch_add(1);
+    if (auto raw = take_raw_reply(requests_.fetch_add(1) + 1)) return (void)peer.write(*raw);
     if (!answer(peer, path, authorization, body)) return;
   }
+}
+
+void MockUpstream::reply_raw_to_request(int request_number, std::string raw) {
+  std::lock_guard lock(mutex_);
+  raw_replies_[request_number] = std::move(raw);
+}
+
+std::optional<std::string> MockUpstream::take_raw_reply(int request_number) {
+  std::lock_guard lock(mutex_);
+  auto scripted = raw_replies_.find(request_number);
+  if (scripted == raw_replies_.end()) return std::nullopt;
+  std::string raw = std::move(scripted->second);
+  raw_replies_.erase(scripted);
+  return raw;
 }
 
 // Says nothing more until the peer gives up (closes) or the mock stops; then ends the connection.
@@ -262,6 +276,15 @@ std::vector<std::string> pieces_to_say(const json& request) {
   return said.starts_with(prefix) ? rest : kAnswer;
 }
 
+// "mock-echo-key[-whole]": the answer quotes the bearer token the request came with, split in two pieces
+// or whole in one.
+std::optional<std::vector<std::string>> echoed_key_pieces(const std::string& model, const std::string& authorization) {
+  if (model != "mock-echo-key" && model != "mock-echo-key-whole") return std::nullopt;
+  std::string key = authorization.starts_with("Bearer ") ? authorization.substr(7) : authorization;
+  if (model == "mock-echo-key-whole") return std::vector<std::string>{"Your key is ", key, " - keep it safe."};
+  return std::vector<std::string>{"Your key is ", key.substr(0, key.size() / 2), key.substr(key.size() / 2), " - keep it safe."};
+}
+
 // How a "mock-chaos-<percent>" request fails, if it does: chosen at random, as often as asked.
 enum class Chaos { none, status_500, hang_head, reset_mid, close_mid, bad_sse };
 
@@ -290,6 +313,7 @@ bool MockUpstream::answer(Peer& peer, const std::string& path, const std::string
     return peer.write(json_response(503, {{"error", {{"message", "warming up"}}}}));
   }
   std::vector<std::string> pieces = request.is_object() ? pieces_to_say(request) : kAnswer;
+  if (auto echoed = echoed_key_pieces(model, authorization)) pieces = std::move(*echoed);
   Chaos chaos = roll_chaos(model);
   if (chaos == Chaos::status_500) return peer.write(json_response(500, {{"error", {{"message", "chaos"}}}}));
   if (model == "mock-hang-head" || chaos == Chaos::hang_head) return hang(peer);

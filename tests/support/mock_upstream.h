@@ -20,11 +20,18 @@
 //   mock-reset-mid streams two chunks, then resets the connection
 //   mock-bad-sse   streams a chunk that is not JSON
 //   mock-huge      answers 200 with a 3 MiB JSON body; mock-huge-N with N MiB
+//   mock-echo-key  answers (streamed or whole) "Your key is <key> - keep it safe.", <key> being the bearer
+//                  token it was sent (a hostile upstream echoing its Authorization header); streamed, the
+//                  key is split in two across two content deltas
+//   mock-echo-key-whole
+//                  the same, the key whole in one content delta
+// A test can also script the raw bytes of one answer (reply_raw_to_request), whatever the model.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -70,12 +77,18 @@ class MockUpstream {
   nlohmann::json last_request() const;
   std::string last_authorization() const;
 
+  // The `request_number`th request served (from 1, over all connections) is answered with `raw` exactly
+  // as given, and then its connection closes: a truncated head, a broken body, anything a failing
+  // upstream might send.
+  void reply_raw_to_request(int request_number, std::string raw);
+
  private:
   void accept_loop();
   struct Peer;
   void serve_connection(int fd);
   bool answer(Peer& peer, const std::string& path, const std::string& authorization, const std::string& body);
   bool hang(Peer& peer);
+  std::optional<std::string> take_raw_reply(int request_number);
 
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
@@ -88,6 +101,7 @@ class MockUpstream {
   mutable std::mutex mutex_;
   nlohmann::json last_request_;
   std::string last_authorization_;
+  std::map<int, std::string> raw_replies_;  // by request number
   std::vector<int> open_fds_;  // of the connections being served, each by a detached thread
   std::condition_variable connections_done_;
   std::thread acceptor_;

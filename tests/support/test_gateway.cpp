@@ -142,6 +142,24 @@ nlohmann::json chat_body(const std::string& model, const std::string& user_text,
   return body;
 }
 
+std::string answer_text(const RawResponse& response, bool streamed) {
+  if (!streamed) {
+    nlohmann::json answer = nlohmann::json::parse(response.body, nullptr, false);
+    if (!answer.is_object() || !answer.contains("choices") || answer["choices"].empty()) return {};
+    const nlohmann::json& content = answer["choices"][0]["message"]["content"];
+    return content.is_string() ? content.get<std::string>() : std::string();
+  }
+  std::string text;
+  for (const std::string& line : sse_data_lines(response.body)) {
+    if (line == "[DONE]") continue;
+    nlohmann::json chunk = nlohmann::json::parse(line, nullptr, false);
+    if (!chunk.is_object() || !chunk.contains("choices") || chunk["choices"].empty()) continue;
+    const nlohmann::json& delta = chunk["choices"][0]["delta"];
+    if (delta.is_object() && delta.contains("content") && delta["content"].is_string()) text += delta["content"].get<std::string>();
+  }
+  return text;
+}
+
 void put_route(pricing::Database& db, const std::string& model, const std::string& provider, const std::string& upstream_model,
                double usd_per_mtok_input, double usd_per_mtok_output) {
   pricing::upsert_model(db, {model, "", 32768, true, true, {}});

@@ -73,6 +73,10 @@ nlohmann::json create_key_as_admin(TestGateway& gateway, const nlohmann::json& s
 
 nlohmann::json chat_body(const std::string& model, const std::string& user_text, bool stream = false);
 
+// What a chat answer says in choice 0: a whole answer's message content, or a stream's content deltas
+// joined ([DONE] and chunks without content skipped).
+std::string answer_text(const RawResponse& response, bool streamed);
+
 // Adds a catalogue route: `model` (32K context, tools and JSON) on `provider`, known upstream as
 // `upstream_model`, at the given USD per million input and output tokens.
 void put_route(pricing::Database& db, const std::string& model, const std::string& provider, const std::string& upstream_model,
