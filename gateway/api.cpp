@@ -150,8 +150,10 @@ void Api::handle_completion(const HttpRequest& request, ApiFlavor flavor, std::s
   if (!is_json_media_type(request.content_type)) return reject_completion(request, nullptr, key_id, unsupported_media_type_error(request), channel);
   JsonLimits limits;
   limits.max_dom_bytes = config_.http.max_parsed_bytes(request.body.size());
-  Result<ChatRequest> parsed = parse_chat_request(request.body, flavor, limits);
+  std::size_t parsed_bytes = 0;
+  Result<ChatRequest> parsed = parse_chat_request(request.body, flavor, limits, &parsed_bytes);
   if (!parsed) return reject_completion(request, nullptr, key_id, parsed.error(), channel);
+  if (auto shed = channel->hold_parsed_bytes(parsed_bytes)) return reject_completion(request, &*parsed, key_id, *shed, channel);
   if (auto refused = services_.access ? services_.access->model_refusal(*key, parsed->requested_models()) : std::nullopt) {
     return reject_completion(request, &*parsed, key_id, *refused, channel);
   }

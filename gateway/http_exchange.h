@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,6 +46,10 @@ class ResponseChannel {
   virtual void write_stream(std::string bytes) = 0;
   virtual void end_stream() = 0;
   virtual bool stream_started() const = 0;
+
+  // Counts `bytes` the parsed request holds while it is answered against the memory all requests may
+  // hold (http.max_buffered_body_bytes), released with the answer; the error (503) when over it.
+  virtual std::optional<Error> hold_parsed_bytes(std::size_t /*bytes*/) { return std::nullopt; }
 
   virtual const CancellationToken& cancellation() const = 0;  // cancelled when the client goes away
   virtual boost::asio::any_io_executor executor() const = 0;

@@ -63,6 +63,18 @@ bool is_disconnect(beast::error_code ec) {
          ec == net::error::connection_reset || ec == net::error::operation_aborted || ec == net::error::broken_pipe;
 }
 
+// RFC 9112 3.2.2: a server must accept a target in absolute form ("http://host/path?query"); what it
+// asks for is its path and query.
+std::string_view origin_form(std::string_view target) {
+  std::size_t scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos || target.starts_with('/')) return target;
+  std::string_view scheme = target.substr(0, scheme_end);
+  if (!beast::iequals(scheme, "http") && !beast::iequals(scheme, "https")) return target;
+  std::size_t authority_end = target.find_first_of("/?#", scheme_end + 3);
+  if (authority_end == std::string_view::npos || target[authority_end] != '/') return "/";  // no path: the root
+  return target.substr(authority_end);
+}
+
 std::string chunk_frame(std::string_view bytes) {
   char size[20];
   int length = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());
@@ -71,6 +83,12 @@ std::string chunk_frame(std::string_view bytes) {
   frame.append(size, static_cast<std::size_t>(length)).append(bytes).append("\r\n");
   return frame;
 }
+
+// What the client's read buffer may hold: the headers, the pipelined bytes kept while answering, and one
+// read. Beast's parser keeps a chunk's header line, extensions included, and the trailer section whole in
+// this buffer until they end, with no limit of its own: the bound is what stops a client from growing
+// the process with an endless chunk extension or trailer (answered 400 when it overflows).
+std::size_t client_buffer_limit(const HttpLimits& limits) { return limits.max_header_bytes + kPipelinedBytesWhileAnswering + kReadChunkBytes; }
 
 // The deadlines' timers wake at most this often, so no timeout of the steady state re-arms them.
 Milliseconds shortest_timeout(const HttpLimits& limits) {
@@ -82,6 +100,7 @@ Milliseconds shortest_timeout(const HttpLimits& limits) {
 HttpSession::HttpSession(net::ip::tcp::socket socket, const ServerConfig& config, Api& api, GatewayState& state,
                          SessionRegistry& registry)
     : socket_(std::move(socket)), executor_(socket_.get_executor()), config_(config), api_(api), state_(state), registry_(registry),
+      buffer_(client_buffer_limit(config.http)),
       read_deadline_(executor_, shortest_timeout(config.http)), write_deadline_(executor_, shortest_timeout(config.http)) {
   state_.open_connections.fetch_add(1, std::memory_order_relaxed);
   state_.connections_awaiting_first_request.fetch_add(1, std::memory_order_relaxed);
@@ -190,7 +209,8 @@ void HttpSession::wait_for_request() {
 void HttpSession::read_from_client() {
   if (client_read_pending_ || closed_) return;
   client_read_pending_ = true;
-  socket_.async_read_some(buffer_.prepare(kReadChunkBytes), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+  // Never past the buffer's limit (prepare() would throw): the callers keep it far below.
+  socket_.async_read_some(buffer_.prepare(std::min(kReadChunkBytes, buffer_.max_size() - buffer_.size())), [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
     self->client_read_pending_ = false;
     if (self->closed_) return;
     self->buffer_.commit(bytes);
@@ -244,6 +264,7 @@ void HttpSession::skip_empty_lines() {
 void HttpSession::read_header() {
   set_phase(Phase::reading_header);
   first_request_begun();
+  skip_empty_lines();
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(config_.http.max_header_bytes));
   parser_->body_limit(config_.http.max_body_bytes);
@@ -308,6 +329,17 @@ std::optional<Error> HttpSession::reserve_capacity() {
   return std::nullopt;
 }
 
+// Like a large body, a request whose parsed form is large counts against the memory all requests hold:
+// a small body of tiny values is parsed into many times its size, and is held until answered.
+std::optional<Error> HttpSession::hold_parsed_bytes(std::size_t bytes) {
+  if (bytes <= kUncountedBodyBytes) return std::nullopt;
+  auto held = static_cast<std::size_t>(state_.buffered_body_bytes.fetch_add(static_cast<std::int64_t>(bytes)));
+  body_reservation_ += bytes;
+  if (held + bytes <= config_.http.max_buffered_body_bytes) return std::nullopt;
+  state_.shed_requests.fetch_add(1, std::memory_order_relaxed);
+  return overloaded_error("the gateway holds its limit of requests in memory; retry shortly");
+}
+
 void HttpSession::release_body_reservation() {
   state_.buffered_body_bytes.fetch_sub(static_cast<std::int64_t>(body_reservation_), std::memory_order_relaxed);
   body_reservation_ = 0;
@@ -343,6 +375,10 @@ void HttpSession::on_read_failed(beast::error_code ec) {
     return fail_request(http_error(413, "request_too_large", "request body exceeds the limit of " + std::to_string(config_.http.max_body_bytes) + " bytes"));
   }
   if (is_disconnect(ec)) return close_now();
+  if (ec == http::error::buffer_overflow) {
+    return fail_request(http_error(400, "malformed_http", "a chunk's header line or the trailer section is longer than " +
+                                                              std::to_string(client_buffer_limit(config_.http)) + " bytes"));
+  }
   fail_request(http_error(400, "malformed_http", "malformed HTTP request: " + ec.message()));
 }
 
@@ -363,7 +399,7 @@ void HttpSession::dispatch_request() {
   state_.requests_in_flight.fetch_add(1, std::memory_order_relaxed);
   state_.requests_total.fetch_add(1, std::memory_order_relaxed);
 
-  std::string_view target = request.target();
+  std::string_view target = origin_form(request.target());
   HttpRequest view;
   view.method = std::string(request.method_string());
   view.path = std::string(target.substr(0, target.find('?')));

@@ -46,6 +46,7 @@ class HttpSession final : public ResponseChannel, public std::enable_shared_from
   void write_stream(std::string bytes) override;
   void end_stream() override;
   bool stream_started() const override { return stream_started_; }
+  std::optional<Error> hold_parsed_bytes(std::size_t bytes) override;
   const CancellationToken& cancellation() const override { return cancellation_; }
   boost::asio::any_io_executor executor() const override;
 

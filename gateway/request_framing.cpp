@@ -1,5 +1,6 @@
 #include "gateway/request_framing.h"
 
+#include <algorithm>
 #include <cctype>
 #include <string>
 #include <string_view>
@@ -58,13 +59,30 @@ std::optional<Error> transfer_encoding_error(const http::fields& headers, unsign
                "transfer coding '" + std::string(codings.front()) + "' is not supported; send the body with 'chunked' alone", 0};
 }
 
-// RFC 3986's host [":" port]: reg-name or IP-literal characters only (an empty value is allowed).
-bool is_valid_host(std::string_view host) {
-  for (unsigned char c : host) {
-    if (std::isalnum(c)) continue;
-    if (std::string_view("-._~!$&'()*+,;=:[]%").find(static_cast<char>(c)) == std::string_view::npos) return false;
+bool is_digits(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); });
+}
+
+// RFC 3986's host [":" port]: an IP-literal in brackets or a reg-name, and a port of digits (an empty
+// value is allowed: RFC 9110 7.2).
+bool is_valid_host(std::string_view value) {
+  std::string_view host = value;
+  std::string_view port;
+  if (value.starts_with('[')) {
+    std::size_t close = value.find(']');
+    if (close == std::string_view::npos) return false;
+    host = value.substr(1, close - 1);
+    std::string_view rest = value.substr(close + 1);
+    if (!rest.empty() && !rest.starts_with(':')) return false;
+    port = rest.empty() ? rest : rest.substr(1);
+  } else if (std::size_t colon = value.rfind(':'); colon != std::string_view::npos) {
+    host = value.substr(0, colon);
+    port = value.substr(colon + 1);
   }
-  return true;
+  if (!is_digits(port)) return false;
+  std::string_view allowed = value.starts_with('[') ? ":." : "-._~!$&'()*+,;=%";  // an IP-literal, or a reg-name
+  return std::all_of(host.begin(), host.end(),
+                     [&](unsigned char c) { return std::isalnum(c) || allowed.find(static_cast<char>(c)) != std::string_view::npos; });
 }
 
 std::optional<Error> host_error(const http::fields& headers, unsigned http_version) {

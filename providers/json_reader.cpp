@@ -217,7 +217,8 @@ class DomBuilder {
   explicit DomBuilder(std::size_t max_bytes) : max_bytes_(max_bytes) {}
 
   nlohmann::json& document() { return document_; }
-  bool over_budget() const { return bytes_ > max_bytes_; }
+  bool over_budget() const { return over_budget_; }
+  std::size_t bytes() const { return bytes_; }
 
   bool null() { return place(nullptr, 0); }
   bool boolean(bool value) { return place(value, 0); }
@@ -252,9 +253,19 @@ class DomBuilder {
 
   // The value's own heap and its place in the open container; false once the budget is spent.
   bool charge(std::size_t own_bytes) {
-    std::size_t slot = open_.empty() ? 0 : open_.back()->is_array() ? DomCost::array_slot() : DomCost::object_member(key_.size());
+    std::size_t slot = 0;
+    std::size_t while_growing = 0;  // an array's old buffer, alive while the elements move to the new one
+    if (!open_.empty() && open_.back()->is_object()) slot = DomCost::object_member(key_.size());
+    if (!open_.empty() && open_.back()->is_array()) {
+      const nlohmann::json::array_t& array = open_.back()->get_ref<const nlohmann::json::array_t&>();
+      if (array.size() == array.capacity()) {
+        slot = DomCost::array_growth(array.capacity());
+        while_growing = sizeof(nlohmann::json) * array.capacity();
+      }
+    }
     bytes_ += own_bytes + slot;
-    return !over_budget();
+    over_budget_ = over_budget_ || bytes_ + while_growing > max_bytes_;
+    return !over_budget_;
   }
 
   // Containers' addresses stay put while they are open: their parent takes no other element meanwhile.
@@ -277,14 +288,18 @@ class DomBuilder {
   std::vector<nlohmann::json*> open_;
   std::string key_;
   std::size_t max_bytes_;
-  std::size_t bytes_ = 0;
+  std::size_t bytes_ = 0;  // arrays counted by capacity, as the vectors hold them
+  bool over_budget_ = false;
 };
 
 }  // namespace
 
-std::optional<nlohmann::json> read_json_document(std::string_view text, JsonSyntaxError& error, std::size_t max_dom_bytes) {
+std::optional<nlohmann::json> read_json_document(std::string_view text, JsonSyntaxError& error, std::size_t max_dom_bytes,
+                                                 std::size_t* dom_bytes) {
   DomBuilder builder(max_dom_bytes);
-  if (read_json(text, builder, &error)) return std::move(builder.document());
+  bool read = read_json(text, builder, &error);
+  if (dom_bytes) *dom_bytes = builder.bytes();
+  if (read) return std::move(builder.document());
   error.over_budget = builder.over_budget();
   return std::nullopt;
 }

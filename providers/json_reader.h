@@ -162,8 +162,9 @@ bool read_json(std::string_view text, Handler& handler, JsonSyntaxError* error =
 // wins). Nullopt when `text` is not JSON, with `error` saying why, or when the DOM would take more than
 // `max_dom_bytes` of heap (error.over_budget): a text of tiny objects costs tens of times its length as a
 // DOM, so a bound on the text alone does not bound the memory.
+// `dom_bytes`, when given, gets the heap the document took (or would have, up to where it stopped).
 std::optional<nlohmann::json> read_json_document(std::string_view text, JsonSyntaxError& error,
-                                                 std::size_t max_dom_bytes = SIZE_MAX);
+                                                 std::size_t max_dom_bytes = SIZE_MAX, std::size_t* dom_bytes = nullptr);
 
 // What the DOM of one value takes on the heap, as glibc's allocator and libstdc++ lay it out: the value's
 // own allocations and, given its parent, the slot or map node it takes there (an estimate a few percent
@@ -173,8 +174,10 @@ struct DomCost {
   static std::size_t string(std::size_t length) { return heap_chunk(sizeof(std::string)) + (length > 15 ? heap_chunk(length + 1) : 0); }
   static std::size_t object() { return heap_chunk(sizeof(nlohmann::json::object_t)); }
   static std::size_t array() { return heap_chunk(sizeof(nlohmann::json::array_t)); }
-  // An array's element, with the slack of the vector's doubling; an object's member, with its key.
-  static std::size_t array_slot() { return 2 * sizeof(nlohmann::json); }
+  // What an array's buffer grows by when an element finds it full at `capacity` (it doubles); the old
+  // buffer lives until the elements are moved, so the growth briefly takes `capacity` more.
+  static std::size_t array_growth(std::size_t capacity) { return sizeof(nlohmann::json) * std::max<std::size_t>(1, capacity); }
+  // An object's member, with its key.
   static std::size_t object_member(std::size_t key_length) {
     return heap_chunk(32 + sizeof(std::string) + sizeof(nlohmann::json)) + (key_length > 15 ? heap_chunk(key_length + 1) : 0);
   }

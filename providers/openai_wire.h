@@ -19,11 +19,13 @@ struct JsonLimits {
   std::size_t max_dom_bytes = SIZE_MAX;  // heap the parsed document may take (see read_json_document)
 };
 
-// Parses a request body (JSON text) for the given endpoint flavor.
-Result<ChatRequest> parse_chat_request(std::string_view body, ApiFlavor flavor, const JsonLimits& limits = {});
+// Parses a request body (JSON text) for the given endpoint flavor. `parsed_bytes`, when given, gets the
+// heap its JSON took as a DOM: about what the typed request holds for as long as it is answered.
+Result<ChatRequest> parse_chat_request(std::string_view body, ApiFlavor flavor, const JsonLimits& limits = {},
+                                       std::size_t* parsed_bytes = nullptr);
 
-// Parses JSON text with a bounded nesting depth, reporting the position of a syntax error.
-Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits = {});
+// Parses JSON text with a bounded nesting depth and heap, reporting the position of a syntax error.
+Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits = {}, std::size_t* dom_bytes = nullptr);
 
 // The request as OpenAI-compatible JSON (chat shape for chat, completion shape for completion).
 nlohmann::json to_openai_json(const ChatRequest& request);

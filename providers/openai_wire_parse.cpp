@@ -365,10 +365,10 @@ Status check_nesting_depth(std::string_view text, std::size_t max_depth) {
 
 }  // namespace
 
-Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits) {
+Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits, std::size_t* dom_bytes) {
   if (Status depth = check_nesting_depth(body, limits.max_depth); !depth) return depth.error();
   JsonSyntaxError error;
-  std::optional<nlohmann::json> document = read_json_document(body, error, limits.max_dom_bytes);
+  std::optional<nlohmann::json> document = read_json_document(body, error, limits.max_dom_bytes, dom_bytes);
   if (error.over_budget) {
     return Error{413, FailureClass::caller_fault, "invalid_request_error", "request_too_complex", {},
                  "the request's JSON would take more than " + std::to_string(limits.max_dom_bytes >> 20) + " MiB of memory once parsed (" +
@@ -382,8 +382,8 @@ Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimi
   return std::move(*document);
 }
 
-Result<ChatRequest> parse_chat_request(std::string_view body, ApiFlavor flavor, const JsonLimits& limits) {
-  Result<nlohmann::json> document = parse_json_document(body, limits);
+Result<ChatRequest> parse_chat_request(std::string_view body, ApiFlavor flavor, const JsonLimits& limits, std::size_t* parsed_bytes) {
+  Result<nlohmann::json> document = parse_json_document(body, limits, parsed_bytes);
   if (!document) return document.error();
   try {
     return parse_request_object(*document, flavor);

@@ -167,5 +167,41 @@ TEST(OverloadTest, TinyMessagesCannotAmplifyABodyIntoHundredsOfMegabytes) {
   EXPECT_EQ(server.post("/v1/chat/completions", chat_body("echo", "still serving"))->status, 200);
 }
 
+// A small body (under 64 KiB, so not counted as a body) of tiny content parts is held as a typed request
+// of about 14 times its size while it is answered: its parsed size counts against the memory all requests
+// may hold, so enough of them at once are shed with 503 instead of growing the process without bound.
+TEST(OverloadTest, SmallBodiesThatParseLargeCountAgainstTheMemoryBudget) {
+  constexpr std::size_t kBudgetBytes = 2 * 1024 * 1024;
+  TestGateway server([](gateway::ServerConfig& config) { config.http.max_buffered_body_bytes = kBudgetBytes; });
+  std::string parts = R"({"type":"text","text":""})";
+  for (int i = 0; i < 2000; ++i) parts += R"(,{"type":"text","text":""})";
+  const std::string body = R"({"model":"slow","stream":true,"messages":[{"role":"user","content":[)" + parts + "]}]}";
+  ASSERT_LT(body.size(), 64u * 1024);
+
+  std::vector<std::unique_ptr<RawConnection>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(std::make_unique<RawConnection>(server.port()));
+    ASSERT_TRUE(clients.back()->send(build_request("POST", "/v1/chat/completions", body)));
+  }
+  json health = server.wait_for_health([](const json& h) { return h["shed_requests"].get<int>() > 0; });
+  EXPECT_LE(health["buffered_body_bytes"].get<std::size_t>(), kBudgetBytes + 1024 * 1024) << health.dump();
+  int answered = 0;
+  int shed = 0;
+  for (auto& client : clients) {
+    std::optional<RawResponse> response = client->read_response();
+    ASSERT_TRUE(response);
+    if (response->status == 200) ++answered;
+    if (response->status == 503) {  // the body was read: the connection stays open
+      EXPECT_EQ(json::parse(response->body)["error"]["code"], "overloaded") << response->body;
+      EXPECT_EQ(response->header("retry-after"), "1");
+      ++shed;
+    }
+  }
+  EXPECT_GE(answered, 1);
+  EXPECT_GE(shed, 1) << "six parsed requests of about 700 KB each fit in a 2 MiB budget";
+  health = server.wait_for_health([](const json& h) { return h["buffered_body_bytes"] == 0; });
+  EXPECT_EQ(health["buffered_body_bytes"], 0) << "a hold outlived its request: " << health.dump();
+}
+
 }  // namespace
 }  // namespace mg::test

@@ -40,6 +40,8 @@ const FramingCase kFramingCases[] = {
     {"NoHost", "POST /v1/chat/completions HTTP/1.1\r\nContent-Type: application/json\r\n", true, 400},
     {"TwoHosts", kPost + "Host: y\r\n", true, 400},
     {"HostWithSpace", "POST /v1/chat/completions HTTP/1.1\r\nHost: a b\r\n", true, 400},
+    {"HostWithALetterPort", "POST /v1/chat/completions HTTP/1.1\r\nHost: a:xx\r\n", true, 400},
+    {"HostWithTwoColons", "POST /v1/chat/completions HTTP/1.1\r\nHost: a:1:2\r\n", true, 400},
     {"TwoAuthorizations", kPost + "Authorization: Bearer one\r\nAuthorization: Bearer two\r\n", true, 400},
 };
 
@@ -74,7 +76,29 @@ TEST_P(RequestFramingTest, IsRefusedClosedAndNothingInItsBodyRuns) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Smuggling, RequestFramingTest, ::testing::ValuesIn(kFramingCases),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& test_case) { return std::string(test_case.param.name); });
+
+// Beast keeps a chunk's header line and the trailer section whole until they end; the client's buffer is
+// bounded, so an endless one is refused instead of growing the process (64 MiB took +143 MiB before).
+class UnboundedChunkFramingTest : public ::testing::TestWithParam<std::pair<const char*, std::string>> {};
+
+TEST_P(UnboundedChunkFramingTest, IsRefusedWith400BeforeItIsWhole) {
+  TestGateway server;
+  RawConnection connection(server.port());
+  ASSERT_TRUE(connection.send(kPost + "Transfer-Encoding: chunked\r\n\r\n" + GetParam().second));
+  std::string endless(1 << 20, 'a');
+  for (int i = 0; i < 8 && connection.send(endless); ++i) {
+  }
+  std::optional<RawResponse> response = connection.read_response();
+  ASSERT_TRUE(response) << "no answer";
+  EXPECT_EQ(response->status, 400) << response->body;
+  EXPECT_TRUE(connection.wait_closed());
+}
+
+INSTANTIATE_TEST_SUITE_P(Framing, UnboundedChunkFramingTest,
+                         ::testing::Values(std::make_pair("ChunkExtension", std::string("1;")),
+                                           std::make_pair("Trailer", std::string("1\r\n{\r\n0\r\nX-a: "))),
+                         [](const auto& test_case) { return std::string(test_case.param.first); });
 
 // The sound forms still work: chunked in any case, HTTP/1.0 without Host.
 TEST(RequestFramingSoundTest, ChunkedBodyIsAnswered) {
@@ -88,6 +112,16 @@ TEST(RequestFramingSoundTest, ChunkedBodyIsAnswered) {
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 200) << response->body;
   EXPECT_NE(response->body.find("chunked hello"), std::string::npos);
+}
+
+TEST(RequestFramingSoundTest, AnAbsoluteFormTargetAndLeadingEmptyLinesAreAccepted) {
+  TestGateway server;
+  RawConnection connection(server.port());
+  ASSERT_TRUE(connection.send("\r\n\r\nGET http://127.0.0.1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  std::optional<RawResponse> response = connection.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(json::parse(response->body)["status"], "ok");
 }
 
 TEST(RequestFramingSoundTest, Http10WithoutHostIsAnswered) {

@@ -122,6 +122,31 @@ TEST(JsonReaderTest, SaysWhereAndWhyTheTextStopsBeingJson) {
   EXPECT_EQ(error.what, "a high surrogate escape without a low one after it");
 }
 
+// The DOM's heap is counted as it is built: an array by its vector's capacity (doubling), an object by
+// its map's nodes. Past the budget the reading stops, says so, and the document is never whole.
+TEST(JsonReaderTest, TheDomBudgetCountsWhatTheDomHoldsAndStopsAtIt) {
+  std::string zeros = "[0";
+  for (int i = 1; i < 1000; ++i) zeros += ",0";
+  zeros += "]";
+  JsonSyntaxError error;
+  std::size_t bytes = 0;
+  std::optional<json> whole = read_json_document(zeros, error, SIZE_MAX, &bytes);
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(*whole, json::parse(zeros));
+  // 1,000 elements in a vector of capacity 1,024, of 16-byte values, and the vector itself.
+  EXPECT_EQ(bytes, 1024 * sizeof(json) + DomCost::array());
+  EXPECT_FALSE(error.over_budget);
+
+  EXPECT_FALSE(read_json_document(zeros, error, 8 * 1024, &bytes));
+  EXPECT_TRUE(error.over_budget);
+  EXPECT_LE(bytes, 8 * 1024 + sizeof(json) * 512) << "stops at the growth that would pass the budget";
+
+  std::string objects = R"([{"role":"user","content":""},{"role":"user","content":""}])";
+  ASSERT_TRUE(read_json_document(objects, error, SIZE_MAX, &bytes));
+  // Two maps, each of two members, each member's string value; the array of capacity 2.
+  EXPECT_EQ(bytes, DomCost::array() + 2 * sizeof(json) + 2 * (DomCost::object() + 2 * DomCost::object_member(4) + 2 * DomCost::string(0)));
+}
+
 // A handler that stops at its first string: the reading stops there and says it was not the text.
 struct StopAtString {
   int events = 0;
