@@ -8,6 +8,8 @@ import pathlib
 import re
 import sys
 
+from suite_logs import listed_secrets, numbered_lines, report, secrets_in
+
 # Every upstream the suite configures is a loopback mock, so an address of one in an error is a leak;
 # environment variables are upper-case words joined by underscores (DEEPINFRA_API_KEY, MODELGATE_ADMIN_KEY).
 FORBIDDEN = [
@@ -19,23 +21,17 @@ FORBIDDEN = [
 
 
 def main(log_dir: pathlib.Path) -> int:
-    secrets_file = log_dir / "secrets.txt"
-    secrets = sorted({line for line in secrets_file.read_text().splitlines() if line}) if secrets_file.exists() else []
+    secrets = listed_secrets(log_dir)
     files = sorted(log_dir.glob("client-errors-*.txt"))
     if not files:
         print(f"no client saw an error in {log_dir}: the errors are not being collected")
         return 1
     leaks, errors = [], 0
-    for path in files:
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-            errors += 1
-            where = f"{path.name}:{number}"
-            leaks += [f"{where}: names {what}: {line[:300]}" for what, pattern in FORBIDDEN if pattern.search(line)]
-            leaks += [f"{where}: holds the secret {secret[:6]}..." for secret in secrets if secret in line]
-    print(f"checked {errors} client-facing errors from {len(files)} test processes")
-    for leak in leaks:
-        print(leak)
-    return 1 if leaks else 0
+    for where, line in numbered_lines(files):
+        errors += 1
+        leaks += [f"{where}: names {what}: {line[:300]}" for what, pattern in FORBIDDEN if pattern.search(line)]
+        leaks += [f"{where}: {found}" for found in secrets_in(line, secrets)]
+    return report(f"checked {errors} client-facing errors from {len(files)} test processes", leaks)
 
 
 if __name__ == "__main__":

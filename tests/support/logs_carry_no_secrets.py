@@ -5,10 +5,11 @@ LOG_DIR holds the logs (*.log) and secrets.txt, one secret per line, as the test
 import pathlib
 import sys
 
+from suite_logs import listed_secrets, numbered_lines, report, secrets_in
+
 
 def main(log_dir: pathlib.Path) -> int:
-    secrets_file = log_dir / "secrets.txt"
-    secrets = sorted({line for line in secrets_file.read_text().splitlines() if line}) if secrets_file.exists() else []
+    secrets = listed_secrets(log_dir)
     logs = sorted(path for path in log_dir.glob("*.log") if path.is_file())
     if not secrets:
         print(f"no test that ran configured a secret; {len(logs)} logs not checked")
@@ -17,14 +18,10 @@ def main(log_dir: pathlib.Path) -> int:
         print(f"{len(secrets)} secrets were configured but no gateway left a log in {log_dir}: the logs are not being collected")
         return 1
     leaks, lines = [], 0
-    for path in logs:
-        for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-            lines += 1
-            leaks += [f"{path.name}:{number}: holds the secret {secret[:6]}..." for secret in secrets if secret in line]
-    print(f"checked {len(secrets)} secrets against {len(logs)} logs ({lines} lines)")
-    for leak in leaks:
-        print(leak)
-    return 1 if leaks else 0
+    for where, line in numbered_lines(logs):
+        lines += 1
+        leaks += [f"{where}: {found}" for found in secrets_in(line, secrets)]
+    return report(f"checked {len(secrets)} secrets against {len(logs)} logs ({lines} lines)", leaks)
 
 
 if __name__ == "__main__":
