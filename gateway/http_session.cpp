@@ -63,18 +63,6 @@ bool is_disconnect(beast::error_code ec) {
          ec == net::error::connection_reset || ec == net::error::operation_aborted || ec == net::error::broken_pipe;
 }
 
-// RFC 9112 3.2.2: a server must accept a target in absolute form ("http://host/path?query"); what it
-// asks for is its path and query.
-std::string_view origin_form(std::string_view target) {
-  std::size_t scheme_end = target.find("://");
-  if (scheme_end == std::string_view::npos || target.starts_with('/')) return target;
-  std::string_view scheme = target.substr(0, scheme_end);
-  if (!beast::iequals(scheme, "http") && !beast::iequals(scheme, "https")) return target;
-  std::size_t authority_end = target.find_first_of("/?#", scheme_end + 3);
-  if (authority_end == std::string_view::npos || target[authority_end] != '/') return "/";  // no path: the root
-  return target.substr(authority_end);
-}
-
 std::string chunk_frame(std::string_view bytes) {
   char size[20];
   int length = std::snprintf(size, sizeof size, "%zx\r\n", bytes.size());

@@ -95,6 +95,17 @@ std::optional<Error> host_error(const http::fields& headers, unsigned http_versi
 
 }  // namespace
 
+std::string_view origin_form(std::string_view target) {
+  if (target.starts_with('/')) return target;  // the usual origin form
+  std::size_t scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos) return target;
+  std::string_view scheme = target.substr(0, scheme_end);
+  if (!boost::beast::iequals(scheme, "http") && !boost::beast::iequals(scheme, "https")) return target;
+  std::size_t authority_end = target.find_first_of("/?#", scheme_end + 3);
+  if (authority_end == std::string_view::npos || target[authority_end] != '/') return "/";  // no path: the root
+  return target.substr(authority_end);
+}
+
 std::optional<Error> request_framing_error(const http::fields& headers, unsigned http_version) {
   if (auto error = transfer_encoding_error(headers, http_version)) return error;
   if (auto error = host_error(headers, http_version)) return error;

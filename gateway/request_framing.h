@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <string_view>
 
 #include <boost/beast/http/fields.hpp>
 
@@ -18,5 +19,9 @@ namespace mg::gateway {
 //  - RFC 9112 3.2: an HTTP/1.1 request has exactly one Host, and any request at most one, with a valid value;
 //  - one Authorization only: which of two a hop would use is anybody's guess.
 std::optional<Error> request_framing_error(const boost::beast::http::fields& headers, unsigned http_version);
+
+// The request target as a path and query: RFC 9112 3.2.2 has a server accept the absolute form
+// ("http://host/path?query") too.
+std::string_view origin_form(std::string_view target);
 
 }  // namespace mg::gateway
