@@ -10,6 +10,17 @@
 #include "local_engine/kernels/quant_blocks.h"
 #include "local_engine/kernels/quantized_dot.h"
 
+// The ISA is this file's own functions' (the pragma comes after every header), never a compile flag: a
+// template or inline function a header defines, compiled here with the ISA, could be the copy the linker
+// keeps for the whole program and then run on a CPU without it (a debug build on an AVX2-only CPU died
+// of SIGILL in std::vector<float>::resize, from the model's attention).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#endif
+
 namespace mg::engine {
 namespace {
 
@@ -41,3 +52,9 @@ constexpr KernelTable kAvx2Table{
 const KernelTable& detail::avx2_kernel_table() { return kAvx2Table; }
 
 }  // namespace mg::engine
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif

@@ -29,6 +29,17 @@
 #include "local_engine/kernels/quant_blocks.h"
 #include "local_engine/kernels/quantized_dot.h"
 
+// The ISA is this file's own functions' (the pragma comes after every header), never a compile flag: a
+// template or inline function a header defines, compiled here with the ISA, could be the copy the linker
+// keeps for the whole program and then run on a CPU without it (a debug build on an AVX2-only CPU died
+// of SIGILL in std::vector<float>::resize, from the model's attention).
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+#endif
+
 namespace mg::engine {
 namespace {
 
@@ -634,3 +645,9 @@ constexpr KernelTable kAvx512Table{
 const KernelTable& detail::avx512_kernel_table() { return kAvx512Table; }
 
 }  // namespace mg::engine
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
