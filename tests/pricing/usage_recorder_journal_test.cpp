@@ -86,11 +86,31 @@ TEST_F(UsageRecorderJournalTest, RowsOfARecorderKilledWhileTheDatabaseIsLockedAr
 }
 
 // The replay does not wait for a restart: a replica on the same database picks up the rows of one that died.
+// The replica is forked before the survivor starts its threads: a fork beside running threads can leave
+// the child's allocator locked (it hung under ASan). It dies once the survivor runs.
 TEST_F(UsageRecorderJournalTest, ARunningRecorderReplaysTheJournalOfAReplicaThatDied) {
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t replica = ::fork();
+  ASSERT_GE(replica, 0);
+  if (replica == 0) {
+    RecorderOptions options = quick_options();
+    options.batch_size = 50;
+    options.flush_interval = 10s;
+    auto* recorder = new UsageRecorder(db_path_, nullptr, options);  // never destroyed: the process is killed
+    for (int i = 0; i < 30; ++i) recorder->record(row(i));
+    char byte = 1;
+    [[maybe_unused]] ssize_t written = ::write(ready[1], &byte, 1);
+    while (true) ::pause();
+  }
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
   RecorderOptions options = quick_options();
   options.stats_interval = 50ms;
   UsageRecorder survivor(db_path_, nullptr, options);
-  record_in_a_killed_process(0, 30);
+  ::kill(replica, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(replica, &status, 0), replica);
   ASSERT_TRUE(eventually([&] { return ledger_count(db_path_) == 30; }));
   EXPECT_EQ(survivor.rows_written(), 30);
 }
