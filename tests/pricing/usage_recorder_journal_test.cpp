@@ -36,16 +36,22 @@ class UsageRecorderJournalTest : public ::testing::Test {
     return files;
   }
 
+  // A forked child's recorder, never destroyed (the process is killed): batches of 50 rows, a flush 10 s
+  // away, so rows recorded stay unwritten.
+  UsageRecorder* recorder_to_kill() {
+    RecorderOptions options = quick_options();
+    options.batch_size = 50;
+    options.flush_interval = 10s;
+    return new UsageRecorder(db_path_, nullptr, options);
+  }
+
   // A child process records `flushed` rows and waits for them to be written, records `unwritten` more
   // and is SIGKILLed before its writer gets to them (a batch is 50 rows, a flush 10 s away).
   void record_in_a_killed_process(int flushed, int unwritten) {
     pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
-      RecorderOptions options = quick_options();
-      options.batch_size = 50;
-      options.flush_interval = 10s;
-      auto* recorder = new UsageRecorder(db_path_, nullptr, options);  // never destroyed: the process is killed
+      UsageRecorder* recorder = recorder_to_kill();
       for (int i = 0; i < flushed; ++i) recorder->record(row(i));
       recorder->flush();
       for (int i = flushed; i < flushed + unwritten; ++i) recorder->record(row(i));
@@ -94,10 +100,7 @@ TEST_F(UsageRecorderJournalTest, ARunningRecorderReplaysTheJournalOfAReplicaThat
   pid_t replica = ::fork();
   ASSERT_GE(replica, 0);
   if (replica == 0) {
-    RecorderOptions options = quick_options();
-    options.batch_size = 50;
-    options.flush_interval = 10s;
-    auto* recorder = new UsageRecorder(db_path_, nullptr, options);  // never destroyed: the process is killed
+    UsageRecorder* recorder = recorder_to_kill();
     for (int i = 0; i < 30; ++i) recorder->record(row(i));
     char byte = 1;
     [[maybe_unused]] ssize_t written = ::write(ready[1], &byte, 1);
