@@ -142,6 +142,14 @@ std::string database_startup_message(const pricing::DatabaseError& error, const 
          "then start with --db recovered.db, or move the file aside to start afresh";
 }
 
+pricing::RecorderOptions recorder_options(const ServerConfig& config) {
+  pricing::RecorderOptions options;
+  const std::string base = pricing::local_file_base(config.db_path, config.state_dir);
+  options.spill_path = base + ".ledger-spill";
+  options.journal_dir = base + ".journal";
+  return options;
+}
+
 // The last resort for a ledger row neither the database nor the spill file took: the log, in full.
 void log_unsaved_ledger_row(const pricing::LedgerRecord& row, const std::string& why) {
   nlohmann::json fields = {{"request_id", row.request_id},        {"created_at_ms", row.created_at_ms},
@@ -211,7 +219,7 @@ Status Gateway::start() {
                                               RoutingOptions{RoutingPolicy::price, 0, config_.no_route_retry_after_s},
                                               std::move(remote.unusable), config_.circuit);
     routing_->reload(*database_);
-    recorder_ = std::make_unique<pricing::UsageRecorder>(config_.db_path, &routing_->live_stats(), pricing::RecorderOptions{},
+    recorder_ = std::make_unique<pricing::UsageRecorder>(config_.db_path, &routing_->live_stats(), recorder_options(config_),
                                                          log_unsaved_ledger_row);
     access_ = start_access_control(*database_);
     key_admin_ = std::make_unique<KeyAdmin>(config_.db_path, *access_);

@@ -10,6 +10,7 @@
 
 #include "gateway/gateway.h"
 #include "gateway/log.h"
+#include "pricing/database.h"
 
 namespace mg::gateway {
 
@@ -20,7 +21,10 @@ const char* const kServeHelp =
     "\n"
     "Options:\n"
     "  --listen HOST:PORT    address to listen on (default 127.0.0.1:8080; port 0 picks a free one)\n"
-    "  --db PATH             SQLite database, created on first start (default ./modelgate.db)\n"
+    "  --db PATH|URL         SQLite database, created on first start (default ./modelgate.db), or a\n"
+    "                        postgresql://user@host/dbname URL, shared by several replicas\n"
+    "  --state-dir DIR       where the ledger's spill file and crash journal go (default: beside the SQLite\n"
+    "                        file; with PostgreSQL, the current directory)\n"
     "  --config FILE         JSON config file; flags given on the command line win over it\n"
     "  --threads N           I/O threads (default: one per core)\n"
     "  --reuse-port          share the port with another modelgate (SO_REUSEPORT) for a restart without\n"
@@ -29,7 +33,7 @@ const char* const kServeHelp =
     "                        model's chains; without one it serves a tiny synthetic demo model\n"
     "  --help                show this help\n"
     "\n"
-    "Config file keys: listen, reuse_port, db, threads, admin_key, metrics_key, access_log (stderr, off or a file), local_model, local {enabled, model, model_id, threads, context, kv_cache_mib,\n"
+    "Config file keys: listen, reuse_port, db, state_dir, threads, admin_key, metrics_key, access_log (stderr, off or a file), local_model, local {enabled, model, model_id, threads, context, kv_cache_mib,\n"
     "max_running, max_queued, usd_per_mtok_input, usd_per_mtok_output}, upstream_ca_file, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
     "request_timeout_ms, catalogue_poll_interval_ms, no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
     "idle_timeout_ms, write_timeout_ms, max_connections, max_pending_stream_bytes,\n"
@@ -45,12 +49,13 @@ const char* const kServeHelp =
 namespace {
 
 struct FlagValues {
-  std::optional<std::string> listen, db, config, threads, local_model;
+  std::optional<std::string> listen, db, state_dir, config, threads, local_model;
 };
 
 std::optional<std::string>* flag_slot(FlagValues& values, const std::string& name) {
   if (name == "--listen") return &values.listen;
   if (name == "--db") return &values.db;
+  if (name == "--state-dir") return &values.state_dir;
   if (name == "--config") return &values.config;
   if (name == "--threads") return &values.threads;
   if (name == "--local-model") return &values.local_model;
@@ -68,6 +73,7 @@ bool apply_flags(const FlagValues& values, ServerConfig& config, int& exit_code)
     if (Status status = apply_listen_address(*values.listen, config); !status) return fail(status.error().message, exit_code);
   }
   if (values.db) config.db_path = *values.db;
+  if (values.state_dir) config.state_dir = *values.state_dir;
   if (values.local_model) config.local.model_path = *values.local_model;
   if (values.threads) {
     const std::string& text = *values.threads;
@@ -165,7 +171,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   if (config.fake_provider_enabled) log_warn("the test-only fake provider is enabled (models echo, slow, error, slow_error, flaky)");
   auto startup_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at).count();
   log_info("modelgate listening on http://" + config.listen_host + ":" + std::to_string(gateway.port()) + " (" +
-           std::to_string(config.effective_io_threads()) + " I/O threads, database " + config.db_path + ", started in " +
+           std::to_string(config.effective_io_threads()) + " I/O threads, database " + pricing::printable_location(config.db_path) + ", started in " +
            std::to_string(startup_ms) + " ms)");
   gateway.wait();
   log_info("stopped");

@@ -142,6 +142,7 @@ void read_root(const json& document, ServerConfig& config) {
   }
   if (auto reuse_port = root.boolean("reuse_port")) config.reuse_port = *reuse_port;
   if (auto db = root.string("db")) config.db_path = *db;
+  if (auto state_dir = root.string("state_dir")) config.state_dir = *state_dir;
   if (auto threads = root.small_integer("threads", 0, 1024)) config.io_threads = *threads;
   if (auto spin = root.integer("io_spin_us", 0, 100'000)) config.io_spin = std::chrono::microseconds(*spin);
   read_local(root, config.local);

@@ -90,7 +90,10 @@ struct ServerConfig {
   // SO_REUSEPORT, for restarts without a refused or reset connection: a second modelgate on the same port
   // takes every new connection while the first, sent SIGTERM, finishes what it has.
   bool reuse_port = false;
-  std::string db_path = "modelgate.db";
+  std::string db_path = "modelgate.db";  // a SQLite file, or a postgresql:// URL that replicas share
+  // Where the ledger's spill file and crash journal go: '' puts them beside a SQLite file, or, with
+  // PostgreSQL, in the current directory. Each replica wants its own.
+  std::string state_dir;
   int io_threads = 0;  // 0: one per core
   // How long an I/O thread that ran out of work polls on before it sleeps; 0: it sleeps at once.
   std::chrono::microseconds io_spin{100};

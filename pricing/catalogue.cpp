@@ -3,7 +3,6 @@
 #include <map>
 #include <stdexcept>
 
-#include <sqlite3.h>
 
 namespace mg::pricing {
 namespace {
@@ -111,7 +110,7 @@ bool set_route_price(Database& db, const std::string& model_id, const std::strin
   Statement update = db.prepare("UPDATE routes SET usd_per_mtok_input = ?3, usd_per_mtok_output = ?4 WHERE model_id = ?1 AND provider = ?2");
   update.bind(1, model_id).bind(2, provider).bind(3, usd_per_mtok_input).bind(4, usd_per_mtok_output);
   run_named(update, "route " + provider + "/" + model_id);
-  return sqlite3_changes(db.handle()) > 0;
+  return db.changes() > 0;
 }
 
 bool set_enabled(Database& db, const std::string& name, bool enabled) {
@@ -120,16 +119,16 @@ bool set_enabled(Database& db, const std::string& name, bool enabled) {
     Statement update = db.prepare("UPDATE routes SET enabled = ?3 WHERE provider = ?1 AND model_id = ?2");
     update.bind(1, name.substr(0, slash)).bind(2, name.substr(slash + 1)).bind(3, enabled);
     update.run();
-    if (sqlite3_changes(db.handle()) > 0) return true;
+    if (db.changes() > 0) return true;
   }
   Statement provider = db.prepare("UPDATE providers SET enabled = ?2 WHERE name = ?1");
   provider.bind(1, name).bind(2, enabled);
   provider.run();
-  if (sqlite3_changes(db.handle()) > 0) return true;
+  if (db.changes() > 0) return true;
   Statement model = db.prepare("UPDATE routes SET enabled = ?2 WHERE model_id = ?1");
   model.bind(1, name).bind(2, enabled);
   model.run();
-  return sqlite3_changes(db.handle()) > 0;
+  return db.changes() > 0;
 }
 
 }  // namespace mg::pricing

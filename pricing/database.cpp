@@ -1,35 +1,53 @@
 #include "pricing/database.h"
 
-#include <stdexcept>
+#include <cctype>
+#include <filesystem>
 
-#include <sqlite3.h>
-
-#include "pricing/statement.h"
+#include "pricing/postgres_backend.h"
+#include "pricing/sqlite_backend.h"
 
 namespace mg::pricing {
 
-void Database::Closer::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+bool is_postgres_location(std::string_view location) {
+  return location.starts_with("postgresql://") || location.starts_with("postgres://");
+}
 
-Database::Database(std::string path, sqlite3* handle) : path_(std::move(path)), handle_(handle) {}
+std::string printable_location(std::string_view location) {
+  if (!is_postgres_location(location)) return std::string(location);
+  std::size_t authority = location.find("//") + 2;
+  std::size_t at = location.find('@', authority);
+  std::size_t colon = location.find(':', authority);
+  if (at == std::string_view::npos || colon == std::string_view::npos || colon > at) return std::string(location);
+  return std::string(location.substr(0, colon + 1)) + "***" + std::string(location.substr(at));
+}
+
+std::string local_file_base(const std::string& location, const std::string& state_dir) {
+  std::string dir = state_dir.empty() ? "" : state_dir + "/";
+  if (!is_postgres_location(location)) {
+    return state_dir.empty() ? location : dir + std::filesystem::path(location).filename().string();
+  }
+  // postgresql://user@host:port/dbname?options: the host, port, database name and options, as a file name.
+  std::string_view rest = std::string_view(location).substr(location.find("//") + 2);
+  if (std::size_t at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  std::string name = "modelgate-";
+  for (char c : rest) name += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ? c : '_';
+  return dir + name;
+}
+
+Database::Database(std::string location, std::unique_ptr<Connection> connection)
+    : location_(std::move(location)), connection_(std::move(connection)) {}
 
 Database::~Database() = default;
 
-void Database::exec(const std::string& sql) {
-  char* message = nullptr;
-  int rc = sqlite3_exec(handle_.get(), sql.c_str(), nullptr, nullptr, &message);
-  if (rc != SQLITE_OK) {
-    std::string error = message ? message : sqlite3_errmsg(handle_.get());
-    sqlite3_free(message);
-    throw DatabaseError("database '" + path_ + "': " + error, rc & 0xff);
-  }
-}
-
-Statement Database::prepare(std::string_view sql) const { return Statement(handle_.get(), sql); }
-
-Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+Transaction::Transaction(Database& db) : db_(db) { db_.exec(db.backend() == Backend::sqlite ? "BEGIN IMMEDIATE" : "BEGIN"); }
 
 Transaction::~Transaction() {
-  if (!committed_) sqlite3_exec(db_.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+  if (committed_) return;
+  try {
+    db_.exec("ROLLBACK");
+  } catch (const DatabaseError&) {
+    // A broken connection has no transaction left to roll back; the error that got us here is the one to tell.
+  }
 }
 
 void Transaction::commit() {
@@ -38,46 +56,25 @@ void Transaction::commit() {
 }
 
 std::int64_t Database::meta_counter(std::string_view key) const {
-  Statement query = prepare("SELECT CAST(value AS INTEGER) FROM gateway_meta WHERE key = ?1");
+  Statement query = prepare("SELECT CAST(value AS BIGINT) FROM gateway_meta WHERE key = ?1");
   query.bind(1, key);
   return query.step() ? query.integer(0) : 0;
 }
 
-int Database::schema_version() const {
-  sqlite3_stmt* statement = nullptr;
-  int version = -1;
-  if (sqlite3_prepare_v2(handle_.get(), "PRAGMA user_version", -1, &statement, nullptr) == SQLITE_OK &&
-      sqlite3_step(statement) == SQLITE_ROW) {
-    version = sqlite3_column_int(statement, 0);
-  }
-  sqlite3_finalize(statement);
-  return version;
-}
-
-Database Database::open(const std::string& path) {
-  // SQLite's allocation statistics (sqlite3_memory_used) take a process-wide mutex at every malloc and
-  // free; nothing here reads them. Only possible before SQLite's first use, so once, here.
-  static const bool statistics_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK;
-  (void)statistics_off;
-  sqlite3* handle = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
-  Database db(path, handle);  // owns the handle even when open failed
-  if (rc != SQLITE_OK) throw DatabaseError("cannot open database '" + path + "': " + sqlite3_errstr(rc), rc & 0xff);
-  sqlite3_busy_timeout(handle, 5000);
-  db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
-  int current = db.schema_version();
-  if (current < 0) throw DatabaseError("database '" + path + "' is not a readable SQLite file", SQLITE_NOTADB);
+Database Database::open(const std::string& location) {
+  std::unique_ptr<Connection> connection = is_postgres_location(location) ? open_postgres(location) : open_sqlite(location);
+  const std::string shown = printable_location(location);
+  int current = connection->schema_version();
   int newest = schema_migrations().back().version;
   if (current > newest) {
-    throw std::runtime_error("database '" + path + "' has schema version " + std::to_string(current) +
-                             "; this build knows up to " + std::to_string(newest) + " (a newer modelgate wrote it)");
+    throw DatabaseError("database '" + shown + "' has schema version " + std::to_string(current) + "; this build knows up to " +
+                            std::to_string(newest) + " (a newer modelgate wrote it)",
+                        "the database has a newer schema than this build knows");
   }
   for (const Migration& migration : schema_migrations()) {
-    if (migration.version <= current) continue;
-    db.exec(std::string("BEGIN IMMEDIATE;") + migration.sql + "PRAGMA user_version = " + std::to_string(migration.version) +
-            "; COMMIT;");
+    if (migration.version > current) connection->migrate(migration);
   }
-  return db;
+  return Database(location, std::move(connection));
 }
 
 }  // namespace mg::pricing

@@ -5,8 +5,6 @@
 #include <string>
 #include <thread>
 
-#include <sqlite3.h>
-
 namespace mg::pricing {
 namespace {
 
@@ -14,12 +12,14 @@ constexpr const char* kLedgerColumns =
     "request_id, created_at_ms, api_key_id, requested_model, route, prompt_tokens, completion_tokens, cost_usd, ttft_ms,"
     " duration_ms, status, error_code, routes_tried, stream";
 
-const char* group_expression(UsageGrouping grouping) {
+const char* group_expression(UsageGrouping grouping, Backend backend) {
   switch (grouping) {
     case UsageGrouping::model: return "requested_model";
     case UsageGrouping::route: return "route";
     case UsageGrouping::key: return "api_key_id";
-    case UsageGrouping::day: return "strftime('%Y-%m-%d', created_at_ms / 1000, 'unixepoch')";
+    case UsageGrouping::day:
+      return backend == Backend::sqlite ? "strftime('%Y-%m-%d', created_at_ms / 1000, 'unixepoch')"
+                                        : "to_char(to_timestamp(created_at_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')";
   }
   return "requested_model";
 }
@@ -54,7 +54,7 @@ void bind_row(Statement& insert, int offset, const LedgerRecord& row) {
 
 Statement& LedgerWriter::statement_for(std::size_t rows) {
   std::optional<Statement>& statement = rows == 1 ? single_ : group_;
-  if (!statement) statement.emplace(db_.handle(), insert_sql(table_, rows));
+  if (!statement) statement.emplace(db_.prepare(insert_sql(table_, rows)));
   return *statement;
 }
 
@@ -82,26 +82,30 @@ void insert_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows, std
 
 std::int64_t insert_missing_ledger_rows(Database& db, const std::string& source_table) {
   // The time index finds a row's twin cheaply; a request id alone is not indexed.
-  db.exec(std::string("INSERT INTO main.usage_ledger(") + kLedgerColumns + ") SELECT " + kLedgerColumns + " FROM " + source_table +
-          " AS s WHERE NOT EXISTS (SELECT 1 FROM main.usage_ledger AS m"
+  db.exec(std::string("INSERT INTO usage_ledger(") + kLedgerColumns + ") SELECT " + kLedgerColumns + " FROM " + source_table +
+          " AS s WHERE NOT EXISTS (SELECT 1 FROM usage_ledger AS m"
           " WHERE m.created_at_ms = s.created_at_ms AND m.request_id = s.request_id AND m.duration_ms = s.duration_ms)");
-  return sqlite3_changes64(db.handle());
+  return db.changes();
+}
+
+std::vector<LedgerRecord> read_ledger_rows(const Database& db) {
+  Statement query = db.prepare(std::string("SELECT ") + kLedgerColumns + " FROM usage_ledger ORDER BY id");
+  std::vector<LedgerRecord> rows;
+  while (query.step()) {
+    rows.push_back(LedgerRecord{query.text(0), query.integer(1), query.text(2), query.text(3), query.text(4), query.integer(5),
+                                query.integer(6), query.real(7), query.optional_real(8), query.real(9), static_cast<int>(query.integer(10)),
+                                query.text(11), query.text(12), query.integer(13) != 0});
+  }
+  return rows;
 }
 
 std::int64_t merge_ledger_spill(Database& db, const std::string& spill_path) {
   if (!std::filesystem::exists(spill_path)) return 0;
-  db.prepare("ATTACH DATABASE ?1 AS spill").bind(1, spill_path).run();
   std::int64_t merged = 0;
-  try {
-    Transaction transaction(db);
-    merged = insert_missing_ledger_rows(db, "spill.usage_ledger");
-    db.exec("DELETE FROM spill.usage_ledger");
-    transaction.commit();
-  } catch (...) {
-    db.exec("DETACH DATABASE spill");
-    throw;
+  {
+    Database spill = Database::open(spill_path);
+    merged = add_missing_ledger_rows(db, read_ledger_rows(spill));
   }
-  db.exec("DETACH DATABASE spill");
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(spill_path + suffix);
   return merged;
 }
@@ -109,22 +113,22 @@ std::int64_t merge_ledger_spill(Database& db, const std::string& spill_path) {
 std::int64_t add_missing_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows) {
   if (rows.empty()) return 0;
   // A temporary table of the rows, so that one statement finds the missing ones (the same as the spill's).
-  db.exec(std::string("CREATE TEMP TABLE IF NOT EXISTS journal_rows AS SELECT ") + kLedgerColumns + " FROM main.usage_ledger WHERE 0");
-  db.exec("DELETE FROM temp.journal_rows");
-  LedgerWriter(db, "temp.journal_rows").insert(rows);
+  db.exec(std::string("CREATE TEMP TABLE IF NOT EXISTS journal_rows AS SELECT ") + kLedgerColumns + " FROM usage_ledger WHERE 1 = 0");
+  db.exec("DELETE FROM journal_rows");
+  LedgerWriter(db, "journal_rows").insert(rows);
   Transaction transaction(db);
-  std::int64_t added = insert_missing_ledger_rows(db, "temp.journal_rows");
-  db.exec("DELETE FROM temp.journal_rows");
+  std::int64_t added = insert_missing_ledger_rows(db, "journal_rows");
+  db.exec("DELETE FROM journal_rows");
   transaction.commit();
   return added;
 }
 
 std::vector<UsageRow> query_usage(const Database& db, const UsageFilter& filter) {
-  std::string sql = std::string("SELECT ") + group_expression(filter.group_by) +
-                    " AS grouping, COUNT(*), SUM(status >= 400 OR error_code != ''), SUM(prompt_tokens), SUM(completion_tokens),"
-                    " SUM(cost_usd), AVG(ttft_ms), AVG(duration_ms) FROM usage_ledger"
-                    " WHERE (?1 IS NULL OR created_at_ms >= ?1) AND (?2 IS NULL OR created_at_ms < ?2) AND (?3 IS NULL OR api_key_id = ?3)"
-                    " GROUP BY grouping ORDER BY SUM(cost_usd) DESC, grouping";
+  std::string sql = std::string("SELECT ") + group_expression(filter.group_by, db.backend()) +
+                    " AS usage_group, COUNT(*), SUM(CASE WHEN status >= 400 OR error_code != '' THEN 1 ELSE 0 END), SUM(prompt_tokens),"
+                    " SUM(completion_tokens), SUM(cost_usd), AVG(ttft_ms), AVG(duration_ms) FROM usage_ledger"
+                    " WHERE (CAST(?1 AS BIGINT) IS NULL OR created_at_ms >= ?1) AND (CAST(?2 AS BIGINT) IS NULL OR created_at_ms < ?2)"
+                    " AND (CAST(?3 AS TEXT) IS NULL OR api_key_id = ?3) GROUP BY usage_group ORDER BY SUM(cost_usd) DESC, usage_group";
   Statement query = db.prepare(sql);
   query.bind(1, filter.from_ms).bind(2, filter.to_ms).bind(3, filter.api_key_id);
   std::vector<UsageRow> rows;

@@ -35,7 +35,7 @@ struct LedgerRecord {
 class LedgerWriter {
  public:
   // `table`: the ledger itself, or a table of the same columns (the journal's replay fills a temporary one).
-  explicit LedgerWriter(Database& db, std::string table = "main.usage_ledger") : db_(db), table_(std::move(table)) {}
+  explicit LedgerWriter(Database& db, std::string table = "usage_ledger") : db_(db), table_(std::move(table)) {}
 
   // Inserts the rows in one transaction; all or none. With `yield_every` > 0 the calling thread gives
   // up its core after every so many rows (inside the transaction): a thread the scheduler queued behind
@@ -54,11 +54,14 @@ class LedgerWriter {
 // LedgerWriter(db).insert(rows, yield_every), for a one-off write.
 void insert_ledger_rows(Database& db, const std::vector<LedgerRecord>& rows, std::size_t yield_every = 0);
 
-// Copies into the ledger the rows of `source_table` (a table of the ledger's columns, in an attached or
-// temporary database) that it does not hold yet, inside the caller's transaction; returns how many. The
+// Copies into the ledger the rows of `source_table` (a temporary table of the ledger's columns) that it
+// does not hold yet, inside the caller's transaction; returns how many. The
 // one test of "already there" for every second copy of a row (the spill file, the crash journal): same
 // arrival millisecond, request id and duration, which a client reusing its request ids does not repeat.
 std::int64_t insert_missing_ledger_rows(Database& db, const std::string& source_table);
+
+// Every row of `db`'s ledger, oldest first.
+std::vector<LedgerRecord> read_ledger_rows(const Database& db);
 
 // Moves the ledger rows of the SQLite file at `spill_path` (written with insert_ledger_rows) into `db`,
 // skipping rows already there so that a merge cut short is safe to repeat, then deletes the file.

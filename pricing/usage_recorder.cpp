@@ -27,18 +27,20 @@ void print_lost_row(const LedgerRecord& row, const std::string& why) {
 
 UsageRecorder::UsageRecorder(const std::string& db_path, const LiveStats* stats, RecorderOptions options, LostRowReporter report_lost)
     : db_(Database::open(db_path)), stats_(stats), options_(std::move(options)),
-      spill_path_(options_.spill_path.empty() ? db_path + ".ledger-spill" : options_.spill_path),
+      spill_path_(options_.spill_path.empty() ? local_file_base(db_path, "") + ".ledger-spill" : options_.spill_path),
       report_lost_(report_lost ? std::move(report_lost) : LostRowReporter(print_lost_row)),
-      journal_(options_.journal_dir.empty() ? db_path + ".journal" : options_.journal_dir, options_.journal_segment_bytes) {
-  sqlite3_busy_timeout(db_.handle(), static_cast<int>(options_.busy_timeout.count()));
+      journal_(options_.journal_dir.empty() ? local_file_base(db_path, "") + ".journal" : options_.journal_dir, options_.journal_segment_bytes) {
+  if (sqlite3* sqlite = db_.sqlite_handle()) sqlite3_busy_timeout(sqlite, static_cast<int>(options_.busy_timeout.count()));
   spill_pending_ = true;  // an earlier run may have left one
   merge_spill_file();
   replay_journal();
-  sqlite3_wal_hook(db_.handle(), &UsageRecorder::on_wal_commit, this);  // in place of SQLite's automatic checkpoints
-  checkpointer_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "mg-checkpoint");
-    run_checkpoints();
-  });
+  if (sqlite3* sqlite = db_.sqlite_handle()) {
+    sqlite3_wal_hook(sqlite, &UsageRecorder::on_wal_commit, this);  // in place of SQLite's automatic checkpoints
+    checkpointer_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "mg-checkpoint");
+      run_checkpoints();
+    });
+  }
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "mg-ledger");
     run();
@@ -354,7 +356,7 @@ void UsageRecorder::run_checkpoints() {
     try {
       if (!db) db.emplace(Database::open(db_.path()));
       // Passive: copies what no reader still needs, waits on nobody, and leaves the writer free to commit.
-      if (sqlite3_wal_checkpoint_v2(db->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) == SQLITE_OK) {
+      if (sqlite3_wal_checkpoint_v2(db->sqlite_handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) == SQLITE_OK) {
         checkpoints_.fetch_add(1);
       }
     } catch (const std::exception&) {

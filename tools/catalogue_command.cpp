@@ -16,9 +16,10 @@ namespace mg::tools {
 namespace {
 
 const char* const kHelp =
-    "Usage: modelgate catalogue [--db PATH] COMMAND [arguments]\n"
+    "Usage: modelgate catalogue [--db PATH|URL] COMMAND [arguments]\n"
     "\n"
-    "Edits the pricing catalogue in the gateway's SQLite file (default ./modelgate.db).\n"
+    "Edits the pricing catalogue in the gateway's database: a SQLite file (default ./modelgate.db) or a\n"
+    "postgresql:// URL. Every running gateway on that database picks the change up within its poll interval.\n"
     "\n"
     "Commands:\n"
     "  list                                   every route with its price, context, figures and state\n"

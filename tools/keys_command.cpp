@@ -18,9 +18,10 @@ namespace {
 using nlohmann::json;
 
 const char* const kKeysHelp =
-    "Usage: modelgate keys [--db PATH] COMMAND [options]\n"
+    "Usage: modelgate keys [--db PATH|URL] COMMAND [options]\n"
     "\n"
-    "Manages the client API keys of the gateway's SQLite file (default ./modelgate.db). Once any key exists,\n"
+    "Manages the client API keys of the gateway's database (a SQLite file, default ./modelgate.db, or a\n"
+    "postgresql:// URL). Once any key exists,\n"
     "every request to /v1 needs one ('Authorization: Bearer <key>'); a running gateway sees changes within a second.\n"
     "\n"
     "Commands:\n"
@@ -32,7 +33,7 @@ const char* const kKeysHelp =
     "  --help            show this help\n";
 
 const char* const kUsageHelp =
-    "Usage: modelgate usage [--db PATH] [--group-by model|route|key|day] [--from-ms MS] [--to-ms MS]\n"
+    "Usage: modelgate usage [--db PATH|URL] [--group-by model|route|key|day] [--from-ms MS] [--to-ms MS]\n"
     "\n"
     "The usage ledger's requests, tokens, cost and timings, grouped (by model unless told otherwise),\n"
     "between two Unix times in milliseconds (default: all of it).\n";

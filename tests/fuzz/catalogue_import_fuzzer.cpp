@@ -32,7 +32,7 @@ struct Catalogues {
 };
 
 void restore(Database& db, const Database& pristine) {
-  sqlite3_backup* backup = sqlite3_backup_init(db.handle(), "main", pristine.handle(), "main");
+  sqlite3_backup* backup = sqlite3_backup_init(db.sqlite_handle(), "main", pristine.sqlite_handle(), "main");
   FUZZ_CHECK(backup != nullptr);
   FUZZ_CHECK(sqlite3_backup_step(backup, -1) == SQLITE_DONE);
   FUZZ_CHECK(sqlite3_backup_finish(backup) == SQLITE_OK);

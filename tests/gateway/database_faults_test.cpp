@@ -32,6 +32,7 @@ json wait_for_failing_ledger(TestGateway& server) {
 }
 
 TEST(DatabaseFaultsTest, AnotherProcessLockingTheDatabaseDelaysTheLedgerButNoAnswer) {
+  SKIP_UNLESS_SQLITE();
   TestGateway server;
   SqliteLockHolder lock(server.config().db_path);
   ASSERT_TRUE(lock.locked()) << "the sqlite3 shell could not take the lock";

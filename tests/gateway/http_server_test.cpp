@@ -375,7 +375,7 @@ TEST(HttpServerTest, StartFailsClearlyWhenThePortIsTaken) {
   gateway::ServerConfig config = test_server_config();
   config.listen_port = first.port();
   TempDir dir;
-  config.db_path = (dir.path() / "second.db").string();
+  config.db_path = test_database(dir, "second.db");
   gateway::Gateway second(config);
   Status started = second.start();
   ASSERT_FALSE(started);

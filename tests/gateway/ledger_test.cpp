@@ -28,7 +28,8 @@ struct LedgerTotals {
 
 LedgerTotals ledger_totals(const std::string& db_path) {
   pricing::Database db = pricing::Database::open(db_path);
-  pricing::Statement query = db.prepare("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0), COALESCE(SUM(status = 200 AND error_code = ''), 0) FROM usage_ledger");
+  pricing::Statement query = db.prepare("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0), COUNT(CASE WHEN status = 200 AND error_code = '' THEN 1 END)"
+                                          " FROM usage_ledger");
   query.step();
   return LedgerTotals{query.integer(0), query.real(1), query.integer(2)};
 }
@@ -64,7 +65,7 @@ constexpr double kMockAnswerCost = (11 * 0.11 + 4 * 0.19) / 1e6;
 TEST(LedgerTest, TenThousandSequentialRequestsLeaveTenThousandRowsWithExactCost) {
   MockUpstream mock;
   TempDir dir;
-  std::string db_path = (dir.path() / "ledger.db").string();
+  std::string db_path = test_database(dir, "ledger.db");
   route_to_mock(db_path, mock);
   constexpr int kRequests = 10'000;
   double reported_cost = 0;
@@ -89,7 +90,7 @@ TEST(LedgerTest, TenThousandSequentialRequestsLeaveTenThousandRowsWithExactCost)
 TEST(LedgerTest, SigtermMidRunLosesNoCompletedRequest) {
   MockUpstream mock;
   TempDir dir;
-  std::string db_path = (dir.path() / "sigterm.db").string();
+  std::string db_path = test_database(dir, "sigterm.db");
   route_to_mock(db_path, mock);
   std::atomic<int> completed{0};
   {
@@ -117,7 +118,7 @@ TEST(LedgerTest, SigtermMidRunLosesNoCompletedRequest) {
 
 TEST(LedgerTest, FailuresFallbacksAndRejectionsEachLeaveOneRow) {
   TempDir dir;
-  std::string db_path = (dir.path() / "outcomes.db").string();
+  std::string db_path = test_database(dir, "outcomes.db");
   {
     TestGateway server([&](gateway::ServerConfig& config) { config.db_path = db_path; });
     auto post = [&](const json& body, const std::string& id) {
@@ -203,7 +204,7 @@ TEST(LedgerTest, UsageEndpointAggregatesTheLedger) {
 
 TEST(LedgerTest, LiveStatisticsAreMeasuredOnRealTraffic) {
   TempDir dir;
-  std::string db_path = (dir.path() / "stats.db").string();
+  std::string db_path = test_database(dir, "stats.db");
   {
     TestGateway server([&](gateway::ServerConfig& config) { config.db_path = db_path; });
     for (int i = 0; i < 6; ++i) ASSERT_EQ(server.post("/v1/chat/completions", chat_body("slow", "measure me"))->status, 200);

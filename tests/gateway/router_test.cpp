@@ -16,7 +16,7 @@ using pricing::RouteEntry;
 
 std::shared_ptr<const CatalogueSnapshot> seed_snapshot(const pricing::ProviderCheck& check = [](const auto&) { return std::string(); }) {
   test::TempDir dir;
-  pricing::Database db = pricing::Database::open((dir.path() / "seed.db").string());
+  pricing::Database db = pricing::Database::open(test_database(dir, "seed.db"));
   return CatalogueSnapshot::build(pricing::load_catalogue(db), {}, check, 1);
 }
 
@@ -176,7 +176,7 @@ TEST_F(RouterTest, PreferredThresholdsDeprioritizeInsteadOfExcluding) {
 
 TEST_F(RouterTest, RequireParametersNeedsJsonSupportAndToolsAlwaysNeedTools) {
   test::TempDir dir;
-  pricing::Database db = pricing::Database::open((dir.path() / "caps.db").string());
+  pricing::Database db = pricing::Database::open(test_database(dir, "caps.db"));
   db.exec("INSERT INTO models(id, context_length, supports_tools, supports_json) VALUES ('plain', 4096, 0, 0)");
   db.exec("INSERT INTO routes(model_id, provider, upstream_model_id, usd_per_mtok_input, usd_per_mtok_output, context_length)"
           " VALUES ('plain', 'groq', 'plain', 0.1, 0.1, 4096)");
@@ -257,7 +257,7 @@ TEST_F(RouterTest, LastResortRoutesGoLast) {
   local.route.last_resort = true;  // free, yet last
   local.model_context_length = 32768;
   test::TempDir dir;
-  pricing::Database db = pricing::Database::open((dir.path() / "local.db").string());
+  pricing::Database db = pricing::Database::open(test_database(dir, "local.db"));
   snapshot_ = CatalogueSnapshot::build(pricing::load_catalogue(db), {local}, [](const auto&) { return std::string(); }, 3);
   auto result = plan(short_request("mistral-7b-instruct"));
   ASSERT_TRUE(result);

@@ -77,7 +77,7 @@ TEST(RoutingStateTest, SnapshotSwapsWhileRoutingAreSafe) {
 
 TEST(RoutingStateTest, ReloadsFromSqliteWhileRoutingAreSafe) {
   test::TempDir dir;
-  pricing::Database db = pricing::Database::open((dir.path() / "reload.db").string());
+  pricing::Database db = pricing::Database::open(test_database(dir, "reload.db"));
   boost::asio::io_context io;
   RoutingState routing({std::make_shared<FakeProvider>(io.get_executor(), FakeProviderOptions{})}, {});
   routing.reload(db);
@@ -103,7 +103,7 @@ TEST(RoutingStateTest, ReloadsFromSqliteWhileRoutingAreSafe) {
 
 TEST(RoutingStateTest, CatalogueEditsFromAnotherProcessReachARunningGateway) {
   test::TempDir dir;
-  std::string db_path = (dir.path() / "live.db").string();
+  std::string db_path = test_database(dir, "live.db");
   test::TestGateway server([&](ServerConfig& config) {
     config.db_path = db_path;
     config.catalogue_poll_interval = 20ms;

@@ -72,7 +72,7 @@ class OpenAiHttpProviderTest : public ::testing::Test {
 
   MockUpstream mock_;
   TempDir dir_;
-  std::string db_path_ = (dir_.path() / "upstream.db").string();
+  std::string db_path_ = test_database(dir_, "upstream.db");
   std::unique_ptr<TestGateway> server_;
 };
 
@@ -497,7 +497,7 @@ class HttpsUpstreamTest : public ::testing::Test {
 
   TempDir dir_;
   TestCertificates certificates_{dir_.path().string()};
-  std::string db_path_ = (dir_.path() / "tls.db").string();
+  std::string db_path_ = test_database(dir_, "tls.db");
   std::unique_ptr<MockUpstream> mock_;
   std::unique_ptr<TestGateway> server_;
 };

@@ -39,7 +39,7 @@ class StaleConnectionRetryTest : public ::testing::TestWithParam<bool> {
 
   MockUpstream mock_;
   TempDir dir_;
-  std::string db_path_ = (dir_.path() / "retry.db").string();
+  std::string db_path_ = test_database(dir_, "retry.db");
   std::unique_ptr<TestGateway> server_;
 };
 

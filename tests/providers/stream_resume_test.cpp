@@ -62,7 +62,7 @@ class StreamResumeTest : public ::testing::Test {
 
   MockUpstream mock_;
   TempDir dir_;
-  std::string db_path_ = (dir_.path() / "resume.db").string();
+  std::string db_path_ = test_database(dir_, "resume.db");
   std::unique_ptr<TestGateway> server_;
 };
 

@@ -76,7 +76,7 @@ class UpstreamFaultTest : public ::testing::TestWithParam<Fault> {
 
   MockUpstream mock_;
   TempDir dir_;
-  std::string db_path_ = (dir_.path() / "faults.db").string();
+  std::string db_path_ = test_database(dir_, "faults.db");
   std::unique_ptr<TestGateway> server_;
 };
 

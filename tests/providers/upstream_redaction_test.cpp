@@ -40,7 +40,7 @@ class UpstreamRedactionTest : public ::testing::TestWithParam<EchoCase> {
 
   MockUpstream mock_;
   TempDir dir_;
-  std::string db_path_ = (dir_.path() / "redaction.db").string();
+  std::string db_path_ = test_database(dir_, "redaction.db");
   std::unique_ptr<TestGateway> server_;
 };
 

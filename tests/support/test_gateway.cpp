@@ -5,10 +5,12 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <fstream>
 #include <random>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 namespace mg::test {
 
@@ -21,6 +23,42 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
+}
+
+namespace {
+
+// The test server's URL, from the state file postgres_server.sh wrote; '' when the suite runs on SQLite.
+std::string postgres_server_url() {
+  const char* state_file = std::getenv("MODELGATE_TEST_POSTGRES_FILE");
+  if (!state_file || !*state_file) return "";
+  std::ifstream in(state_file);
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("url=")) return line.substr(4);
+  }
+  ADD_FAILURE() << "no url= line in " << state_file << " (did the postgres.start fixture run?)";
+  return "";
+}
+
+// A schema of its own for each database a test asks for: as apart as two files, and far cheaper than a
+// database each.
+std::string create_postgres_schema(const std::string& server_url) {
+  static std::atomic<int> schemas{0};
+  std::string schema = "t" + std::to_string(::getpid()) + "_" + std::to_string(schemas++);
+  PGconn* conn = PQconnectdb(server_url.c_str());
+  PGresult* result = PQexec(conn, ("SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + schema + " CASCADE; CREATE SCHEMA " + schema).c_str());
+  if (PQresultStatus(result) != PGRES_COMMAND_OK) ADD_FAILURE() << "cannot create schema " << schema << ": " << PQerrorMessage(conn);
+  PQclear(result);
+  PQfinish(conn);
+  return server_url + "?options=-csearch_path%3D" + schema;
+}
+
+}  // namespace
+
+bool testing_postgres() { return !postgres_server_url().empty(); }
+
+std::string test_database(const TempDir& dir, const std::string& name) {
+  std::string server = postgres_server_url();
+  return server.empty() ? (dir.path() / name).string() : create_postgres_schema(server);
 }
 
 gateway::ServerConfig test_server_config() {
@@ -61,7 +99,8 @@ void register_test_secret(const std::string& secret) {
 
 TestGateway::TestGateway(std::function<void(gateway::ServerConfig&)> adjust) {
   gateway::ServerConfig config = test_server_config();
-  config.db_path = (dir_.path() / "gateway.db").string();
+  config.db_path = test_database(dir_, "gateway.db");
+  if (testing_postgres()) config.state_dir = dir_.path().string();  // the spill file and journal, apart from other tests'
   if (std::optional<std::filesystem::path> logs = suite_log_dir()) {
     static std::atomic<int> gateways{0};
     config.access_log = (*logs / ("inproc-" + std::to_string(::getpid()) + "-" + std::to_string(gateways++) + ".access.log")).string();

@@ -26,6 +26,15 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// The database a test opens: a SQLite file named `name` in `dir`; or, when the suite runs against
+// PostgreSQL (MODELGATE_TEST_POSTGRES_FILE names the state file of tests/support/postgres_server.sh), a
+// fresh schema on that server, as a postgresql:// URL.
+std::string test_database(const TempDir& dir, const std::string& name);
+bool testing_postgres();
+// For a test of what only a SQLite file does (another process's lock on it): skipped on PostgreSQL.
+#define SKIP_UNLESS_SQLITE() \
+  if (::mg::test::testing_postgres()) GTEST_SKIP() << "a SQLite file's behaviour"
+
 // Test defaults: short timeouts so hostile-input cases finish quickly.
 gateway::ServerConfig test_server_config();
 

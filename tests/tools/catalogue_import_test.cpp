@@ -23,7 +23,7 @@ class CatalogueImportTest : public ::testing::Test {
   std::string dump() const { return export_routes_csv(pricing::load_catalogue(db_)); }
 
   test::TempDir dir_;
-  pricing::Database db_ = pricing::Database::open((dir_.path() / "catalogue.db").string());
+  pricing::Database db_ = pricing::Database::open(test_database(dir_, "catalogue.db"));
 };
 
 const pricing::RouteRecord* find_route(const pricing::CatalogueData& data, const std::string& model, const std::string& provider) {
