@@ -159,13 +159,21 @@ void UsageRecorder::replay_journal() {
 
 bool UsageRecorder::write_batch(std::vector<LedgerRecord>& batch) {
   try {
-    ledger_.insert(batch, options_.yield_every_rows);
+    // A server that dropped the connection during COMMIT may have committed it: the retry adds only the
+    // rows the ledger does not hold, so none is written twice.
+    if (retrying_batch_) {
+      add_missing_ledger_rows(db_, batch);
+    } else {
+      ledger_.insert(batch, options_.yield_every_rows);
+    }
+    retrying_batch_ = false;
     return true;
   } catch (const DatabaseError& e) {
     note_failure(e.what(), e.reason(), batch.size());
   } catch (const std::exception& e) {
     note_failure(e.what(), "internal error", batch.size());
   }
+  retrying_batch_ = true;
   return false;
 }
 

@@ -143,6 +143,7 @@ class UsageRecorder {
   bool stopped_ = false;  // the writer thread has exited
   std::string last_error_;
   bool failing_ = false;
+  bool retrying_batch_ = false;  // the writer's batch failed once: its retry must not write a row twice
   std::chrono::steady_clock::time_point last_failure_report_;
 
   std::mutex spill_mutex_;               // one writer of the spill file at a time

@@ -4,9 +4,11 @@
 # survive a power cut). PostgreSQL refuses to run as root: as root it runs as Debian's `postgres` user.
 #
 #   postgres_server.sh start STATE_FILE   writes "dir=..." and "url=postgresql://..." into STATE_FILE
+#   postgres_server.sh restart STATE_FILE stops the server (dropping every connection) and starts it again
+#   postgres_server.sh pause STATE_FILE   stops the server, keeping its data; resume starts it again
 #   postgres_server.sh stop STATE_FILE    stops the server and deletes its folder
 set -euo pipefail
-action=${1:?usage: $0 start|stop STATE_FILE}
+action=${1:?usage: $0 start|restart|pause|resume|stop STATE_FILE}
 state_file=${2:?usage: $0 start|stop STATE_FILE}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [[ -x "$bin/pg_ctl" ]] || { echo "postgres_server: PostgreSQL is not installed (scripts/install-deps.sh installs it)" >&2; exit 1; }
@@ -30,6 +32,13 @@ stop() {
   rm -f "$state_file"
 }
 
+# Starts the cluster in DIR on PORT.
+start_server() {
+  as_server_user "$bin/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 30 start \
+    -o "-p $2 -k $1 -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
+    >/dev/null
+}
+
 start() {
   stop
   local dir port
@@ -40,9 +49,7 @@ start() {
     { cat "$dir/initdb.log" >&2; exit 1; }
   for attempt in 1 2 3; do
     port=$(free_port)
-    if as_server_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
-        >/dev/null; then
+    if start_server "$dir" "$port"; then
       printf 'dir=%s\nurl=postgresql://postgres@127.0.0.1:%s/postgres\n' "$dir" "$port" >"$state_file"
       return 0
     fi
@@ -51,8 +58,18 @@ start() {
   exit 1
 }
 
+# pg_ctl restart remembers the options the server last started with (postmaster.opts): the same port.
+control() {
+  local dir
+  dir=$(sed -n 's/^dir=//p' "$state_file")
+  as_server_user "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 30 "$1" >/dev/null
+}
+
 case $action in
   start) start ;;
+  restart) control restart ;;
+  pause) control stop ;;
+  resume) start_server "$(sed -n 's/^dir=//p' "$state_file")" "$(sed -n 's/^url=.*:\([0-9]*\)\/.*/\1/p' "$state_file")" ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop STATE_FILE" >&2; exit 2 ;;
+  *) echo "usage: $0 start|restart|pause|resume|stop STATE_FILE" >&2; exit 2 ;;
 esac
