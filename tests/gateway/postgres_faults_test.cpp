@@ -3,44 +3,19 @@
 // starts a server of its own (tests/support/postgres_server.sh), so it runs in the suite's pg. pass.
 #include <atomic>
 #include <cstdio>
-#include <fstream>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "tests/support/run_command.h"
 #include "tests/support/test_gateway.h"
+#include "tests/support/test_servers.h"
 
 namespace mg::test {
 namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-// A PostgreSQL server of the test's own, stopped and deleted with the object.
-class OwnPostgres {
- public:
-  OwnPostgres() : state_file_((dir_.path() / "postgres.state").string()) { EXPECT_TRUE(control("start")); }
-  ~OwnPostgres() { control("stop"); }
-
-  bool control(const std::string& action) {
-    return run_command_with_status(std::string(MODELGATE_SOURCE_DIR) + "/tests/support/postgres_server.sh " + action + " " + state_file_ +
-                                   " >&2")
-               .exit_code == 0;
-  }
-  std::string url() const {
-    std::ifstream in(state_file_);
-    for (std::string line; std::getline(in, line);) {
-      if (line.starts_with("url=")) return line.substr(4);
-    }
-    return "";
-  }
-
- private:
-  TempDir dir_;
-  std::string state_file_;
-};
 
 std::int64_t ledger_count(const std::string& url) {
   pricing::Database db = pricing::Database::open(url);
@@ -84,7 +59,7 @@ class Traffic {
 
 TEST(PostgresFaultsTest, ARestartDuringTrafficDelaysTheLedgerButLosesNoRowAndNoAnswer) {
   if (!testing_postgres()) GTEST_SKIP() << "runs in the suite's pg. pass";
-  OwnPostgres server;
+  TestServer server(TestServer::Kind::postgres);
   const std::string url = server.url();
   int answered = 0;
   {
@@ -104,7 +79,7 @@ TEST(PostgresFaultsTest, ARestartDuringTrafficDelaysTheLedgerButLosesNoRowAndNoA
 
 TEST(PostgresFaultsTest, RowsTheServerCouldNotTakeAtStopAreSpilledAndMergedAtTheNextStart) {
   if (!testing_postgres()) GTEST_SKIP() << "runs in the suite's pg. pass";
-  OwnPostgres server;
+  TestServer server(TestServer::Kind::postgres);
   const std::string url = server.url();
   TempDir state;
   auto on_server = [&](gateway::ServerConfig& config) {

@@ -1,0 +1,291 @@
+#include "pricing/shared_counters.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <random>
+
+#include <openssl/evp.h>
+
+namespace mg::pricing {
+namespace {
+
+// The keys of one API key's counters share a hash tag, so a Redis Cluster keeps them on one node.
+struct KeyNames {
+  explicit KeyNames(const std::string& key_id)
+      : spend("mg:{" + key_id + "}:spend"), held("mg:{" + key_id + "}:held"), amounts("mg:{" + key_id + "}:held_usd"),
+        requests("mg:{" + key_id + "}:requests"), tokens("mg:{" + key_id + "}:tokens") {}
+  std::string spend;     // HASH day_start, day_usd, month_start, month_usd, total_usd
+  std::string held;      // ZSET lease id -> expiry (Redis time, ms)
+  std::string amounts;   // HASH lease id -> reserved USD
+  std::string requests;  // ZSET lease id -> admission time (ms): the last minute's admissions
+  std::string tokens;    // HASH second -> tokens settled in it
+};
+
+// Shared by the scripts: Redis's clock (one clock for the whole fleet), and the day and month windows
+// rolled forward to the ones the replica's clock names.
+constexpr const char* kPrelude = R"lua(
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local function roll(spend, day_start, month_start)
+  if tonumber(day_start) > tonumber(redis.call('HGET', spend, 'day_start') or '0') then
+    redis.call('HSET', spend, 'day_start', day_start, 'day_usd', '0')
+  end
+  if tonumber(month_start) > tonumber(redis.call('HGET', spend, 'month_start') or '0') then
+    redis.call('HSET', spend, 'month_start', month_start, 'month_usd', '0')
+  end
+end
+local function seed(spend, day_start, month_start, day, month, total)
+  if redis.call('EXISTS', spend) == 0 then
+    redis.call('HSET', spend, 'day_start', day_start, 'day_usd', day, 'month_start', month_start, 'month_usd', month, 'total_usd', total)
+  end
+end
+)lua";
+
+// KEYS: spend, held, amounts, requests, tokens. ARGV: lease id, worst-case USD, lease ms, requests per
+// minute, tokens per minute, daily, monthly and total budgets ('' for none), day start, month start,
+// then the replica's known spend (day, month, total) to seed a key Redis has never seen.
+// Returns {outcome, window, spent, limit, retry_after_s}.
+constexpr const char* kAdmit = R"lua(
+local spend, held, amounts, requests, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now)
+if #expired > 0 then
+  redis.call('HDEL', amounts, unpack(expired))
+  redis.call('ZREMRANGEBYSCORE', held, '-inf', now)
+end
+seed(spend, ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13])
+roll(spend, ARGV[9], ARGV[10])
+local in_flight = redis.call('ZCARD', held)
+local reserved = 0
+for _, amount in ipairs(redis.call('HVALS', amounts)) do reserved = reserved + tonumber(amount) end
+local worst = tonumber(ARGV[2])
+local budgets = {{'daily', ARGV[6], 'day_usd'}, {'monthly', ARGV[7], 'month_usd'}, {'total', ARGV[8], 'total_usd'}}
+for _, budget in ipairs(budgets) do
+  if budget[2] ~= '' then
+    local limit = tonumber(budget[2])
+    local spent = tonumber(redis.call('HGET', spend, budget[3]) or '0')
+    if spent >= limit then return {'budget_spent', budget[1], tostring(spent), tostring(limit), '0'} end
+    if in_flight > 0 and spent + reserved + worst > limit then
+      return {'budget_held', budget[1], tostring(spent), tostring(limit), '1'}
+    end
+  end
+end
+if ARGV[4] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', requests, '-inf', now - 60000)
+  if redis.call('ZCARD', requests) >= tonumber(ARGV[4]) then
+    local oldest = redis.call('ZRANGE', requests, 0, 0, 'WITHSCORES')
+    return {'requests_rate', '', '', '', tostring(math.max(1, math.ceil((tonumber(oldest[2]) + 60000 - now) / 1000)))}
+  end
+end
+if ARGV[5] ~= '' then
+  local second = math.floor(now / 1000)
+  local counts = redis.call('HGETALL', tokens)
+  local used, seconds = 0, {}
+  for i = 1, #counts, 2 do
+    local at = tonumber(counts[i])
+    if at <= second - 60 then
+      redis.call('HDEL', tokens, counts[i])
+    else
+      used = used + tonumber(counts[i + 1])
+      table.insert(seconds, {at, tonumber(counts[i + 1])})
+    end
+  end
+  local limit = tonumber(ARGV[5])
+  if used >= limit then
+    table.sort(seconds, function(a, b) return a[1] < b[1] end)
+    local wait = 60
+    for _, entry in ipairs(seconds) do
+      used = used - entry[2]
+      if used < limit then wait = entry[1] + 60 - second break end
+    end
+    return {'tokens_rate', '', '', '', tostring(math.max(1, wait))}
+  end
+end
+if ARGV[4] ~= '' then
+  redis.call('ZADD', requests, now, ARGV[1])
+  redis.call('PEXPIRE', requests, 61000)
+end
+local lease = tonumber(ARGV[3])
+redis.call('ZADD', held, now + lease, ARGV[1])
+redis.call('HSET', amounts, ARGV[1], ARGV[2])
+redis.call('PEXPIRE', held, lease + 1000)
+redis.call('PEXPIRE', amounts, lease + 1000)
+return {'admitted', '', '', '', '0'}
+)lua";
+
+// KEYS: spend, held, amounts, tokens. ARGV: lease id, cost USD, tokens, day start, month start.
+// A key whose spend Redis lost (restarted empty) is seeded again at its next admission.
+constexpr const char* kSettle = R"lua(
+local spend = KEYS[1]
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+if redis.call('EXISTS', spend) == 1 then
+  roll(spend, ARGV[4], ARGV[5])
+  if tonumber(ARGV[2]) > 0 then
+    redis.call('HINCRBYFLOAT', spend, 'day_usd', ARGV[2])
+    redis.call('HINCRBYFLOAT', spend, 'month_usd', ARGV[2])
+    redis.call('HINCRBYFLOAT', spend, 'total_usd', ARGV[2])
+  end
+end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('HINCRBY', KEYS[4], tostring(math.floor(now / 1000)), ARGV[3])
+  redis.call('PEXPIRE', KEYS[4], 61000)
+end
+return 1
+)lua";
+
+// KEYS: spend. ARGV: day start, month start, the ledger's day, month and total spend.
+constexpr const char* kRaiseSpend = R"lua(
+local spend = KEYS[1]
+seed(spend, ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+roll(spend, ARGV[1], ARGV[2])
+local fields = {{'day_usd', ARGV[3]}, {'month_usd', ARGV[4]}, {'total_usd', ARGV[5]}}
+for _, field in ipairs(fields) do
+  if tonumber(field[2]) > tonumber(redis.call('HGET', spend, field[1]) or '0') then redis.call('HSET', spend, field[1], field[2]) end
+end
+return 1
+)lua";
+
+std::string number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return text;
+}
+
+std::string optional_number(const std::optional<double>& value) { return value ? number(*value) : ""; }
+std::string optional_number(const std::optional<std::int64_t>& value) { return value ? std::to_string(*value) : ""; }
+
+SharedVerdict::Outcome outcome_named(const std::string& name) {
+  using Outcome = SharedVerdict::Outcome;
+  if (name == "admitted") return Outcome::admitted;
+  if (name == "budget_spent") return Outcome::budget_spent;
+  if (name == "budget_held") return Outcome::budget_held;
+  if (name == "requests_rate") return Outcome::requests_rate;
+  if (name == "tokens_rate") return Outcome::tokens_rate;
+  return Outcome::unavailable;
+}
+
+SharedVerdict verdict_of(const RedisReply* reply, const std::string& error) {
+  SharedVerdict verdict;
+  if (!reply) {
+    verdict.error = error;
+    return verdict;
+  }
+  if (reply->type != RedisReply::Type::array || reply->elements.size() != 5) {
+    verdict.error = reply->type == RedisReply::Type::error ? reply->text : "an unexpected answer from the shared state server";
+    return verdict;
+  }
+  const auto& fields = reply->elements;
+  verdict.outcome = outcome_named(fields[0].text);
+  verdict.window = fields[1].text;
+  verdict.spent_usd = fields[2].text.empty() ? 0 : std::strtod(fields[2].text.c_str(), nullptr);
+  verdict.limit_usd = fields[3].text.empty() ? 0 : std::strtod(fields[3].text.c_str(), nullptr);
+  verdict.retry_after_s = std::atoi(fields[4].text.c_str());
+  return verdict;
+}
+
+std::string process_tag() {
+  std::random_device random;
+  char tag[48];
+  std::snprintf(tag, sizeof tag, "%d-%08x", static_cast<int>(::getpid()), random());
+  return tag;
+}
+
+}  // namespace
+
+// A script and its SHA-1, by which Redis runs it once it has seen it.
+struct Script {
+  explicit Script(std::string body) : text(std::string(kPrelude) + body), sha1(sha1_hex(text)) {}
+  static std::string sha1_hex(const std::string& text) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha1(), nullptr);
+    std::string hex;
+    for (unsigned int i = 0; i < length; ++i) {
+      char pair[3];
+      std::snprintf(pair, sizeof pair, "%02x", digest[i]);
+      hex += pair;
+    }
+    return hex;
+  }
+  std::string text;
+  std::string sha1;
+};
+
+namespace {
+
+const Script& admit_script() {
+  static const Script script(kAdmit);
+  return script;
+}
+const Script& settle_script() {
+  static const Script script(kSettle);
+  return script;
+}
+const Script& raise_spend_script() {
+  static const Script script(kRaiseSpend);
+  return script;
+}
+
+// EVALSHA, and EVAL once when Redis does not know the script yet (a new or restarted server).
+void run_script(RedisConnection& redis, const Script& script, std::vector<std::string> keys_and_arguments, std::size_t key_count,
+                RedisConnection::Callback done) {
+  std::vector<std::string> command = {"EVALSHA", script.sha1, std::to_string(key_count)};
+  command.insert(command.end(), keys_and_arguments.begin(), keys_and_arguments.end());
+  redis.command(command, [&redis, &script, command, done = std::move(done)](const RedisReply* reply, const std::string& error) mutable {
+    if (reply && reply->type == RedisReply::Type::error && reply->text.starts_with("NOSCRIPT")) {
+      command[0] = "EVAL";
+      command[1] = script.text;
+      redis.command(std::move(command), std::move(done));
+      return;
+    }
+    done(reply, error);
+  });
+}
+
+RedisOptions with_scripts(RedisOptions options) {
+  options.preload_scripts = {admit_script().text, settle_script().text, raise_spend_script().text};
+  return options;
+}
+
+}  // namespace
+
+SharedCounters::SharedCounters(RedisOptions options, std::chrono::milliseconds lease)
+    : redis_(with_scripts(std::move(options))), lease_(lease), lease_prefix_(process_tag()) {}
+
+void SharedCounters::admit(const SharedAdmission& request, std::function<void(SharedVerdict)> done) {
+  KeyNames names(request.key_id);
+  std::string lease_id = lease_prefix_ + "-" + std::to_string(next_lease_++);
+  const KeyLimits& limits = request.limits;
+  std::vector<std::string> arguments = {names.spend, names.held, names.amounts, names.requests, names.tokens,
+                                        lease_id, number(request.worst_case_cost_usd), std::to_string(lease_.count()),
+                                        optional_number(limits.requests_per_minute), optional_number(limits.tokens_per_minute),
+                                        optional_number(limits.budget_usd_day), optional_number(limits.budget_usd_month),
+                                        optional_number(limits.budget_usd_total), std::to_string(utc_day_start_ms(request.now_ms)),
+                                        std::to_string(utc_month_start_ms(request.now_ms)), number(request.ledger_spend.day_usd),
+                                        number(request.ledger_spend.month_usd), number(request.ledger_spend.total_usd)};
+  run_script(redis_, admit_script(), std::move(arguments), 5,
+             [lease_id, done = std::move(done)](const RedisReply* reply, const std::string& error) {
+               SharedVerdict verdict = verdict_of(reply, error);
+               if (verdict.outcome == SharedVerdict::Outcome::admitted) verdict.lease_id = lease_id;
+               done(std::move(verdict));
+             });
+}
+
+void SharedCounters::settle(const std::string& key_id, const std::string& lease_id, double cost_usd, std::int64_t tokens,
+                            std::int64_t now_ms) {
+  KeyNames names(key_id);
+  run_script(redis_, settle_script(),
+             {names.spend, names.held, names.amounts, names.tokens, lease_id, number(cost_usd), std::to_string(tokens),
+              std::to_string(utc_day_start_ms(now_ms)), std::to_string(utc_month_start_ms(now_ms))},
+             4, [](const RedisReply*, const std::string&) {});
+}
+
+void SharedCounters::raise_spend(const std::string& key_id, const KeySpend& ledger_spend, std::int64_t now_ms) {
+  run_script(redis_, raise_spend_script(),
+             {KeyNames(key_id).spend, std::to_string(utc_day_start_ms(now_ms)), std::to_string(utc_month_start_ms(now_ms)),
+              number(ledger_spend.day_usd), number(ledger_spend.month_usd), number(ledger_spend.total_usd)},
+             1, [](const RedisReply*, const std::string&) {});
+}
+
+}  // namespace mg::pricing

@@ -1,0 +1,70 @@
+// The counters replicas share through Redis: each API key's spend, the reservations of its requests in
+// flight, and its request and token rates. Admission and settlement are Lua scripts that Redis runs
+// atomically, so the whole fleet keeps the single-node promise: a key ends at most one request's cost
+// past its budget, and admits at most requests_per_minute requests in any 60 s.
+//
+// A reservation is a lease: if the replica that holds it dies, it expires after `lease` and gives its
+// amount back. Spend lives in Redis; it is seeded from the ledger when Redis holds none for a key, and
+// raised to the ledger's figure whenever that is higher (a settlement lost with a failed Redis call).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "pricing/api_keys.h"
+#include "pricing/redis_connection.h"
+
+namespace mg::pricing {
+
+struct SharedAdmission {
+  std::string key_id;
+  KeyLimits limits;
+  double worst_case_cost_usd = 0;
+  std::int64_t now_ms = 0;  // the replica's clock: picks the UTC day and month the spend counts in
+  KeySpend ledger_spend;     // what the ledger knew at start: seeds a key Redis has never seen
+};
+
+struct SharedVerdict {
+  enum class Outcome {
+    admitted,
+    budget_spent,          // 402
+    budget_held,           // 429: what is left is reserved by requests in flight
+    requests_rate,         // 429
+    tokens_rate,           // 429
+    unavailable,           // Redis did not answer: the caller fails open or closed
+  };
+  Outcome outcome = Outcome::unavailable;
+  std::string window;        // for budgets: "daily", "monthly" or "total"
+  double spent_usd = 0;      // for budgets: the fleet's spend in that window
+  double limit_usd = 0;
+  int retry_after_s = 0;     // for 429s
+  std::string lease_id;      // for admitted: settle it with SharedCounters::settle
+  std::string error;         // for unavailable
+};
+
+class SharedCounters {
+ public:
+  SharedCounters(RedisOptions options, std::chrono::milliseconds lease);
+
+  // Runs `done` on the Redis connection's thread with the fleet's verdict.
+  void admit(const SharedAdmission& request, std::function<void(SharedVerdict)> done);
+  // Frees the lease's reservation and counts what the request cost; fire and forget.
+  void settle(const std::string& key_id, const std::string& lease_id, double cost_usd, std::int64_t tokens, std::int64_t now_ms);
+  // Raises the key's shared spend to the ledger's where the ledger's is higher; fire and forget.
+  void raise_spend(const std::string& key_id, const KeySpend& ledger_spend, std::int64_t now_ms);
+
+  RedisStatus status() const { return redis_.status(); }
+
+ private:
+  RedisConnection redis_;
+  std::chrono::milliseconds lease_;
+  std::string lease_prefix_;  // unique to this process: leases of replicas never collide
+  std::atomic<std::uint64_t> next_lease_{0};
+};
+
+}  // namespace mg::pricing
