@@ -1,6 +1,7 @@
 #include "gateway/access_control.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -54,7 +55,30 @@ Error rate_limited(std::string message, int retry_after_s, std::string code = "r
   return access_error(429, FailureClass::rate_limit, "rate_limit_error", std::move(code), std::move(message), retry_after_s);
 }
 
+std::int64_t unix_time_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
+
+Error budget_spent_error(const std::string& key_id, const std::string& window, double spent_usd, double limit_usd) {
+  return access_error(402, FailureClass::caller_fault, "insufficient_quota", "budget_exceeded",
+                      "API key '" + key_id + "' has spent " + dollars(spent_usd) + " of its " + dollars(limit_usd) + " " + window + " budget");
+}
+
+Error budget_held_error(const std::string& key_id, const std::string& window, double left_usd, const std::string& held_by) {
+  return rate_limited("API key '" + key_id + "' has " + dollars(left_usd) + " left of its " + window + " budget, held by " + held_by +
+                          "; retry when they finish",
+                      1, "budget_held_by_requests_in_flight");
+}
+
+Error requests_rate_error(const std::string& key_id, std::int64_t per_minute, int retry_after_s) {
+  return rate_limited("API key '" + key_id + "' is limited to " + std::to_string(per_minute) + " requests per minute", retry_after_s);
+}
+
+Error tokens_rate_error(const std::string& key_id, std::int64_t per_minute, int retry_after_s) {
+  return rate_limited("API key '" + key_id + "' is limited to " + std::to_string(per_minute) + " tokens per minute", retry_after_s);
+}
 
 // One key's running figures. Guarded by its own mutex, so keys never wait for each other.
 struct KeyUsageState {
@@ -103,7 +127,8 @@ AccessGrant::~AccessGrant() {
 }
 
 AccessGrant::AccessGrant(AccessGrant&& other) noexcept
-    : state_(std::move(other.state_)), key_id_(std::move(other.key_id_)), reserved_usd_(other.reserved_usd_) {}
+    : state_(std::move(other.state_)), key_id_(std::move(other.key_id_)), reserved_usd_(other.reserved_usd_),
+      fleet_(std::move(other.fleet_)), fleet_lease_(std::move(other.fleet_lease_)) {}
 
 AccessGrant& AccessGrant::operator=(AccessGrant&& other) noexcept {
   if (this != &other) {
@@ -111,12 +136,22 @@ AccessGrant& AccessGrant::operator=(AccessGrant&& other) noexcept {
     state_ = std::move(other.state_);
     key_id_ = std::move(other.key_id_);
     reserved_usd_ = other.reserved_usd_;
+    fleet_ = std::move(other.fleet_);
+    fleet_lease_ = std::move(other.fleet_lease_);
   }
   return *this;
 }
 
+void AccessGrant::add_fleet_lease(std::shared_ptr<pricing::SharedCounters> counters, std::string lease_id) {
+  fleet_ = std::move(counters);
+  fleet_lease_ = std::move(lease_id);
+}
+
 void AccessGrant::settle(double cost_usd, std::int64_t tokens, std::int64_t now_ms) {
   if (!state_) return;
+  if (std::shared_ptr<pricing::SharedCounters> fleet = std::move(fleet_)) {
+    fleet->settle(key_id_, fleet_lease_, cost_usd, tokens, now_ms > 0 ? now_ms : unix_time_ms());
+  }
   std::shared_ptr<KeyUsageState> state = std::move(state_);
   std::lock_guard lock(state->mutex);
   state->reserved_usd = std::max(0.0, state->reserved_usd - reserved_usd_);
@@ -173,15 +208,10 @@ std::optional<Error> check_budgets(const std::string& key_id, const KeyUsageStat
                                 {"total", limits.budget_usd_total, state.spent.total_usd}};
   for (const BudgetCheck& check : checks) {
     if (!check.limit_usd) continue;
-    if (check.spent_usd >= *check.limit_usd) {
-      return access_error(402, FailureClass::caller_fault, "insufficient_quota", "budget_exceeded",
-                          "API key '" + key_id + "' has spent " + dollars(check.spent_usd) + " of its " + dollars(*check.limit_usd) + " " +
-                              check.window + " budget");
-    }
+    if (check.spent_usd >= *check.limit_usd) return budget_spent_error(key_id, check.window, check.spent_usd, *check.limit_usd);
     if (state.in_flight > 0 && check.spent_usd + state.reserved_usd + worst_case_cost_usd > *check.limit_usd) {
-      return rate_limited("API key '" + key_id + "' has " + dollars(*check.limit_usd - check.spent_usd) + " left of its " + check.window +
-                              " budget, held by its " + std::to_string(state.in_flight) + " requests in flight; retry when they finish",
-                          1, "budget_held_by_requests_in_flight");
+      return budget_held_error(key_id, check.window, *check.limit_usd - check.spent_usd,
+                               "its " + std::to_string(state.in_flight) + " requests in flight");
     }
   }
   return std::nullopt;
@@ -190,17 +220,11 @@ std::optional<Error> check_budgets(const std::string& key_id, const KeyUsageStat
 std::optional<Error> check_rates(const std::string& key_id, KeyUsageState& state, const pricing::KeyLimits& limits, std::int64_t now_ms) {
   if (auto rpm = limits.requests_per_minute) {
     state.requests.refill(*rpm, now_ms);
-    if (state.requests.level < 1.0) {
-      return rate_limited("API key '" + key_id + "' is limited to " + std::to_string(*rpm) + " requests per minute",
-                          state.requests.seconds_until(1.0, *rpm));
-    }
+    if (state.requests.level < 1.0) return requests_rate_error(key_id, *rpm, state.requests.seconds_until(1.0, *rpm));
   }
   if (auto tpm = limits.tokens_per_minute) {
     state.tokens.refill(*tpm, now_ms);
-    if (state.tokens.level <= 0.0) {
-      return rate_limited("API key '" + key_id + "' is limited to " + std::to_string(*tpm) + " tokens per minute",
-                          state.tokens.seconds_until(0.0, *tpm));
-    }
+    if (state.tokens.level <= 0.0) return tokens_rate_error(key_id, *tpm, state.tokens.seconds_until(0.0, *tpm));
   }
   return std::nullopt;
 }
@@ -250,6 +274,13 @@ Result<AccessGrant> AccessControl::admit(const KeyRef& key, const AccessRequest&
   state->reserved_usd += request.worst_case_cost_usd;
   ++state->in_flight;
   return AccessGrant(state, record.id, request.worst_case_cost_usd);
+}
+
+pricing::KeySpend AccessControl::known_spend(const std::string& key_id, std::int64_t now_ms) {
+  std::shared_ptr<KeyUsageState> state = usage_of(key_id, now_ms);
+  std::lock_guard lock(state->mutex);
+  state->roll_windows(now_ms);
+  return state->spent;
 }
 
 std::vector<KeyStatus> AccessControl::status(std::int64_t now_ms) const {

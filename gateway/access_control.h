@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "pricing/api_keys.h"
+#include "pricing/shared_counters.h"
 #include "providers/result.h"
 
 namespace mg::gateway {
@@ -35,6 +36,8 @@ class AccessGrant {
   AccessGrant& operator=(AccessGrant&&) noexcept;
 
   const std::string& key_id() const { return key_id_; }
+  // The fleet's reservation for the same request (gateway/fleet_limits.h), settled with this one.
+  void add_fleet_lease(std::shared_ptr<pricing::SharedCounters> counters, std::string lease_id);
   // Counts what the request cost against the key's budgets and token rate, and frees the reservation.
   void settle(double cost_usd, std::int64_t tokens, std::int64_t now_ms);
 
@@ -42,6 +45,8 @@ class AccessGrant {
   std::shared_ptr<KeyUsageState> state_;
   std::string key_id_;
   double reserved_usd_ = 0;
+  std::shared_ptr<pricing::SharedCounters> fleet_;
+  std::string fleet_lease_;
 };
 
 // What a request asks for, as admission sees it.
@@ -84,6 +89,8 @@ class AccessControl {
   Result<AccessGrant> admit(const KeyRef& key, const AccessRequest& request);
 
   std::vector<KeyStatus> status(std::int64_t now_ms) const;
+  // What this replica knows the key has spent: the ledger at start plus its own requests since.
+  pricing::KeySpend known_spend(const std::string& key_id, std::int64_t now_ms);
 
  private:
   struct Table;
@@ -94,5 +101,12 @@ class AccessControl {
   std::shared_ptr<const Table> table_;
   std::map<std::string, std::shared_ptr<KeyUsageState>> usage_;  // by key id; kept across replace_keys
 };
+
+// The refusals of a key's limits, in the OpenAI error shape; the fleet's (gateway/fleet_limits.h) are
+// worded as the replica's own.
+Error budget_spent_error(const std::string& key_id, const std::string& window, double spent_usd, double limit_usd);
+Error budget_held_error(const std::string& key_id, const std::string& window, double left_usd, const std::string& held_by);
+Error requests_rate_error(const std::string& key_id, std::int64_t per_minute, int retry_after_s);
+Error tokens_rate_error(const std::string& key_id, std::int64_t per_minute, int retry_after_s);
 
 }  // namespace mg::gateway

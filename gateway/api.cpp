@@ -137,13 +137,13 @@ void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) 
     return usage(request, *caller, std::move(channel));
   }
   ApiFlavor flavor = path == "/v1/completions" ? ApiFlavor::completion : ApiFlavor::chat;
-  handle_completion(request, flavor, std::move(channel));
+  handle_completion(std::move(request), flavor, std::move(channel));
 }
 
 // The key is checked first (401 before 400, as OpenAI does), then the request, whether the key may use
 // its models (before routing: a refused model must learn nothing of its routes), its routes, and what the
 // key may spend on them.
-void Api::handle_completion(const HttpRequest& request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel) {
+void Api::handle_completion(HttpRequest request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel) {
   Result<AccessControl::KeyRef> key = services_.access ? services_.access->authenticate(request.authorization) : AccessControl::KeyRef{};
   if (!key) return reject_completion(request, nullptr, "", key.error(), channel);
   const std::string key_id = *key ? (*key)->id : "";
@@ -160,13 +160,32 @@ void Api::handle_completion(const HttpRequest& request, ApiFlavor flavor, std::s
   Result<RoutedRequest> routed = services_.routing.route(*parsed);
   if (!routed) return reject_completion(request, &*parsed, key_id, routed.error(), channel);
   Result<AccessGrant> grant = AccessGrant{};
-  if (*key) {  // with no key there is nothing to check, so nothing to estimate
-    grant = services_.access->admit(*key, AccessRequest{parsed->requested_models(), worst_case_cost_usd(*parsed, *routed), unix_now_ms()});
-  }
+  const double worst_case = *key ? worst_case_cost_usd(*parsed, *routed) : 0;  // with no key there is nothing to check
+  if (*key) grant = services_.access->admit(*key, AccessRequest{parsed->requested_models(), worst_case, unix_now_ms()});
   if (!grant) return reject_completion(request, &*parsed, key_id, grant.error(), channel);
-  auto chat_request = std::make_shared<const ChatRequest>(std::move(parsed).value());
-  ExchangeOrigin origin{request.request_id, request.received, std::move(grant).value()};
-  auto exchange = std::make_shared<ChatExchange>(std::move(chat_request), std::move(routed).value(), std::move(channel), exchange_, std::move(origin));
+  PendingCompletion pending{std::move(request), std::move(parsed).value(), std::move(routed).value(),
+                            std::make_shared<AccessGrant>(std::move(grant).value()), std::move(channel)};
+  if (services_.fleet && *key && FleetLimits::applies_to((*key)->limits)) return admit_in_fleet(**key, worst_case, std::move(pending));
+  start_exchange(std::move(pending));
+}
+
+// The replica admitted it; the fleet's answer comes back on the request's own thread.
+void Api::admit_in_fleet(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, PendingCompletion pending) {
+  pending.request.body = std::string();  // parsed already: a request waiting on Redis keeps only what it needs
+  const std::int64_t now_ms = unix_now_ms();
+  auto waiting = std::make_shared<PendingCompletion>(std::move(pending));
+  services_.fleet->admit(key, worst_case_cost_usd, services_.access->known_spend(key.id, now_ms), now_ms, waiting->grant,
+                         waiting->channel->executor(), [this, waiting](std::optional<Error> refusal) {
+                           if (!refusal) return start_exchange(std::move(*waiting));
+                           reject_completion(waiting->request, &waiting->parsed, waiting->grant->key_id(), *refusal, waiting->channel);
+                         });
+}
+
+void Api::start_exchange(PendingCompletion pending) {
+  auto chat_request = std::make_shared<const ChatRequest>(std::move(pending.parsed));
+  ExchangeOrigin origin{pending.request.request_id, pending.request.received, std::move(*pending.grant)};
+  auto exchange = std::make_shared<ChatExchange>(std::move(chat_request), std::move(pending.routed), std::move(pending.channel), exchange_,
+                                                 std::move(origin));
   exchange->start();
 }
 
@@ -206,6 +225,7 @@ HttpReply Api::health(const HttpRequest& request) const {
                              {"shed_requests", state_.shed_requests.load()},
                              {"buffered_body_bytes", state_.buffered_body_bytes.load()}});
   if (services_.local) body["local_engine"] = local_engine_json(*services_.local);
+  if (services_.fleet) body["shared_state"] = services_.fleet->health_json();
   if (ledger) {
     body["ledger"] = {{"failing", ledger->failing}, {"pending_rows", ledger->pending_rows}, {"rows_written", ledger->rows_written},
                       {"rows_spilled", ledger->rows_spilled}, {"rows_lost", ledger->rows_lost},

@@ -8,6 +8,7 @@
 
 #include "gateway/access_control.h"
 #include "gateway/chat_exchange.h"
+#include "gateway/fleet_limits.h"
 #include "gateway/gateway_state.h"
 #include "gateway/http_exchange.h"
 #include "gateway/key_admin.h"
@@ -26,6 +27,7 @@ struct ApiServices {
   UsageReports* reports = nullptr;
   const LocalProvider* local = nullptr;
   AccessControl* access = nullptr;  // null: no keys at all (tests of the pieces)
+  FleetLimits* fleet = nullptr;     // null: no redis_url, each replica counts alone
   KeyAdmin* key_admin = nullptr;
   std::int64_t started_at_ms = 0;
 };
@@ -44,7 +46,18 @@ class Api {
     AccessControl::KeyRef key;   // null for the operator, or on a gateway without client keys
   };
 
-  void handle_completion(const HttpRequest& request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel);
+  // A completion the replica admitted, on its way to its exchange.
+  struct PendingCompletion {
+    HttpRequest request;
+    ChatRequest parsed;
+    RoutedRequest routed;
+    std::shared_ptr<AccessGrant> grant;
+    std::shared_ptr<ResponseChannel> channel;
+  };
+
+  void handle_completion(HttpRequest request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel);
+  void admit_in_fleet(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, PendingCompletion pending);
+  void start_exchange(PendingCompletion pending);
   HttpReply health(const HttpRequest& request) const;
   HttpReply ready() const;
   HttpReply models(const Caller& caller) const;

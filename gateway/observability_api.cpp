@@ -92,6 +92,7 @@ HttpReply Api::metrics() const {
   render_route_gauges(text, services_.routing.routes_json());
   if (services_.local) render_local_engine(text, *services_.local);
   if (const pricing::UsageRecorder* recorder = exchange_.observers.recorder) render_ledger(text, recorder->health());
+  if (services_.fleet) services_.fleet->render_metrics(text);
   if (const AccessLog* log = exchange_.observers.access_log) {
     text.family("modelgate_access_log_dropped_total", "counter", "Access log lines dropped because the writer fell behind.")
         .sample("modelgate_access_log_dropped_total", "", static_cast<double>(log->dropped()));

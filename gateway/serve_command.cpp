@@ -25,6 +25,7 @@ const char* const kServeHelp =
     "                        postgresql://user@host/dbname URL, shared by several replicas\n"
     "  --state-dir DIR       where the ledger's spill file and crash journal go (default: beside the SQLite\n"
     "                        file; with PostgreSQL, the current directory)\n"
+    "  --redis-url URL       redis://host:port shared by the replicas for keys' budgets and rates\n"
     "  --config FILE         JSON config file; flags given on the command line win over it\n"
     "  --threads N           I/O threads (default: one per core)\n"
     "  --reuse-port          share the port with another modelgate (SO_REUSEPORT) for a restart without\n"
@@ -33,7 +34,7 @@ const char* const kServeHelp =
     "                        model's chains; without one it serves a tiny synthetic demo model\n"
     "  --help                show this help\n"
     "\n"
-    "Config file keys: listen, reuse_port, db, state_dir, threads, admin_key, metrics_key, access_log (stderr, off or a file), local_model, local {enabled, model, model_id, threads, context, kv_cache_mib,\n"
+    "Config file keys: listen, reuse_port, db, state_dir, redis_url, shared_state_failure (open or closed), shared_state_timeout_ms, threads, admin_key, metrics_key, access_log (stderr, off or a file), local_model, local {enabled, model, model_id, threads, context, kv_cache_mib,\n"
     "max_running, max_queued, usd_per_mtok_input, usd_per_mtok_output}, upstream_ca_file, stream_keepalive_interval_ms, shutdown_grace_ms,\n"
     "request_timeout_ms, catalogue_poll_interval_ms, no_route_retry_after_s, http {max_header_bytes, max_body_bytes, header_timeout_ms, body_timeout_ms,\n"
     "idle_timeout_ms, write_timeout_ms, max_connections, max_pending_stream_bytes,\n"
@@ -49,13 +50,14 @@ const char* const kServeHelp =
 namespace {
 
 struct FlagValues {
-  std::optional<std::string> listen, db, state_dir, config, threads, local_model;
+  std::optional<std::string> listen, db, state_dir, redis_url, config, threads, local_model;
 };
 
 std::optional<std::string>* flag_slot(FlagValues& values, const std::string& name) {
   if (name == "--listen") return &values.listen;
   if (name == "--db") return &values.db;
   if (name == "--state-dir") return &values.state_dir;
+  if (name == "--redis-url") return &values.redis_url;
   if (name == "--config") return &values.config;
   if (name == "--threads") return &values.threads;
   if (name == "--local-model") return &values.local_model;
@@ -74,6 +76,7 @@ bool apply_flags(const FlagValues& values, ServerConfig& config, int& exit_code)
   }
   if (values.db) config.db_path = *values.db;
   if (values.state_dir) config.state_dir = *values.state_dir;
+  if (values.redis_url) config.redis_url = *values.redis_url;
   if (values.local_model) config.local.model_path = *values.local_model;
   if (values.threads) {
     const std::string& text = *values.threads;

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <thread>
 
+#include "pricing/redis_connection.h"
 #include "providers/json_object_reader.h"
 #include "providers/openai_wire.h"
 
@@ -143,6 +144,11 @@ void read_root(const json& document, ServerConfig& config) {
   if (auto reuse_port = root.boolean("reuse_port")) config.reuse_port = *reuse_port;
   if (auto db = root.string("db")) config.db_path = *db;
   if (auto state_dir = root.string("state_dir")) config.state_dir = *state_dir;
+  if (auto redis_url = root.string("redis_url")) config.redis_url = *redis_url;
+  if (auto failure = root.one_of("shared_state_failure", std::array{"open", "closed"})) {
+    config.shared_state_failure = *failure == "open" ? SharedStateFailure::open : SharedStateFailure::closed;
+  }
+  read_duration(root, "shared_state_timeout_ms", config.shared_state_timeout);
   if (auto threads = root.small_integer("threads", 0, 1024)) config.io_threads = *threads;
   if (auto spin = root.integer("io_spin_us", 0, 100'000)) config.io_spin = std::chrono::microseconds(*spin);
   read_local(root, config.local);
@@ -183,6 +189,10 @@ Status ServerConfig::validate() const {
     return config_error("metrics_key must be at least 16 characters; got " + std::to_string(metrics_key.size()));
   }
   if (access_log.empty()) return config_error("access_log must be \"stderr\", \"off\" or a file path");
+  pricing::RedisOptions redis;
+  if (!redis_url.empty() && !pricing::parse_redis_url(redis_url, redis)) {
+    return config_error("redis_url must be redis://HOST[:PORT]; got '" + redis_url + "'");
+  }
   return Ok{};
 }
 

@@ -84,6 +84,10 @@ struct LocalEngineSettings {
   bool demo() const { return model_path.empty(); }
 };
 
+// What a replica does with a key's limits when the shared state (Redis) does not answer: hold the key to
+// its own limits ("open"), or refuse with 503 ("closed").
+enum class SharedStateFailure { open, closed };
+
 struct ServerConfig {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;  // 0: any free port (logged at start)
@@ -94,6 +98,10 @@ struct ServerConfig {
   // Where the ledger's spill file and crash journal go: '' puts them beside a SQLite file, or, with
   // PostgreSQL, in the current directory. Each replica wants its own.
   std::string state_dir;
+  // redis://host:port shared by the replicas for keys' budgets and rates; '' : each replica counts alone.
+  std::string redis_url;
+  SharedStateFailure shared_state_failure = SharedStateFailure::open;
+  Milliseconds shared_state_timeout{200};  // one Redis round trip's deadline
   int io_threads = 0;  // 0: one per core
   // How long an I/O thread that ran out of work polls on before it sleeps; 0: it sleeps at once.
   std::chrono::microseconds io_spin{100};
