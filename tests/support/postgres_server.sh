@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts and stops a throwaway PostgreSQL server for the tests: a fresh cluster in a temporary folder,
 # listening on a free loopback port, trusting local connections, without fsync (a test's data need not
-# survive a power cut). PostgreSQL refuses to run as root: as root it runs as Debian's `postgres` user.
+# survive a power cut) unless MODELGATE_POSTGRES_DURABLE=1. PostgreSQL refuses to run as root: as root it runs as Debian's `postgres` user.
 #
 #   postgres_server.sh start STATE_FILE   writes "dir=..." and "url=postgresql://..." into STATE_FILE
 #   postgres_server.sh restart STATE_FILE stops the server (dropping every connection) and starts it again
@@ -32,11 +32,13 @@ stop() {
   rm -f "$state_file"
 }
 
-# Starts the cluster in DIR on PORT.
+# Starts the cluster in DIR on PORT. MODELGATE_POSTGRES_DURABLE=1 keeps PostgreSQL's own durability
+# settings (fsync, synchronous commit), for benchmarks.
 start_server() {
+  local speed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [[ ${MODELGATE_POSTGRES_DURABLE:-0} == 1 ]] && speed=""
   as_server_user "$bin/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 30 start \
-    -o "-p $2 -k $1 -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" \
-    >/dev/null
+    -o "-p $2 -k $1 -c listen_addresses=127.0.0.1 $speed -c max_connections=400" >/dev/null
 }
 
 start() {
