@@ -1,12 +1,12 @@
 #include "gateway/access_control.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <optional>
 
 #include "gateway/api_key_secrets.h"
+#include "gateway/fleet_lease.h"
 
 namespace mg::gateway {
 namespace {
@@ -53,10 +53,6 @@ Error unauthenticated(std::string message) {
 
 Error rate_limited(std::string message, int retry_after_s, std::string code = "rate_limit_exceeded") {
   return access_error(429, FailureClass::rate_limit, "rate_limit_error", std::move(code), std::move(message), retry_after_s);
-}
-
-std::int64_t unix_time_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
@@ -128,7 +124,7 @@ AccessGrant::~AccessGrant() {
 
 AccessGrant::AccessGrant(AccessGrant&& other) noexcept
     : state_(std::move(other.state_)), key_id_(std::move(other.key_id_)), reserved_usd_(other.reserved_usd_),
-      fleet_(std::move(other.fleet_)), fleet_lease_(std::move(other.fleet_lease_)) {}
+      fleet_lease_(std::move(other.fleet_lease_)), fleet_reserved_usd_(other.fleet_reserved_usd_) {}
 
 AccessGrant& AccessGrant::operator=(AccessGrant&& other) noexcept {
   if (this != &other) {
@@ -136,22 +132,20 @@ AccessGrant& AccessGrant::operator=(AccessGrant&& other) noexcept {
     state_ = std::move(other.state_);
     key_id_ = std::move(other.key_id_);
     reserved_usd_ = other.reserved_usd_;
-    fleet_ = std::move(other.fleet_);
     fleet_lease_ = std::move(other.fleet_lease_);
+    fleet_reserved_usd_ = other.fleet_reserved_usd_;
   }
   return *this;
 }
 
-void AccessGrant::add_fleet_lease(std::shared_ptr<pricing::SharedCounters> counters, std::string lease_id) {
-  fleet_ = std::move(counters);
-  fleet_lease_ = std::move(lease_id);
+void AccessGrant::add_fleet_lease(std::shared_ptr<FleetLease> lease, double reserved_usd) {
+  fleet_lease_ = std::move(lease);
+  fleet_reserved_usd_ = reserved_usd;
 }
 
 void AccessGrant::settle(double cost_usd, std::int64_t tokens, std::int64_t now_ms) {
   if (!state_) return;
-  if (std::shared_ptr<pricing::SharedCounters> fleet = std::move(fleet_)) {
-    fleet->settle(key_id_, fleet_lease_, cost_usd, tokens, now_ms > 0 ? now_ms : unix_time_ms());
-  }
+  if (std::shared_ptr<FleetLease> lease = std::move(fleet_lease_)) lease->settle(fleet_reserved_usd_, cost_usd, tokens);
   std::shared_ptr<KeyUsageState> state = std::move(state_);
   std::lock_guard lock(state->mutex);
   state->reserved_usd = std::max(0.0, state->reserved_usd - reserved_usd_);

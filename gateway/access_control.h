@@ -18,12 +18,12 @@
 #include <vector>
 
 #include "pricing/api_keys.h"
-#include "pricing/shared_counters.h"
 #include "providers/result.h"
 
 namespace mg::gateway {
 
 struct KeyUsageState;
+class FleetLease;
 
 // An admitted request's hold on its key: the cost it reserved. Settle it exactly once, when the request
 // concludes; one dropped unsettled gives its reservation back. Empty (no key) when auth is off.
@@ -36,8 +36,9 @@ class AccessGrant {
   AccessGrant& operator=(AccessGrant&&) noexcept;
 
   const std::string& key_id() const { return key_id_; }
-  // The fleet's reservation for the same request (gateway/fleet_limits.h), settled with this one.
-  void add_fleet_lease(std::shared_ptr<pricing::SharedCounters> counters, std::string lease_id);
+  // The fleet's share of the same request: `reserved_usd` taken from `lease` (gateway/fleet_lease.h),
+  // settled with this one.
+  void add_fleet_lease(std::shared_ptr<FleetLease> lease, double reserved_usd);
   // Counts what the request cost against the key's budgets and token rate, and frees the reservation.
   void settle(double cost_usd, std::int64_t tokens, std::int64_t now_ms);
 
@@ -45,8 +46,8 @@ class AccessGrant {
   std::shared_ptr<KeyUsageState> state_;
   std::string key_id_;
   double reserved_usd_ = 0;
-  std::shared_ptr<pricing::SharedCounters> fleet_;
-  std::string fleet_lease_;
+  std::shared_ptr<FleetLease> fleet_lease_;
+  double fleet_reserved_usd_ = 0;
 };
 
 // What a request asks for, as admission sees it.

@@ -165,7 +165,10 @@ void Api::handle_completion(HttpRequest request, ApiFlavor flavor, std::shared_p
   if (!grant) return reject_completion(request, &*parsed, key_id, grant.error(), channel);
   PendingCompletion pending{std::move(request), std::move(parsed).value(), std::move(routed).value(),
                             std::make_shared<AccessGrant>(std::move(grant).value()), std::move(channel)};
-  if (services_.fleet && *key && FleetLimits::applies_to((*key)->limits)) return admit_in_fleet(**key, worst_case, std::move(pending));
+  if (services_.fleet && *key && FleetLimits::applies_to((*key)->limits) &&
+      !services_.fleet->admit_from_lease(**key, worst_case, *pending.grant)) {
+    return admit_in_fleet(**key, worst_case, std::move(pending));
+  }
   start_exchange(std::move(pending));
 }
 
@@ -226,6 +229,7 @@ HttpReply Api::health(const HttpRequest& request) const {
                              {"buffered_body_bytes", state_.buffered_body_bytes.load()}});
   if (services_.local) body["local_engine"] = local_engine_json(*services_.local);
   if (services_.fleet) body["shared_state"] = services_.fleet->health_json();
+  if (services_.fleet_routes) body["shared_state"]["route_stats"] = services_.fleet_routes->health_json();
   if (ledger) {
     body["ledger"] = {{"failing", ledger->failing}, {"pending_rows", ledger->pending_rows}, {"rows_written", ledger->rows_written},
                       {"rows_spilled", ledger->rows_spilled}, {"rows_lost", ledger->rows_lost},

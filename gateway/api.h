@@ -9,6 +9,7 @@
 #include "gateway/access_control.h"
 #include "gateway/chat_exchange.h"
 #include "gateway/fleet_limits.h"
+#include "gateway/fleet_route_sync.h"
 #include "gateway/gateway_state.h"
 #include "gateway/http_exchange.h"
 #include "gateway/key_admin.h"
@@ -28,6 +29,7 @@ struct ApiServices {
   const LocalProvider* local = nullptr;
   AccessControl* access = nullptr;  // null: no keys at all (tests of the pieces)
   FleetLimits* fleet = nullptr;     // null: no redis_url, each replica counts alone
+  FleetRouteSync* fleet_routes = nullptr;  // likewise
   KeyAdmin* key_admin = nullptr;
   std::int64_t started_at_ms = 0;
 };

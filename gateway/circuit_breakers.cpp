@@ -51,6 +51,14 @@ bool CircuitBreakers::is_open(const std::string& route, Clock::time_point now) c
   return state == CircuitState::open || (state == CircuitState::half_open && it->second.probe_in_flight);
 }
 
+// Totals have no order: "consecutive" failures are read as every call of the window failing.
+bool CircuitBreakers::would_trip(std::int64_t calls, std::int64_t failures) const {
+  const bool all_failed = failures == calls && failures >= options_.consecutive_failures;
+  const bool error_rate = calls >= static_cast<std::int64_t>(options_.min_calls) &&
+                          static_cast<double>(failures) >= options_.error_rate * static_cast<double>(calls);
+  return all_failed || error_rate;
+}
+
 void CircuitBreakers::record(const std::string& route, const std::optional<Error>& failure, Clock::time_point now) {
   if (failure && (failure->failure == FailureClass::rate_limit || failure->failure == FailureClass::caller_fault ||
                   failure->failure == FailureClass::cancelled)) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -37,6 +38,10 @@ class CircuitBreakers {
   bool is_open(const std::string& route, Clock::time_point now = Clock::now()) const;
   // An attempt's outcome. Rate limits, the caller's faults and cancellations say nothing about health.
   void record(const std::string& route, const std::optional<Error>& failure, Clock::time_point now = Clock::now());
+
+  // Would this many calls and failures open a circuit? For the fleet's totals on a route over its recent
+  // window (gateway/fleet_route_sync.h).
+  bool would_trip(std::int64_t calls, std::int64_t failures) const;
 
   CircuitState state(const std::string& route, Clock::time_point now = Clock::now()) const;
   std::vector<std::pair<std::string, CircuitState>> states() const;

@@ -8,24 +8,12 @@ DatabaseWatcher::DatabaseWatcher(const std::string& db_path, std::vector<Databas
     : db_(pricing::Database::open(db_path)), watches_(std::move(watches)), interval_(interval) {
   for (const DatabaseWatch& watch : watches_) seen_versions_.push_back(watch.version(db_));
   failing_.assign(watches_.size(), false);
-  thread_ = std::thread([this] { run(); });
-}
-
-DatabaseWatcher::~DatabaseWatcher() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_one();
-  thread_.join();
-}
-
-void DatabaseWatcher::run() {
-  std::unique_lock lock(mutex_);
-  while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
+  thread_ = std::make_unique<PeriodicThread>("mg-db-watcher", interval_, [this] {
     for (std::size_t i = 0; i < watches_.size(); ++i) poll(i);
-  }
+  });
 }
+
+DatabaseWatcher::~DatabaseWatcher() = default;
 
 void DatabaseWatcher::poll(std::size_t index) {
   const DatabaseWatch& watch = watches_[index];

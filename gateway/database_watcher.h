@@ -5,14 +5,13 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
+#include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "gateway/periodic_thread.h"
 #include "pricing/database.h"
 
 namespace mg::gateway {
@@ -34,7 +33,6 @@ class DatabaseWatcher {
   DatabaseWatcher& operator=(const DatabaseWatcher&) = delete;
 
  private:
-  void run();
   void poll(std::size_t index);
   void check(std::size_t index);  // throws when the database cannot be read
 
@@ -43,10 +41,7 @@ class DatabaseWatcher {
   std::vector<std::int64_t> seen_versions_;  // [watches_.size()]
   std::vector<bool> failing_;                // [watches_.size()] the last poll could not read the database
   std::chrono::milliseconds interval_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  std::unique_ptr<PeriodicThread> thread_;  // last: it stops before what it polls goes
 };
 
 }  // namespace mg::gateway

@@ -1,5 +1,7 @@
 #include "gateway/fleet_limits.h"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 
 #include "gateway/log.h"
@@ -31,8 +33,92 @@ std::optional<Error> verdict_error(const pricing::ApiKeyRecord& key, const prici
 }  // namespace
 
 FleetLimits::FleetLimits(pricing::RedisOptions options, std::chrono::milliseconds lease, SharedStateFailure on_failure)
-    : counters_(std::make_shared<pricing::SharedCounters>(std::move(options), lease)), fallback_(std::make_shared<Fallback>()) {
+    : counters_(std::make_shared<pricing::SharedCounters>(std::move(options), lease)), fallback_(std::make_shared<Fallback>()),
+      leases_(std::make_shared<Leases>()) {
   fallback_->on_failure = on_failure;
+  sweeper_.emplace("mg-fleet-leases", kLeaseUse / 4, [leases = leases_] {
+    for (auto& lease : leases->take_expired(FleetLease::Clock::now())) lease->retire();
+  });
+}
+
+FleetLimits::~FleetLimits() {
+  sweeper_.reset();
+  for (auto& lease : leases_->take_expired(FleetLease::Clock::time_point::max())) lease->retire();
+}
+
+bool FleetLimits::Leases::start_renewing(const std::string& key_id) {
+  std::lock_guard lock(mutex);
+  return renewing.insert(key_id).second;
+}
+
+std::int64_t FleetLimits::Leases::size_for(const std::string& key_id) {
+  std::lock_guard lock(mutex);
+  auto found = next_size.find(key_id);
+  return found == next_size.end() ? kLeaseRequests : found->second;
+}
+
+// A key's pace: a lease used up before its time asks for twice as much next time; one that expired
+// half used, for what it used (times two). Small keys stay at kLeaseRequests.
+void FleetLimits::Leases::retired(const std::string& key_id, const FleetLease& lease) {
+  next_size[key_id] = std::clamp<std::int64_t>(2 * lease.slots_used(), kLeaseRequests, kMaxLeaseRequests);
+}
+
+// `lease` null: the renewal failed.
+void FleetLimits::Leases::install(const std::string& key_id, std::shared_ptr<FleetLease> lease) {
+  std::shared_ptr<FleetLease> before;
+  {
+    std::lock_guard lock(mutex);
+    renewing.erase(key_id);
+    if (!lease) return;
+    std::shared_ptr<FleetLease>& slot = current[key_id];
+    before = std::move(slot);
+    slot = std::move(lease);
+    if (before) retired(key_id, *before);
+  }
+  if (before) before->retire();
+}
+
+// A lease without room for a request is done: its spend should reach the fleet now, not at its expiry.
+void FleetLimits::Leases::retire_if_current(const std::string& key_id, const std::shared_ptr<FleetLease>& lease) {
+  {
+    std::lock_guard lock(mutex);
+    auto found = current.find(key_id);
+    if (found == current.end() || found->second != lease) return;
+    current.erase(found);
+    retired(key_id, *lease);
+  }
+  lease->retire();
+}
+
+std::vector<std::shared_ptr<FleetLease>> FleetLimits::Leases::take_expired(FleetLease::Clock::time_point now) {
+  std::vector<std::shared_ptr<FleetLease>> expired;
+  std::lock_guard lock(mutex);
+  for (auto it = current.begin(); it != current.end();) {
+    if (it->second->expired(now)) {
+      retired(it->first, *it->second);
+      expired.push_back(std::move(it->second));
+      it = current.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return expired;
+}
+
+bool FleetLimits::admit_from_lease(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, AccessGrant& grant) {
+  std::shared_ptr<FleetLease> lease;
+  {
+    std::lock_guard lock(leases_->mutex);
+    auto found = leases_->current.find(key.id);
+    if (found == leases_->current.end()) return false;
+    lease = found->second;
+  }
+  if (!lease->take(worst_case_cost_usd, FleetLease::Clock::now())) {
+    leases_->retire_if_current(key.id, lease);
+    return false;
+  }
+  grant.add_fleet_lease(std::move(lease), worst_case_cost_usd);
+  return true;
 }
 
 bool FleetLimits::applies_to(const pricing::KeyLimits& limits) {
@@ -44,10 +130,26 @@ void FleetLimits::admit(const pricing::ApiKeyRecord& key, double worst_case_cost
                         std::shared_ptr<AccessGrant> grant, boost::asio::any_io_executor executor,
                         std::function<void(std::optional<Error>)> done) {
   pricing::SharedAdmission request{key.id, key.limits, worst_case_cost_usd, now_ms, known_spend};
-  counters_->admit(request, [counters = counters_, fallback = fallback_, key, grant = std::move(grant), executor = std::move(executor),
-                             done = std::move(done)](pricing::SharedVerdict verdict) mutable {
-    // On the Redis thread: only the verdict is read here; the rest runs on the request's own thread.
-    if (verdict.outcome == pricing::SharedVerdict::Outcome::admitted) grant->add_fleet_lease(counters, verdict.lease_id);
+  const bool renewing = leases_->start_renewing(key.id);
+  if (renewing) {
+    request.requests_wanted = leases_->size_for(key.id);
+    request.usd_wanted = worst_case_cost_usd * static_cast<double>(request.requests_wanted);
+  }
+  request.use_for = kLeaseUse;
+  const FleetLease::Clock::time_point use_until = FleetLease::Clock::now() + kLeaseUse;
+  counters_->admit(request, [counters = counters_, fallback = fallback_, leases = leases_, key, worst_case_cost_usd, use_until, renewing,
+                             grant = std::move(grant), executor = std::move(executor), done = std::move(done)](pricing::SharedVerdict verdict) mutable {
+    std::shared_ptr<FleetLease> lease;
+    // On the Redis thread: the verdict, and the lease it grants; the rest runs on the request's own thread.
+    if (verdict.outcome == pricing::SharedVerdict::Outcome::admitted) {
+      const pricing::KeyLimits& limits = key.limits;
+      const bool has_budget = limits.budget_usd_day || limits.budget_usd_month || limits.budget_usd_total;
+      lease = std::make_shared<FleetLease>(counters, key.id, verdict, limits.requests_per_minute.has_value(), has_budget, use_until,
+                                           worst_case_cost_usd);
+      grant->add_fleet_lease(lease, worst_case_cost_usd);
+      if (!renewing) lease->retire();  // this request's alone: reported when it settles
+    }
+    if (renewing) leases->install(key.id, std::move(lease));
     std::optional<Error> refusal = verdict_error(key, verdict, [&](const std::string& why) { return fallback->unavailable(why); });
     boost::asio::post(executor, [done = std::move(done), refusal = std::move(refusal)]() mutable { done(std::move(refusal)); });
   });

@@ -1,7 +1,9 @@
 // The fleet's limits on a key, on top of the replica's own: with redis_url set, a request that its
 // replica admitted is admitted by the fleet too (pricing/shared_counters.h) before any route is tried,
-// so budgets and rates hold across every replica. The answer comes back on the request's executor: no
-// I/O thread waits on Redis.
+// so budgets and rates hold across every replica. The fleet grants leases (gateway/fleet_lease.h): up
+// to kLeaseRequests requests and their worst-case dollars, which the replica spends locally for at most
+// kLeaseUse. Only a request that finds no lease with room asks Redis, and its answer comes back on the
+// request's executor: no I/O thread waits on Redis.
 //
 // When Redis does not answer, shared_state_failure decides: "open" goes on with the replica's own limits
 // (a log line every 30 s and a counter), "closed" refuses with 503 and Retry-After.
@@ -14,12 +16,16 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <nlohmann/json.hpp>
 
 #include "gateway/access_control.h"
+#include "gateway/fleet_lease.h"
 #include "gateway/metrics.h"
+#include "gateway/periodic_thread.h"
 #include "gateway/server_config.h"
 #include "pricing/shared_counters.h"
 
@@ -28,10 +34,20 @@ namespace mg::gateway {
 class FleetLimits {
  public:
   FleetLimits(pricing::RedisOptions options, std::chrono::milliseconds lease, SharedStateFailure on_failure);
+  ~FleetLimits();  // retires every lease: their spend goes to Redis
+  FleetLimits(const FleetLimits&) = delete;
+  FleetLimits& operator=(const FleetLimits&) = delete;
 
   // Whether the fleet has anything to count for a key with these limits.
   static bool applies_to(const pricing::KeyLimits& limits);
 
+  static constexpr std::int64_t kLeaseRequests = 32;        // a key's first lease
+  static constexpr std::int64_t kMaxLeaseRequests = 4'096;  // leases follow a key's pace: twice what the last one used
+  static constexpr std::chrono::milliseconds kLeaseUse{1'000};
+
+  // Admits the request on this replica's current lease for the key, adding it to `grant`; false when
+  // there is none with room: then ask admit().
+  bool admit_from_lease(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, AccessGrant& grant);
   // Asks the fleet to admit the request `grant` holds for `key`. `done` runs on `executor` with nullopt
   // to go on (the fleet's lease added to `grant`, or Redis unavailable and failing open) or the refusal.
   void admit(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, pricing::KeySpend known_spend, std::int64_t now_ms,
@@ -54,8 +70,25 @@ class FleetLimits {
     std::optional<Error> unavailable(const std::string& why);
   };
 
+  // The lease requests for a key take from, replacing (and retiring) the one before. One request at a
+  // time asks Redis for a key's next lease; the others that find no room meanwhile ask for themselves
+  // alone, so that concurrent requests do not each take a lease's worth of the key's limits.
+  struct Leases {
+    std::mutex mutex;
+    std::map<std::string, std::shared_ptr<FleetLease>> current;  // by key id
+    std::set<std::string> renewing;                               // key ids whose next lease is asked for
+    std::map<std::string, std::int64_t> next_size;                // by key id: request slots to ask for
+    bool start_renewing(const std::string& key_id);
+    std::int64_t size_for(const std::string& key_id);
+    void retired(const std::string& key_id, const FleetLease& lease);  // with `mutex` held
+    void install(const std::string& key_id, std::shared_ptr<FleetLease> lease);
+    void retire_if_current(const std::string& key_id, const std::shared_ptr<FleetLease>& lease);
+    std::vector<std::shared_ptr<FleetLease>> take_expired(FleetLease::Clock::time_point now);
+  };
   std::shared_ptr<pricing::SharedCounters> counters_;
   std::shared_ptr<Fallback> fallback_;
+  std::shared_ptr<Leases> leases_;
+  std::optional<PeriodicThread> sweeper_;  // retires leases whose use time is over, so their spend reaches the fleet
 };
 
 }  // namespace mg::gateway

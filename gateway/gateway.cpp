@@ -128,15 +128,20 @@ std::unique_ptr<AccessControl> start_access_control(const pricing::Database& db)
   return std::make_unique<AccessControl>(pricing::load_api_keys(db), std::move(spent), now_ms);
 }
 
-// With redis_url, the fleet's counters, seeded with what the ledger says each key has spent.
-std::unique_ptr<FleetLimits> start_fleet_limits(const ServerConfig& config, const pricing::Database& db) {
-  if (config.redis_url.empty()) return nullptr;
+pricing::RedisOptions redis_options(const ServerConfig& config) {
   pricing::RedisOptions redis;
   pricing::parse_redis_url(config.redis_url, redis);  // validated with the config
   redis.command_timeout = config.shared_state_timeout;
+  return redis;
+}
+
+// With redis_url, the fleet's counters, seeded with what the ledger says each key has spent.
+std::unique_ptr<FleetLimits> start_fleet_limits(const ServerConfig& config, const pricing::Database& db) {
+  if (config.redis_url.empty()) return nullptr;
   // A lease outlives the longest request: only a replica that died leaves one to expire.
   const auto lease = config.request_timeout + std::chrono::minutes(1);
-  auto fleet = std::make_unique<FleetLimits>(redis, std::chrono::duration_cast<std::chrono::milliseconds>(lease), config.shared_state_failure);
+  auto fleet = std::make_unique<FleetLimits>(redis_options(config), std::chrono::duration_cast<std::chrono::milliseconds>(lease),
+                                             config.shared_state_failure);
   const std::int64_t now_ms = unix_now_ms();
   fleet->share_ledger_spend(pricing::load_key_spend(db, pricing::utc_day_start_ms(now_ms), pricing::utc_month_start_ms(now_ms)), now_ms);
   return fleet;
@@ -237,6 +242,7 @@ Status Gateway::start() {
                                                          log_unsaved_ledger_row);
     access_ = start_access_control(*database_);
     fleet_ = start_fleet_limits(config_, *database_);
+    if (!config_.redis_url.empty()) fleet_routes_ = std::make_unique<FleetRouteSync>(redis_options(config_), routing_->live_stats());
     key_admin_ = std::make_unique<KeyAdmin>(config_.db_path, *access_);
     std::vector<DatabaseWatch> watches = {
         {"the catalogue", pricing::catalogue_version, [this](const pricing::Database& db) { routing_->reload(db); }, {}},
@@ -257,6 +263,7 @@ Status Gateway::start() {
   services.local = local_.get();
   services.access = access_.get();
   services.fleet = fleet_.get();
+  services.fleet_routes = fleet_routes_.get();
   services.key_admin = key_admin_.get();
   services.started_at_ms = unix_now_ms();
   api_ = std::make_unique<Api>(std::move(services));
@@ -417,6 +424,7 @@ void Gateway::wait() {
   watcher_.reset();
   reports_.reset();  // its thread posts to io_: it must be gone before io_ is
   fleet_.reset();    // so does the Redis thread, with the answers of admissions in flight
+  fleet_routes_.reset();
   for (auto& upstream : upstreams_) upstream->pool().clear();  // idle sockets belong to io_ too
   if (local_) local_->serving().stop();  // its callbacks post to io_: they must end before io_ does
   if (recorder_) recorder_->stop();  // writes every ledger row still queued

@@ -85,6 +85,7 @@ class Gateway {
   std::unique_ptr<pricing::UsageRecorder> recorder_;
   std::unique_ptr<AccessControl> access_;
   std::unique_ptr<FleetLimits> fleet_;  // with redis_url only
+  std::unique_ptr<FleetRouteSync> fleet_routes_;  // likewise
   std::unique_ptr<KeyAdmin> key_admin_;
   std::unique_ptr<DatabaseWatcher> watcher_;
   std::unique_ptr<UsageReports> reports_;

@@ -94,10 +94,19 @@ void RoutingState::reload(const pricing::Database& db) {
   snapshot_.swap_in(pricing::CatalogueSnapshot::build(pricing::load_catalogue(db), builtin_routes_, check, next_version_++));
 }
 
+// The fleet's recent calls on the route (this replica's among them) would open a circuit.
+bool RoutingState::failing_in_fleet(const std::string& route) const {
+  std::optional<pricing::RouteTotals> fleet = live_stats_.fleet_totals(route);
+  return fleet && circuits_.would_trip(fleet->calls, fleet->failures);
+}
+
+// Routing passes over a route while its circuit is open here, or while it is failing in the fleet.
+bool RoutingState::skips(const std::string& route) const { return circuits_.is_open(route) || failing_in_fleet(route); }
+
 Result<RoutedRequest> RoutingState::route(const ChatRequest& request) const {
   thread_local std::mt19937_64 random{std::random_device{}()};
   RoutedRequest routed{snapshot_.get(), {}};
-  RoutingContext context{*routed.snapshot, &live_stats_, [this](const pricing::RouteEntry& route) { return circuits_.is_open(route.name); },
+  RoutingContext context{*routed.snapshot, &live_stats_, [this](const pricing::RouteEntry& route) { return skips(route.name); },
                          &random};
   Result<RoutePlan> plan = plan_routes(request, context, options_);
   if (!plan) return plan.error();
@@ -121,6 +130,9 @@ nlohmann::json RoutingState::routes_json() const {
     entry["measured_throughput_tok_s"] = measured ? optional_json(measured->throughput_tok_s) : nullptr;
     entry["success_rate"] = measured ? nlohmann::json(measured->success_rate) : nullptr;
     entry["samples"] = measured ? measured->samples : 0;
+    if (std::optional<pricing::RouteTotals> fleet = live_stats_.fleet_totals(route.name)) {
+      entry["fleet"] = {{"calls", fleet->calls}, {"failures", fleet->failures}, {"failing", failing_in_fleet(route.name)}};
+    }
     entry["note"] = entry.value("unavailable_reason", route.description);
     routes.push_back(std::move(entry));
   }

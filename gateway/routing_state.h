@@ -61,6 +61,8 @@ class RoutingState {
 
  private:
   std::string unavailable_reason(const pricing::ProviderRecord& provider) const;
+  bool failing_in_fleet(const std::string& route) const;
+  bool skips(const std::string& route) const;
 
   std::unordered_map<std::string, std::shared_ptr<Provider>> providers_;  // by provider name
   std::map<std::string, std::string> unusable_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace mg::pricing {
 namespace {
@@ -34,7 +35,41 @@ void push_bounded(std::deque<double>& window, double value, std::size_t limit) {
   if (window.size() > limit) window.pop_front();
 }
 
+// The fleet's totals as figures; where the fleet has no TTFT or throughput sample, the replica's own.
+RouteFigures figures_of(const RouteTotals& fleet, const std::optional<RouteFigures>& local) {
+  RouteFigures figures;
+  figures.samples = fleet.calls;
+  figures.success_rate = 1.0 - static_cast<double>(fleet.failures) / static_cast<double>(fleet.calls);
+  if (fleet.ttft_samples > 0) figures.ttft_ms = fleet.ttft_ms_sum / static_cast<double>(fleet.ttft_samples);
+  else if (local) figures.ttft_ms = local->ttft_ms;
+  if (fleet.throughput_samples > 0) figures.throughput_tok_s = fleet.throughput_tok_s_sum / static_cast<double>(fleet.throughput_samples);
+  else if (local) figures.throughput_tok_s = local->throughput_tok_s;
+  return figures;
+}
+
 }  // namespace
+
+void RouteTotals::add(const CallSample& sample) {
+  ++calls;
+  if (!sample.success) ++failures;
+  if (sample.success && sample.ttft_ms) {
+    ttft_ms_sum += *sample.ttft_ms;
+    ++ttft_samples;
+  }
+  if (sample.success && sample.throughput_tok_s) {
+    throughput_tok_s_sum += *sample.throughput_tok_s;
+    ++throughput_samples;
+  }
+}
+
+void RouteTotals::add(const RouteTotals& other) {
+  calls += other.calls;
+  failures += other.failures;
+  ttft_ms_sum += other.ttft_ms_sum;
+  ttft_samples += other.ttft_samples;
+  throughput_tok_s_sum += other.throughput_tok_s_sum;
+  throughput_samples += other.throughput_samples;
+}
 
 const LiveStats::Entry* LiveStats::find(const std::string& route) const {
   std::shared_lock lock(map_mutex_);
@@ -54,6 +89,7 @@ void LiveStats::record(const std::string& route, const CallSample& sample) {
   if (!sample.counts_for_uptime) return;
   Entry& entry = find_or_add(route);
   std::lock_guard lock(entry.mutex);
+  entry.unshared.add(sample);
   RouteFigures& figures = entry.figures;
   ++figures.samples;
   if (sample.success) ++entry.successes;
@@ -69,11 +105,14 @@ void LiveStats::record(const std::string& route, const CallSample& sample) {
 }
 
 std::optional<RouteFigures> LiveStats::figures(const std::string& route) const {
-  const Entry* entry = find(route);
-  if (!entry) return std::nullopt;
-  std::lock_guard lock(entry->mutex);
-  if (entry->figures.samples < options_.min_samples) return std::nullopt;
-  return entry->figures;
+  std::optional<RouteFigures> local;
+  if (const Entry* entry = find(route)) {
+    std::lock_guard lock(entry->mutex);
+    if (entry->figures.samples >= options_.min_samples) local = entry->figures;
+  }
+  std::optional<RouteTotals> fleet = fleet_totals(route);
+  if (fleet && fleet->calls >= options_.min_samples) return figures_of(*fleet, local);
+  return local;
 }
 
 std::optional<double> LiveStats::window_percentile(const std::string& route, std::deque<double> Entry::*window,
@@ -101,6 +140,29 @@ std::vector<std::pair<std::string, RouteFigures>> LiveStats::snapshot_all() cons
     out.emplace_back(route, entry->figures);
   }
   return out;
+}
+
+std::vector<std::pair<std::string, RouteTotals>> LiveStats::take_unshared() {
+  std::shared_lock lock(map_mutex_);
+  std::vector<std::pair<std::string, RouteTotals>> out;
+  for (const auto& [route, entry] : entries_) {
+    std::lock_guard entry_lock(entry->mutex);
+    if (entry->unshared.calls == 0) continue;
+    out.emplace_back(route, std::exchange(entry->unshared, RouteTotals{}));
+  }
+  return out;
+}
+
+void LiveStats::set_fleet_totals(RouteTotalsByRoute totals) {
+  fleet_.store(totals.empty() ? nullptr : std::make_shared<const RouteTotalsByRoute>(std::move(totals)));
+}
+
+std::optional<RouteTotals> LiveStats::fleet_totals(const std::string& route) const {
+  std::shared_ptr<const RouteTotalsByRoute> fleet = fleet_.load();
+  if (!fleet) return std::nullopt;
+  auto found = fleet->find(route);
+  if (found == fleet->end()) return std::nullopt;
+  return found->second;
 }
 
 }  // namespace mg::pricing

@@ -1,8 +1,12 @@
 // What the gateway measures on its own traffic, per route: time to first token, end-to-end throughput
 // (tokens / total time, TTFT included, as OpenRouter defines it) and success, as EWMAs plus a window of
 // recent samples for percentiles. Written by the request path, read by routing; thread-safe.
+// In a fleet (gateway/fleet_route_sync.h) it also holds the fleet's recent totals per route: those take
+// the place of the replica's own EWMAs and success rate once they count min_samples calls. Percentiles
+// stay the replica's own.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -23,6 +27,19 @@ struct CallSample {
   std::optional<double> ttft_ms;  // only for successful calls
   std::optional<double> throughput_tok_s;
 };
+
+// What calls on a route add up to: sums, so that replicas' figures merge by addition.
+struct RouteTotals {
+  std::int64_t calls = 0;  // that count for uptime
+  std::int64_t failures = 0;
+  double ttft_ms_sum = 0;
+  std::int64_t ttft_samples = 0;
+  double throughput_tok_s_sum = 0;
+  std::int64_t throughput_samples = 0;
+  void add(const CallSample& sample);
+  void add(const RouteTotals& other);
+};
+using RouteTotalsByRoute = std::unordered_map<std::string, RouteTotals>;
 
 struct RouteFigures {
   std::int64_t samples = 0;  // calls that count for uptime
@@ -50,6 +67,12 @@ class LiveStats {
   // Every route with samples, for the background writer.
   std::vector<std::pair<std::string, RouteFigures>> snapshot_all() const;
 
+  // This replica's totals since the last call, per route with calls, for the fleet.
+  std::vector<std::pair<std::string, RouteTotals>> take_unshared();
+  // The fleet's recent totals (this replica's included); empty: the replica's own figures alone.
+  void set_fleet_totals(RouteTotalsByRoute totals);
+  std::optional<RouteTotals> fleet_totals(const std::string& route) const;
+
   const LiveStatsOptions& options() const { return options_; }
 
  private:
@@ -59,6 +82,7 @@ class LiveStats {
     std::int64_t successes = 0;
     std::deque<double> ttft_window;
     std::deque<double> throughput_window;
+    RouteTotals unshared;
   };
   const Entry* find(const std::string& route) const;
   Entry& find_or_add(const std::string& route);
@@ -67,6 +91,7 @@ class LiveStats {
   LiveStatsOptions options_;
   mutable std::shared_mutex map_mutex_;
   std::unordered_map<std::string, std::unique_ptr<Entry>> entries_;
+  std::atomic<std::shared_ptr<const RouteTotalsByRoute>> fleet_;
 };
 
 }  // namespace mg::pricing

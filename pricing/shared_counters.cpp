@@ -1,11 +1,11 @@
 #include "pricing/shared_counters.h"
 
+#include "pricing/redis_script.h"
+
 #include <unistd.h>
 
 #include <cstdio>
 #include <random>
-
-#include <openssl/evp.h>
 
 namespace mg::pricing {
 namespace {
@@ -42,10 +42,13 @@ local function seed(spend, day_start, month_start, day, month, total)
 end
 )lua";
 
-// KEYS: spend, held, amounts, requests, tokens. ARGV: lease id, worst-case USD, lease ms, requests per
-// minute, tokens per minute, daily, monthly and total budgets ('' for none), day start, month start,
-// then the replica's known spend (day, month, total) to seed a key Redis has never seen.
-// Returns {outcome, window, spent, limit, retry_after_s}.
+// KEYS: spend, held, amounts, requests, tokens. ARGV: lease id, worst-case USD of one request, lease
+// ms, requests per minute, tokens per minute, daily, monthly and total budgets ('' for none), day start,
+// month start, the replica's known spend (day, month, total) to seed a key Redis has never seen, then
+// the request slots and dollars wanted, and how long the replica may use them (ms).
+// Grants up to what the limits leave (of a budget, a quarter of it), at least one request: the dollars are reserved until settled,
+// and the slots count in the rate window as if used at the end of their use, so that no 60 s of actual
+// use holds more than the limit. Returns {outcome, window, spent, limit, retry_after_s, slots, usd}.
 constexpr const char* kAdmit = R"lua(
 local spend, held, amounts, requests, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now)
@@ -58,24 +61,33 @@ roll(spend, ARGV[9], ARGV[10])
 local in_flight = redis.call('ZCARD', held)
 local reserved = 0
 for _, amount in ipairs(redis.call('HVALS', amounts)) do reserved = reserved + tonumber(amount) end
-local worst = tonumber(ARGV[2])
+local worst, usd = tonumber(ARGV[2]), tonumber(ARGV[15])
+local short = nil
 local budgets = {{'daily', ARGV[6], 'day_usd'}, {'monthly', ARGV[7], 'month_usd'}, {'total', ARGV[8], 'total_usd'}}
 for _, budget in ipairs(budgets) do
   if budget[2] ~= '' then
     local limit = tonumber(budget[2])
     local spent = tonumber(redis.call('HGET', spend, budget[3]) or '0')
-    if spent >= limit then return {'budget_spent', budget[1], tostring(spent), tostring(limit), '0'} end
-    if in_flight > 0 and spent + reserved + worst > limit then
-      return {'budget_held', budget[1], tostring(spent), tostring(limit), '1'}
-    end
+    if spent >= limit then return {'budget_spent', budget[1], tostring(spent), tostring(limit), '0', '0', '0'} end
+    local left = limit - spent - reserved
+    if left < worst and not short then short = {budget[1], spent, limit} end
+    -- a quarter of what is left at most: the other replicas keep room for their own requests
+    usd = math.min(usd, math.max(worst, left / 4))
   end
 end
+if short then
+  if in_flight > 0 then return {'budget_held', short[1], tostring(short[2]), tostring(short[3]), '1', '0', '0'} end
+  usd = worst  -- the one request that may end past a budget: nothing else is in flight
+end
+local slots = tonumber(ARGV[14])
 if ARGV[4] ~= '' then
   redis.call('ZREMRANGEBYSCORE', requests, '-inf', now - 60000)
-  if redis.call('ZCARD', requests) >= tonumber(ARGV[4]) then
+  local free = tonumber(ARGV[4]) - redis.call('ZCARD', requests)
+  if free < 1 then
     local oldest = redis.call('ZRANGE', requests, 0, 0, 'WITHSCORES')
-    return {'requests_rate', '', '', '', tostring(math.max(1, math.ceil((tonumber(oldest[2]) + 60000 - now) / 1000)))}
+    return {'requests_rate', '', '', '', tostring(math.max(1, math.ceil((tonumber(oldest[2]) + 60000 - now) / 1000))), '0', '0'}
   end
+  if slots > free then slots = free end
 end
 if ARGV[5] ~= '' then
   local second = math.floor(now / 1000)
@@ -98,27 +110,30 @@ if ARGV[5] ~= '' then
       used = used - entry[2]
       if used < limit then wait = entry[1] + 60 - second break end
     end
-    return {'tokens_rate', '', '', '', tostring(math.max(1, wait))}
+    return {'tokens_rate', '', '', '', tostring(math.max(1, wait)), '0', '0'}
   end
 end
 if ARGV[4] ~= '' then
-  redis.call('ZADD', requests, now, ARGV[1])
-  redis.call('PEXPIRE', requests, 61000)
+  local counted_at = now + tonumber(ARGV[16])
+  for i = 1, slots do redis.call('ZADD', requests, counted_at, ARGV[1] .. ':' .. i) end
+  redis.call('PEXPIRE', requests, 61000 + tonumber(ARGV[16]))
 end
 local lease = tonumber(ARGV[3])
 redis.call('ZADD', held, now + lease, ARGV[1])
-redis.call('HSET', amounts, ARGV[1], ARGV[2])
+redis.call('HSET', amounts, ARGV[1], tostring(usd))
 redis.call('PEXPIRE', held, lease + 1000)
 redis.call('PEXPIRE', amounts, lease + 1000)
-return {'admitted', '', '', '', '0'}
+return {'admitted', '', '', '', '0', tostring(slots), tostring(usd)}
 )lua";
 
-// KEYS: spend, held, amounts, tokens. ARGV: lease id, cost USD, tokens, day start, month start.
+// KEYS: spend, held, amounts, tokens, requests. ARGV: lease id, cost USD, tokens, day start, month
+// start, request slots granted, slots used (the rest leave the rate window: they were never used).
 // A key whose spend Redis lost (restarted empty) is seeded again at its next admission.
 constexpr const char* kSettle = R"lua(
 local spend = KEYS[1]
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
+for i = tonumber(ARGV[7]) + 1, tonumber(ARGV[6]) do redis.call('ZREM', KEYS[5], ARGV[1] .. ':' .. i) end
 if redis.call('EXISTS', spend) == 1 then
   roll(spend, ARGV[4], ARGV[5])
   if tonumber(ARGV[2]) > 0 then
@@ -146,13 +161,7 @@ end
 return 1
 )lua";
 
-std::string number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.17g", value);
-  return text;
-}
-
-std::string optional_number(const std::optional<double>& value) { return value ? number(*value) : ""; }
+std::string optional_number(const std::optional<double>& value) { return value ? redis_number(*value) : ""; }
 std::string optional_number(const std::optional<std::int64_t>& value) { return value ? std::to_string(*value) : ""; }
 
 SharedVerdict::Outcome outcome_named(const std::string& name) {
@@ -171,7 +180,7 @@ SharedVerdict verdict_of(const RedisReply* reply, const std::string& error) {
     verdict.error = error;
     return verdict;
   }
-  if (reply->type != RedisReply::Type::array || reply->elements.size() != 5) {
+  if (reply->type != RedisReply::Type::array || reply->elements.size() != 7) {
     verdict.error = reply->type == RedisReply::Type::error ? reply->text : "an unexpected answer from the shared state server";
     return verdict;
   }
@@ -181,6 +190,8 @@ SharedVerdict verdict_of(const RedisReply* reply, const std::string& error) {
   verdict.spent_usd = fields[2].text.empty() ? 0 : std::strtod(fields[2].text.c_str(), nullptr);
   verdict.limit_usd = fields[3].text.empty() ? 0 : std::strtod(fields[3].text.c_str(), nullptr);
   verdict.retry_after_s = std::atoi(fields[4].text.c_str());
+  verdict.granted_requests = std::atoll(fields[5].text.c_str());
+  verdict.granted_usd = std::strtod(fields[6].text.c_str(), nullptr);
   return verdict;
 }
 
@@ -191,56 +202,17 @@ std::string process_tag() {
   return tag;
 }
 
-}  // namespace
-
-// A script and its SHA-1, by which Redis runs it once it has seen it.
-struct Script {
-  explicit Script(std::string body) : text(std::string(kPrelude) + body), sha1(sha1_hex(text)) {}
-  static std::string sha1_hex(const std::string& text) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha1(), nullptr);
-    std::string hex;
-    for (unsigned int i = 0; i < length; ++i) {
-      char pair[3];
-      std::snprintf(pair, sizeof pair, "%02x", digest[i]);
-      hex += pair;
-    }
-    return hex;
-  }
-  std::string text;
-  std::string sha1;
-};
-
-namespace {
-
-const Script& admit_script() {
-  static const Script script(kAdmit);
+const RedisScript& admit_script() {
+  static const RedisScript script(std::string(kPrelude) + kAdmit);
   return script;
 }
-const Script& settle_script() {
-  static const Script script(kSettle);
+const RedisScript& settle_script() {
+  static const RedisScript script(std::string(kPrelude) + kSettle);
   return script;
 }
-const Script& raise_spend_script() {
-  static const Script script(kRaiseSpend);
+const RedisScript& raise_spend_script() {
+  static const RedisScript script(std::string(kPrelude) + kRaiseSpend);
   return script;
-}
-
-// EVALSHA, and EVAL once when Redis does not know the script yet (a new or restarted server).
-void run_script(RedisConnection& redis, const Script& script, std::vector<std::string> keys_and_arguments, std::size_t key_count,
-                RedisConnection::Callback done) {
-  std::vector<std::string> command = {"EVALSHA", script.sha1, std::to_string(key_count)};
-  command.insert(command.end(), keys_and_arguments.begin(), keys_and_arguments.end());
-  redis.command(command, [&redis, &script, command, done = std::move(done)](const RedisReply* reply, const std::string& error) mutable {
-    if (reply && reply->type == RedisReply::Type::error && reply->text.starts_with("NOSCRIPT")) {
-      command[0] = "EVAL";
-      command[1] = script.text;
-      redis.command(std::move(command), std::move(done));
-      return;
-    }
-    done(reply, error);
-  });
 }
 
 RedisOptions with_scripts(RedisOptions options) {
@@ -258,12 +230,14 @@ void SharedCounters::admit(const SharedAdmission& request, std::function<void(Sh
   std::string lease_id = lease_prefix_ + "-" + std::to_string(next_lease_++);
   const KeyLimits& limits = request.limits;
   std::vector<std::string> arguments = {names.spend, names.held, names.amounts, names.requests, names.tokens,
-                                        lease_id, number(request.worst_case_cost_usd), std::to_string(lease_.count()),
+                                        lease_id, redis_number(request.worst_case_cost_usd), std::to_string(lease_.count()),
                                         optional_number(limits.requests_per_minute), optional_number(limits.tokens_per_minute),
                                         optional_number(limits.budget_usd_day), optional_number(limits.budget_usd_month),
                                         optional_number(limits.budget_usd_total), std::to_string(utc_day_start_ms(request.now_ms)),
-                                        std::to_string(utc_month_start_ms(request.now_ms)), number(request.ledger_spend.day_usd),
-                                        number(request.ledger_spend.month_usd), number(request.ledger_spend.total_usd)};
+                                        std::to_string(utc_month_start_ms(request.now_ms)), redis_number(request.ledger_spend.day_usd),
+                                        redis_number(request.ledger_spend.month_usd), redis_number(request.ledger_spend.total_usd),
+                                        std::to_string(std::max<std::int64_t>(1, request.requests_wanted)),
+                                        redis_number(std::max(request.usd_wanted, request.worst_case_cost_usd)), std::to_string(request.use_for.count())};
   run_script(redis_, admit_script(), std::move(arguments), 5,
              [lease_id, done = std::move(done)](const RedisReply* reply, const std::string& error) {
                SharedVerdict verdict = verdict_of(reply, error);
@@ -272,19 +246,20 @@ void SharedCounters::admit(const SharedAdmission& request, std::function<void(Sh
              });
 }
 
-void SharedCounters::settle(const std::string& key_id, const std::string& lease_id, double cost_usd, std::int64_t tokens,
-                            std::int64_t now_ms) {
-  KeyNames names(key_id);
+void SharedCounters::settle(const SharedSettlement& settlement) {
+  KeyNames names(settlement.key_id);
   run_script(redis_, settle_script(),
-             {names.spend, names.held, names.amounts, names.tokens, lease_id, number(cost_usd), std::to_string(tokens),
-              std::to_string(utc_day_start_ms(now_ms)), std::to_string(utc_month_start_ms(now_ms))},
-             4, [](const RedisReply*, const std::string&) {});
+             {names.spend, names.held, names.amounts, names.tokens, names.requests, settlement.lease_id, redis_number(settlement.cost_usd),
+              std::to_string(settlement.tokens), std::to_string(utc_day_start_ms(settlement.now_ms)),
+              std::to_string(utc_month_start_ms(settlement.now_ms)), std::to_string(settlement.slots_granted),
+              std::to_string(settlement.slots_used)},
+             5, [](const RedisReply*, const std::string&) {});
 }
 
 void SharedCounters::raise_spend(const std::string& key_id, const KeySpend& ledger_spend, std::int64_t now_ms) {
   run_script(redis_, raise_spend_script(),
              {KeyNames(key_id).spend, std::to_string(utc_day_start_ms(now_ms)), std::to_string(utc_month_start_ms(now_ms)),
-              number(ledger_spend.day_usd), number(ledger_spend.month_usd), number(ledger_spend.total_usd)},
+              redis_number(ledger_spend.day_usd), redis_number(ledger_spend.month_usd), redis_number(ledger_spend.total_usd)},
              1, [](const RedisReply*, const std::string&) {});
 }
 

@@ -26,7 +26,12 @@ struct SharedAdmission {
   KeyLimits limits;
   double worst_case_cost_usd = 0;
   std::int64_t now_ms = 0;  // the replica's clock: picks the UTC day and month the spend counts in
-  KeySpend ledger_spend;     // what the ledger knew at start: seeds a key Redis has never seen
+  KeySpend ledger_spend;     // what the replica knows: seeds a key Redis has never seen
+  // A lease for more than this request: up to this many requests and dollars, to admit locally for
+  // `use_for` (gateway/fleet_lease.h). 1 and the worst case: this request alone.
+  std::int64_t requests_wanted = 1;
+  double usd_wanted = 0;
+  std::chrono::milliseconds use_for{0};
 };
 
 struct SharedVerdict {
@@ -44,7 +49,20 @@ struct SharedVerdict {
   double limit_usd = 0;
   int retry_after_s = 0;     // for 429s
   std::string lease_id;      // for admitted: settle it with SharedCounters::settle
+  std::int64_t granted_requests = 0;  // for admitted: 1 up to requests_wanted (any number without a rate)
+  double granted_usd = 0;             // for admitted: the worst case up to usd_wanted, reserved until settled
   std::string error;         // for unavailable
+};
+
+// What an admitted lease's requests did, reported once they are all done.
+struct SharedSettlement {
+  std::string key_id;
+  std::string lease_id;
+  double cost_usd = 0;
+  std::int64_t tokens = 0;
+  std::int64_t now_ms = 0;
+  std::int64_t slots_granted = 0;  // the verdict's granted_requests
+  std::int64_t slots_used = 0;     // the others are given back to the key's rate window
 };
 
 class SharedCounters {
@@ -53,8 +71,8 @@ class SharedCounters {
 
   // Runs `done` on the Redis connection's thread with the fleet's verdict.
   void admit(const SharedAdmission& request, std::function<void(SharedVerdict)> done);
-  // Frees the lease's reservation and counts what the request cost; fire and forget.
-  void settle(const std::string& key_id, const std::string& lease_id, double cost_usd, std::int64_t tokens, std::int64_t now_ms);
+  // Frees the lease's reservation and counts what its requests cost; fire and forget.
+  void settle(const SharedSettlement& settlement);
   // Raises the key's shared spend to the ledger's where the ledger's is higher; fire and forget.
   void raise_spend(const std::string& key_id, const KeySpend& ledger_spend, std::int64_t now_ms);
 

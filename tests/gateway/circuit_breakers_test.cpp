@@ -48,6 +48,17 @@ TEST(CircuitBreakersTest, ErrorRateOverTheWindowOpensTheCircuit) {
   EXPECT_EQ(breakers.state("r", t0), CircuitState::open);
 }
 
+// The fleet's totals over a window have no order: every call failing stands for failures in a row.
+TEST(CircuitBreakersTest, TotalsTripWhenEveryCallFailedOrByTheErrorRate) {
+  CircuitBreakers breakers(CircuitOptions{5, 0.5, 20, 10, 1000ms});
+  EXPECT_TRUE(breakers.would_trip(5, 5));
+  EXPECT_FALSE(breakers.would_trip(4, 4)) << "fewer than consecutive_failures";
+  EXPECT_FALSE(breakers.would_trip(9, 5)) << "one success among them, and fewer than min_calls";
+  EXPECT_TRUE(breakers.would_trip(10, 5));
+  EXPECT_FALSE(breakers.would_trip(10, 4));
+  EXPECT_FALSE(breakers.would_trip(0, 0));
+}
+
 TEST(CircuitBreakersTest, RateLimitsAndCallerFaultsSayNothingAboutHealth) {
   CircuitBreakers breakers(CircuitOptions{2, 0.5, 10, 2, 1000ms});
   for (int i = 0; i < 10; ++i) {

@@ -80,6 +80,32 @@ TEST_F(SharedCountersTest, TheRequestRateIsTheFleetsAcrossReplicas) {
   EXPECT_EQ(admitted, 10);
 }
 
+// A replica's lease of request slots: granted up to what the window leaves, and what it did not use goes
+// back when it settles. Dollars: a quarter of what the budget leaves, never less than one request.
+TEST_F(SharedCountersTest, LeasesGrantWhatTheLimitsLeaveAndGiveBackWhatWasNotUsed) {
+  SharedAdmission request{"key_leased", {}, 0.1, now_ms(), {}};
+  request.limits.requests_per_minute = 10;
+  request.limits.budget_usd_total = 1.0;
+  request.requests_wanted = 8;
+  request.usd_wanted = 0.8;
+  request.use_for = 1s;
+  SharedVerdict first = admit_now(replica_a_, request);
+  ASSERT_EQ(first.outcome, Outcome::admitted);
+  EXPECT_EQ(first.granted_requests, 8);
+  EXPECT_DOUBLE_EQ(first.granted_usd, 0.25) << "a quarter of the $1 left";
+  SharedVerdict second = admit_now(replica_b_, request);
+  ASSERT_EQ(second.outcome, Outcome::admitted);
+  EXPECT_EQ(second.granted_requests, 2) << "what the window leaves";
+  EXPECT_DOUBLE_EQ(second.granted_usd, 0.1875) << "a quarter of the $0.75 left";
+  EXPECT_EQ(admit_now(replica_b_, request).outcome, Outcome::requests_rate) << "every slot of the minute is leased";
+
+  replica_a_.settle({request.key_id, first.lease_id, 0.15, 0, now_ms(), 8, 3});  // used 3 slots of 8, $0.15
+  SharedVerdict third = admit_now(replica_a_, request);  // after the settlement: one connection keeps its order
+  ASSERT_EQ(third.outcome, Outcome::admitted);
+  EXPECT_EQ(third.granted_requests, 5) << "the 5 slots never used are free again";
+  EXPECT_DOUBLE_EQ(third.granted_usd, (1.0 - 0.15 - 0.1875) / 4);
+}
+
 TEST_F(SharedCountersTest, ThirtyTwoClientsOnTwoReplicasEndABudgetAtMostOneRequestPast) {
   constexpr double kBudget = 1.0, kWorstCase = 0.07, kCost = 0.06;  // 17 requests: $1.02
   SharedAdmission request{"key_budget", {}, kWorstCase, now_ms(), {}};
@@ -97,7 +123,7 @@ TEST_F(SharedCountersTest, ThirtyTwoClientsOnTwoReplicasEndABudgetAtMostOneReque
         }
         if (verdict.outcome != Outcome::admitted) continue;  // held by others in flight: try again
         ++admitted;
-        replica.settle(request.key_id, verdict.lease_id, kCost, 10, now_ms());
+        replica.settle({request.key_id, verdict.lease_id, kCost, 10, now_ms(), 1, 1});
       }
     });
   }
@@ -127,7 +153,7 @@ TEST_F(SharedCountersTest, SpendIsSeededFromTheLedgerAndRaisedToIt) {
   request.limits.budget_usd_day = 3.0;
   SharedVerdict first = admit_now(replica_a_, request);
   ASSERT_EQ(first.outcome, Outcome::admitted);
-  replica_a_.settle("key_seeded", first.lease_id, 0.5, 0, now_ms());
+  replica_a_.settle({"key_seeded", first.lease_id, 0.5, 0, now_ms(), 1, 1});
   replica_b_.raise_spend("key_seeded", KeySpend{3.5, 3.5, 3.5}, now_ms());  // a settlement Redis missed
   SharedVerdict refused = admit_now(replica_b_, request);
   EXPECT_EQ(refused.outcome, Outcome::budget_spent);

@@ -1,0 +1,56 @@
+#include "gateway/fleet_lease.h"
+
+namespace mg::gateway {
+
+FleetLease::FleetLease(std::shared_ptr<pricing::SharedCounters> counters, std::string key_id, const pricing::SharedVerdict& verdict,
+                       bool rated, bool budgeted, Clock::time_point use_until, double first_request_usd)
+    : counters_(std::move(counters)), key_id_(std::move(key_id)), lease_id_(verdict.lease_id), use_until_(use_until),
+      slots_granted_(verdict.granted_requests), in_flight_(1) {
+  if (rated) requests_left_ = verdict.granted_requests - 1;
+  if (budgeted) usd_left_ = verdict.granted_usd - first_request_usd;
+}
+
+bool FleetLease::take(double worst_case_usd, Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  if (retired_ || now >= use_until_) return false;
+  if (requests_left_ && *requests_left_ < 1) return false;
+  if (usd_left_ && *usd_left_ < worst_case_usd) return false;
+  if (requests_left_) --*requests_left_;
+  if (usd_left_) *usd_left_ -= worst_case_usd;
+  ++slots_used_;
+  ++in_flight_;
+  return true;
+}
+
+std::int64_t FleetLease::slots_used() const {
+  std::lock_guard lock(mutex_);
+  return slots_used_;
+}
+
+void FleetLease::settle(double reserved_usd, double cost_usd, std::int64_t tokens) {
+  std::unique_lock lock(mutex_);
+  if (usd_left_) *usd_left_ += reserved_usd - cost_usd;
+  spent_usd_ += cost_usd;
+  tokens_ += tokens;
+  --in_flight_;
+  report_when_done(lock);
+}
+
+void FleetLease::retire() {
+  std::unique_lock lock(mutex_);
+  retired_ = true;
+  report_when_done(lock);
+}
+
+void FleetLease::report_when_done(std::unique_lock<std::mutex>& lock) {
+  if (!retired_ || in_flight_ > 0 || reported_) return;
+  reported_ = true;
+  const pricing::SharedSettlement settlement{
+      key_id_, lease_id_, spent_usd_, tokens_,
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count(),
+      slots_granted_, slots_used_};
+  lock.unlock();
+  counters_->settle(settlement);
+}
+
+}  // namespace mg::gateway
