@@ -183,6 +183,7 @@ struct RedisConnection::Impl {
     context = nullptr;
     connected = false;
     connected_flag = false;
+    if (stopping) connect_timer.cancel();  // nothing left to wait for
     reconnect_later();
   }
 
@@ -234,12 +235,19 @@ struct RedisConnection::Impl {
     pending.done(&reply, "");
   }
 
+  // Lets the commands already sent reach the server and answer (the settlements of a replica that is
+  // stopping), for at most one command deadline; then closes.
   void stop() {
     stopping = true;
     connect_timer.cancel();
     reconnect_timer.cancel();
-    drop();
     work.reset();
+    if (!connected || !context) return drop();
+    connect_timer.expires_after(options.command_timeout);
+    connect_timer.async_wait([this](const boost::system::error_code& error) {
+      if (!error) drop();
+    });
+    redisAsyncDisconnect(context);  // closes once every reply is in: at once, when none is awaited
   }
 };
 

@@ -160,6 +160,22 @@ TEST_F(SharedCountersTest, SpendIsSeededFromTheLedgerAndRaisedToIt) {
   EXPECT_DOUBLE_EQ(refused.spent_usd, 3.5);
 }
 
+// A replica that stops settles its leases on the way out: what it sent before it closed reaches Redis.
+TEST_F(SharedCountersTest, SettlementsSentAsAReplicaStopsReachTheServer) {
+  SharedAdmission request{"key_stopping", {}, 0.3, now_ms(), {}};
+  request.limits.budget_usd_total = 1.0;
+  {
+    SharedCounters stopping(options_for(redis_.url()), 60s);
+    wait_connected(stopping);
+    SharedVerdict verdict = admit_now(stopping, request);
+    ASSERT_EQ(verdict.outcome, Outcome::admitted);
+    stopping.settle({request.key_id, verdict.lease_id, 1.0, 0, now_ms(), 1, 1});
+  }  // destroyed at once, the settlement still in its buffer
+  SharedVerdict after = admit_now(replica_a_, request);
+  EXPECT_EQ(after.outcome, Outcome::budget_spent) << "the settlement was lost";
+  EXPECT_DOUBLE_EQ(after.spent_usd, 1.0);
+}
+
 TEST_F(SharedCountersTest, AStoppedServerIsUnavailableAtOnceAndTheConnectionComesBack) {
   ASSERT_TRUE(redis_.control("pause"));
   SharedAdmission request{"key_down", {}, 0.0, now_ms(), {}};
