@@ -165,9 +165,12 @@ void Api::handle_completion(HttpRequest request, ApiFlavor flavor, std::shared_p
   if (!grant) return reject_completion(request, &*parsed, key_id, grant.error(), channel);
   PendingCompletion pending{std::move(request), std::move(parsed).value(), std::move(routed).value(),
                             std::make_shared<AccessGrant>(std::move(grant).value()), std::move(channel)};
-  if (services_.fleet && *key && FleetLimits::applies_to((*key)->limits) &&
-      !services_.fleet->admit_from_lease(**key, worst_case, *pending.grant)) {
-    return admit_in_fleet(**key, worst_case, std::move(pending));
+  if (services_.fleet && *key && FleetLimits::applies_to((*key)->limits)) {
+    const std::int64_t now_ms = unix_now_ms();
+    auto known_spend = [&] { return services_.access->known_spend((*key)->id, now_ms); };
+    if (!services_.fleet->admit_from_lease(**key, worst_case, *pending.grant, known_spend, now_ms)) {
+      return admit_in_fleet(**key, worst_case, std::move(pending));
+    }
   }
   start_exchange(std::move(pending));
 }

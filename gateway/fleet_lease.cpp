@@ -1,13 +1,20 @@
 #include "gateway/fleet_lease.h"
 
+#include <algorithm>
+
 namespace mg::gateway {
 
 FleetLease::FleetLease(std::shared_ptr<pricing::SharedCounters> counters, std::string key_id, const pricing::SharedVerdict& verdict,
-                       bool rated, bool budgeted, Clock::time_point use_until, double first_request_usd)
-    : counters_(std::move(counters)), key_id_(std::move(key_id)), lease_id_(verdict.lease_id), use_until_(use_until),
-      slots_granted_(verdict.granted_requests), in_flight_(1) {
-  if (rated) requests_left_ = verdict.granted_requests - 1;
-  if (budgeted) usd_left_ = verdict.granted_usd - first_request_usd;
+                       bool rated, bool budgeted, Clock::time_point use_until, std::optional<double> first_request_usd)
+    : counters_(std::move(counters)), key_id_(std::move(key_id)), lease_id_(verdict.lease_id), granted_at_(Clock::now()),
+      use_until_(use_until), usd_granted_(verdict.granted_usd), slots_granted_(verdict.granted_requests) {
+  if (rated) requests_left_ = verdict.granted_requests;
+  if (budgeted) usd_left_ = verdict.granted_usd;
+  if (!first_request_usd) return;
+  if (requests_left_) --*requests_left_;
+  if (usd_left_) *usd_left_ -= *first_request_usd;
+  slots_used_ = 1;
+  in_flight_ = 1;
 }
 
 bool FleetLease::take(double worst_case_usd, Clock::time_point now) {
@@ -22,9 +29,19 @@ bool FleetLease::take(double worst_case_usd, Clock::time_point now) {
   return true;
 }
 
-std::int64_t FleetLease::slots_used() const {
+bool FleetLease::running_low(Clock::time_point now) const {
   std::lock_guard lock(mutex_);
-  return slots_used_;
+  if (now - granted_at_ >= (use_until_ - granted_at_) / 2) return true;
+  if (requests_left_ && *requests_left_ * 2 < slots_granted_) return true;
+  return usd_left_ && *usd_left_ * 2 < usd_granted_;
+}
+
+std::int64_t FleetLease::requests_per_use(Clock::time_point now) const {
+  constexpr std::chrono::milliseconds kShortest{10};  // a pace read off the first few milliseconds is noise
+  std::lock_guard lock(mutex_);
+  const auto elapsed = std::max<Clock::duration>(now - granted_at_, kShortest);
+  return static_cast<std::int64_t>(static_cast<double>(slots_used_) * static_cast<double>((use_until_ - granted_at_).count()) /
+                                   static_cast<double>(elapsed.count()));
 }
 
 void FleetLease::settle(double reserved_usd, double cost_usd, std::int64_t tokens) {

@@ -20,10 +20,10 @@ class FleetLease {
  public:
   using Clock = std::chrono::steady_clock;
   // `verdict`: the fleet's grant; `rated`, `budgeted`: whether the key has a request rate and a budget
-  // (the grant's slots and dollars bind only then). The request that asked for the lease takes its
-  // first share (`first_request_usd`) at once.
+  // (the grant's slots and dollars bind only then). `first_request_usd`: the share of the request that
+  // asked for the lease, taken at once; nullopt for a lease renewed ahead of need.
   FleetLease(std::shared_ptr<pricing::SharedCounters> counters, std::string key_id, const pricing::SharedVerdict& verdict,
-             bool rated, bool budgeted, Clock::time_point use_until, double first_request_usd);
+             bool rated, bool budgeted, Clock::time_point use_until, std::optional<double> first_request_usd);
 
   // Takes one request that may cost up to `worst_case_usd`; false when the lease has not that much left,
   // or its use time is over.
@@ -33,7 +33,10 @@ class FleetLease {
   // Takes no more requests; reports once the last one in flight has settled.
   void retire();
   bool expired(Clock::time_point now) const { return now >= use_until_; }
-  std::int64_t slots_used() const;
+  // Past half its use time, or with less than half its slots or dollars left: time to ask for the next.
+  bool running_low(Clock::time_point now) const;
+  // The requests it would admit over a whole use time at the pace it has been taken so far.
+  std::int64_t requests_per_use(Clock::time_point now) const;
 
  private:
   void report_when_done(std::unique_lock<std::mutex>& lock);
@@ -41,10 +44,12 @@ class FleetLease {
   std::shared_ptr<pricing::SharedCounters> counters_;
   const std::string key_id_;
   const std::string lease_id_;
+  const Clock::time_point granted_at_;
   const Clock::time_point use_until_;
+  const double usd_granted_;
   mutable std::mutex mutex_;
   const std::int64_t slots_granted_;
-  std::int64_t slots_used_ = 1;
+  std::int64_t slots_used_ = 0;
   std::optional<std::int64_t> requests_left_;
   std::optional<double> usd_left_;
   int in_flight_ = 0;

@@ -57,10 +57,10 @@ std::int64_t FleetLimits::Leases::size_for(const std::string& key_id) {
   return found == next_size.end() ? kLeaseRequests : found->second;
 }
 
-// A key's pace: a lease used up before its time asks for twice as much next time; one that expired
-// half used, for what it used (times two). Small keys stay at kLeaseRequests.
+// A key's pace: the next lease holds twice what this one would have admitted over its whole use time
+// at the pace it was taken. Small keys stay at kLeaseRequests.
 void FleetLimits::Leases::retired(const std::string& key_id, const FleetLease& lease) {
-  next_size[key_id] = std::clamp<std::int64_t>(2 * lease.slots_used(), kLeaseRequests, kMaxLeaseRequests);
+  next_size[key_id] = std::clamp<std::int64_t>(2 * lease.requests_per_use(FleetLease::Clock::now()), kLeaseRequests, kMaxLeaseRequests);
 }
 
 // `lease` null: the renewal failed.
@@ -105,7 +105,8 @@ std::vector<std::shared_ptr<FleetLease>> FleetLimits::Leases::take_expired(Fleet
   return expired;
 }
 
-bool FleetLimits::admit_from_lease(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, AccessGrant& grant) {
+bool FleetLimits::admit_from_lease(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, AccessGrant& grant,
+                                   const std::function<pricing::KeySpend()>& known_spend, std::int64_t now_ms) {
   std::shared_ptr<FleetLease> lease;
   {
     std::lock_guard lock(leases_->mutex);
@@ -113,12 +114,45 @@ bool FleetLimits::admit_from_lease(const pricing::ApiKeyRecord& key, double wors
     if (found == leases_->current.end()) return false;
     lease = found->second;
   }
-  if (!lease->take(worst_case_cost_usd, FleetLease::Clock::now())) {
+  const FleetLease::Clock::time_point now = FleetLease::Clock::now();
+  if (!lease->take(worst_case_cost_usd, now)) {
     leases_->retire_if_current(key.id, lease);
     return false;
   }
-  grant.add_fleet_lease(std::move(lease), worst_case_cost_usd);
+  grant.add_fleet_lease(lease, worst_case_cost_usd);
+  // The next lease is asked for before this one runs out, so that the key's requests seldom wait on Redis.
+  if (lease->running_low(now) && leases_->start_renewing(key.id)) renew_ahead(key, worst_case_cost_usd, known_spend(), now_ms);
   return true;
+}
+
+pricing::SharedAdmission FleetLimits::lease_request(const pricing::ApiKeyRecord& key, double worst_case_cost_usd,
+                                                    pricing::KeySpend known_spend, std::int64_t now_ms, bool renewing) const {
+  pricing::SharedAdmission request{key.id, key.limits, worst_case_cost_usd, now_ms, known_spend};
+  if (renewing) {
+    request.requests_wanted = leases_->size_for(key.id);
+    request.usd_wanted = worst_case_cost_usd * static_cast<double>(request.requests_wanted);
+  }
+  request.use_for = kLeaseUse;
+  return request;
+}
+
+std::shared_ptr<FleetLease> FleetLimits::lease_of(const std::shared_ptr<pricing::SharedCounters>& counters, const pricing::ApiKeyRecord& key,
+                                                  const pricing::SharedVerdict& verdict, FleetLease::Clock::time_point use_until,
+                                                  std::optional<double> first_request_usd) {
+  const pricing::KeyLimits& limits = key.limits;
+  const bool budgeted = limits.budget_usd_day || limits.budget_usd_month || limits.budget_usd_total;
+  return std::make_shared<FleetLease>(counters, key.id, verdict, limits.requests_per_minute.has_value(), budgeted, use_until,
+                                      first_request_usd);
+}
+
+void FleetLimits::renew_ahead(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, pricing::KeySpend known_spend,
+                              std::int64_t now_ms) {
+  const FleetLease::Clock::time_point use_until = FleetLease::Clock::now() + kLeaseUse;
+  counters_->admit(lease_request(key, worst_case_cost_usd, known_spend, now_ms, true),
+                   [counters = counters_, leases = leases_, key, use_until](pricing::SharedVerdict verdict) {
+                     const bool admitted = verdict.outcome == pricing::SharedVerdict::Outcome::admitted;
+                     leases->install(key.id, admitted ? lease_of(counters, key, verdict, use_until, std::nullopt) : nullptr);
+                   });
 }
 
 bool FleetLimits::applies_to(const pricing::KeyLimits& limits) {
@@ -129,23 +163,15 @@ bool FleetLimits::applies_to(const pricing::KeyLimits& limits) {
 void FleetLimits::admit(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, pricing::KeySpend known_spend, std::int64_t now_ms,
                         std::shared_ptr<AccessGrant> grant, boost::asio::any_io_executor executor,
                         std::function<void(std::optional<Error>)> done) {
-  pricing::SharedAdmission request{key.id, key.limits, worst_case_cost_usd, now_ms, known_spend};
   const bool renewing = leases_->start_renewing(key.id);
-  if (renewing) {
-    request.requests_wanted = leases_->size_for(key.id);
-    request.usd_wanted = worst_case_cost_usd * static_cast<double>(request.requests_wanted);
-  }
-  request.use_for = kLeaseUse;
   const FleetLease::Clock::time_point use_until = FleetLease::Clock::now() + kLeaseUse;
-  counters_->admit(request, [counters = counters_, fallback = fallback_, leases = leases_, key, worst_case_cost_usd, use_until, renewing,
-                             grant = std::move(grant), executor = std::move(executor), done = std::move(done)](pricing::SharedVerdict verdict) mutable {
+  counters_->admit(lease_request(key, worst_case_cost_usd, known_spend, now_ms, renewing),
+                   [counters = counters_, fallback = fallback_, leases = leases_, key, worst_case_cost_usd, use_until, renewing,
+                    grant = std::move(grant), executor = std::move(executor), done = std::move(done)](pricing::SharedVerdict verdict) mutable {
     std::shared_ptr<FleetLease> lease;
     // On the Redis thread: the verdict, and the lease it grants; the rest runs on the request's own thread.
     if (verdict.outcome == pricing::SharedVerdict::Outcome::admitted) {
-      const pricing::KeyLimits& limits = key.limits;
-      const bool has_budget = limits.budget_usd_day || limits.budget_usd_month || limits.budget_usd_total;
-      lease = std::make_shared<FleetLease>(counters, key.id, verdict, limits.requests_per_minute.has_value(), has_budget, use_until,
-                                           worst_case_cost_usd);
+      lease = lease_of(counters, key, verdict, use_until, worst_case_cost_usd);
       grant->add_fleet_lease(lease, worst_case_cost_usd);
       if (!renewing) lease->retire();  // this request's alone: reported when it settles
     }

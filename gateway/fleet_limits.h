@@ -42,12 +42,14 @@ class FleetLimits {
   static bool applies_to(const pricing::KeyLimits& limits);
 
   static constexpr std::int64_t kLeaseRequests = 32;        // a key's first lease
-  static constexpr std::int64_t kMaxLeaseRequests = 4'096;  // leases follow a key's pace: twice what the last one used
+  static constexpr std::int64_t kMaxLeaseRequests = 4'096;  // leases follow a key's pace (Leases::retired)
   static constexpr std::chrono::milliseconds kLeaseUse{1'000};
 
   // Admits the request on this replica's current lease for the key, adding it to `grant`; false when
-  // there is none with room: then ask admit().
-  bool admit_from_lease(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, AccessGrant& grant);
+  // there is none with room: then ask admit(). A lease running low is renewed in the background, with
+  // `known_spend` to seed a key Redis lost.
+  bool admit_from_lease(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, AccessGrant& grant,
+                        const std::function<pricing::KeySpend()>& known_spend, std::int64_t now_ms);
   // Asks the fleet to admit the request `grant` holds for `key`. `done` runs on `executor` with nullopt
   // to go on (the fleet's lease added to `grant`, or Redis unavailable and failing open) or the refusal.
   void admit(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, pricing::KeySpend known_spend, std::int64_t now_ms,
@@ -85,6 +87,13 @@ class FleetLimits {
     void retire_if_current(const std::string& key_id, const std::shared_ptr<FleetLease>& lease);
     std::vector<std::shared_ptr<FleetLease>> take_expired(FleetLease::Clock::time_point now);
   };
+  pricing::SharedAdmission lease_request(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, pricing::KeySpend known_spend,
+                                         std::int64_t now_ms, bool renewing) const;
+  static std::shared_ptr<FleetLease> lease_of(const std::shared_ptr<pricing::SharedCounters>& counters, const pricing::ApiKeyRecord& key,
+                                              const pricing::SharedVerdict& verdict, FleetLease::Clock::time_point use_until,
+                                              std::optional<double> first_request_usd);
+  void renew_ahead(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, pricing::KeySpend known_spend, std::int64_t now_ms);
+
   std::shared_ptr<pricing::SharedCounters> counters_;
   std::shared_ptr<Fallback> fallback_;
   std::shared_ptr<Leases> leases_;

@@ -14,12 +14,15 @@ namespace {
 struct KeyNames {
   explicit KeyNames(const std::string& key_id)
       : spend("mg:{" + key_id + "}:spend"), held("mg:{" + key_id + "}:held"), amounts("mg:{" + key_id + "}:held_usd"),
-        requests("mg:{" + key_id + "}:requests"), tokens("mg:{" + key_id + "}:tokens") {}
-  std::string spend;     // HASH day_start, day_usd, month_start, month_usd, total_usd
-  std::string held;      // ZSET lease id -> expiry (Redis time, ms)
-  std::string amounts;   // HASH lease id -> reserved USD
-  std::string requests;  // ZSET lease id -> admission time (ms): the last minute's admissions
-  std::string tokens;    // HASH second -> tokens settled in it
+        requests("mg:{" + key_id + "}:requests"), tokens("mg:{" + key_id + "}:tokens"),
+        request_slots("mg:{" + key_id + "}:request_slots"), request_total("mg:{" + key_id + "}:request_total") {}
+  std::string spend;          // HASH day_start, day_usd, month_start, month_usd, total_usd
+  std::string held;           // ZSET lease id -> expiry (Redis time, ms)
+  std::string amounts;        // HASH lease id -> reserved USD
+  std::string requests;       // ZSET lease id -> when its requests count (ms): the last minute's leases
+  std::string tokens;         // HASH second -> tokens settled in it
+  std::string request_slots;  // HASH lease id -> the request slots it counts for
+  std::string request_total;  // STRING: the sum of request_slots, the window's requests
 };
 
 // Shared by the scripts: Redis's clock (one clock for the whole fleet), and the day and month windows
@@ -42,15 +45,27 @@ local function seed(spend, day_start, month_start, day, month, total)
 end
 )lua";
 
-// KEYS: spend, held, amounts, requests, tokens. ARGV: lease id, worst-case USD of one request, lease
+// KEYS: spend, held, amounts, requests, tokens, request_slots, request_total. ARGV: lease id, worst-case USD of one request, lease
 // ms, requests per minute, tokens per minute, daily, monthly and total budgets ('' for none), day start,
 // month start, the replica's known spend (day, month, total) to seed a key Redis has never seen, then
 // the request slots and dollars wanted, and how long the replica may use them (ms).
-// Grants up to what the limits leave (of a budget, a quarter of it), at least one request: the dollars are reserved until settled,
+// Grants up to a quarter of what the limits leave, at least one request: the dollars are reserved until settled,
 // and the slots count in the rate window as if used at the end of their use, so that no 60 s of actual
-// use holds more than the limit. Returns {outcome, window, spent, limit, retry_after_s, slots, usd}.
+// use holds more than the limit. A lease is one entry of the window, however many slots it holds.
+// Returns {outcome, window, spent, limit, retry_after_s, slots, usd}.
 constexpr const char* kAdmit = R"lua(
 local spend, held, amounts, requests, tokens = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local request_slots, request_total = KEYS[6], KEYS[7]
+-- Leases that left the window free their slots; in chunks, as unpack takes a few thousand values at most.
+local function leave_window(gone)
+  for first = 1, #gone, 1000 do
+    local chunk = {unpack(gone, first, math.min(first + 999, #gone))}
+    local freed = 0
+    for _, slots in ipairs(redis.call('HMGET', request_slots, unpack(chunk))) do freed = freed + (tonumber(slots) or 0) end
+    redis.call('HDEL', request_slots, unpack(chunk))
+    redis.call('DECRBY', request_total, freed)
+  end
+end
 local expired = redis.call('ZRANGEBYSCORE', held, '-inf', now)
 if #expired > 0 then
   redis.call('HDEL', amounts, unpack(expired))
@@ -81,13 +96,14 @@ if short then
 end
 local slots = tonumber(ARGV[14])
 if ARGV[4] ~= '' then
+  leave_window(redis.call('ZRANGEBYSCORE', requests, '-inf', now - 60000))
   redis.call('ZREMRANGEBYSCORE', requests, '-inf', now - 60000)
-  local free = tonumber(ARGV[4]) - redis.call('ZCARD', requests)
+  local free = tonumber(ARGV[4]) - tonumber(redis.call('GET', request_total) or '0')
   if free < 1 then
     local oldest = redis.call('ZRANGE', requests, 0, 0, 'WITHSCORES')
     return {'requests_rate', '', '', '', tostring(math.max(1, math.ceil((tonumber(oldest[2]) + 60000 - now) / 1000))), '0', '0'}
   end
-  if slots > free then slots = free end
+  slots = math.min(slots, math.max(1, math.floor(free / 4)))  -- as for budgets: room left for the other replicas
 end
 if ARGV[5] ~= '' then
   local second = math.floor(now / 1000)
@@ -115,8 +131,10 @@ if ARGV[5] ~= '' then
 end
 if ARGV[4] ~= '' then
   local counted_at = now + tonumber(ARGV[16])
-  for i = 1, slots do redis.call('ZADD', requests, counted_at, ARGV[1] .. ':' .. i) end
-  redis.call('PEXPIRE', requests, 61000 + tonumber(ARGV[16]))
+  redis.call('ZADD', requests, counted_at, ARGV[1])
+  redis.call('HSET', request_slots, ARGV[1], slots)
+  redis.call('INCRBY', request_total, slots)
+  for _, key in ipairs({requests, request_slots, request_total}) do redis.call('PEXPIRE', key, 61000 + tonumber(ARGV[16])) end
 end
 local lease = tonumber(ARGV[3])
 redis.call('ZADD', held, now + lease, ARGV[1])
@@ -126,14 +144,19 @@ redis.call('PEXPIRE', amounts, lease + 1000)
 return {'admitted', '', '', '', '0', tostring(slots), tostring(usd)}
 )lua";
 
-// KEYS: spend, held, amounts, tokens, requests. ARGV: lease id, cost USD, tokens, day start, month
-// start, request slots granted, slots used (the rest leave the rate window: they were never used).
-// A key whose spend Redis lost (restarted empty) is seeded again at its next admission.
+// KEYS: spend, held, amounts, tokens, requests, request_slots, request_total. ARGV: lease id, cost USD,
+// tokens, day start, month start, request slots granted, slots used (the rest leave the rate window:
+// they were never used). A key whose spend Redis lost (restarted empty) is seeded again at its next
+// admission.
 constexpr const char* kSettle = R"lua(
 local spend = KEYS[1]
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
-for i = tonumber(ARGV[7]) + 1, tonumber(ARGV[6]) do redis.call('ZREM', KEYS[5], ARGV[1] .. ':' .. i) end
+local unused = tonumber(ARGV[6]) - tonumber(ARGV[7])
+if unused > 0 and redis.call('ZSCORE', KEYS[5], ARGV[1]) then  -- still in the window
+  redis.call('HINCRBY', KEYS[6], ARGV[1], -unused)
+  redis.call('DECRBY', KEYS[7], unused)
+end
 if redis.call('EXISTS', spend) == 1 then
   roll(spend, ARGV[4], ARGV[5])
   if tonumber(ARGV[2]) > 0 then
@@ -229,7 +252,8 @@ void SharedCounters::admit(const SharedAdmission& request, std::function<void(Sh
   KeyNames names(request.key_id);
   std::string lease_id = lease_prefix_ + "-" + std::to_string(next_lease_++);
   const KeyLimits& limits = request.limits;
-  std::vector<std::string> arguments = {names.spend, names.held, names.amounts, names.requests, names.tokens,
+  std::vector<std::string> arguments = {names.spend, names.held, names.amounts, names.requests, names.tokens, names.request_slots,
+                                        names.request_total,
                                         lease_id, redis_number(request.worst_case_cost_usd), std::to_string(lease_.count()),
                                         optional_number(limits.requests_per_minute), optional_number(limits.tokens_per_minute),
                                         optional_number(limits.budget_usd_day), optional_number(limits.budget_usd_month),
@@ -238,7 +262,7 @@ void SharedCounters::admit(const SharedAdmission& request, std::function<void(Sh
                                         redis_number(request.ledger_spend.month_usd), redis_number(request.ledger_spend.total_usd),
                                         std::to_string(std::max<std::int64_t>(1, request.requests_wanted)),
                                         redis_number(std::max(request.usd_wanted, request.worst_case_cost_usd)), std::to_string(request.use_for.count())};
-  run_script(redis_, admit_script(), std::move(arguments), 5,
+  run_script(redis_, admit_script(), std::move(arguments), 7,
              [lease_id, done = std::move(done)](const RedisReply* reply, const std::string& error) {
                SharedVerdict verdict = verdict_of(reply, error);
                if (verdict.outcome == SharedVerdict::Outcome::admitted) verdict.lease_id = lease_id;
@@ -249,11 +273,12 @@ void SharedCounters::admit(const SharedAdmission& request, std::function<void(Sh
 void SharedCounters::settle(const SharedSettlement& settlement) {
   KeyNames names(settlement.key_id);
   run_script(redis_, settle_script(),
-             {names.spend, names.held, names.amounts, names.tokens, names.requests, settlement.lease_id, redis_number(settlement.cost_usd),
+             {names.spend, names.held, names.amounts, names.tokens, names.requests, names.request_slots, names.request_total,
+              settlement.lease_id, redis_number(settlement.cost_usd),
               std::to_string(settlement.tokens), std::to_string(utc_day_start_ms(settlement.now_ms)),
               std::to_string(utc_month_start_ms(settlement.now_ms)), std::to_string(settlement.slots_granted),
               std::to_string(settlement.slots_used)},
-             5, [](const RedisReply*, const std::string&) {});
+             7, [](const RedisReply*, const std::string&) {});
 }
 
 void SharedCounters::raise_spend(const std::string& key_id, const KeySpend& ledger_spend, std::int64_t now_ms) {
