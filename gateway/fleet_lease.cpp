@@ -1,6 +1,9 @@
 #include "gateway/fleet_lease.h"
 
+#include "gateway/exchange_accounting.h"
+
 #include <algorithm>
+#include <utility>
 
 namespace mg::gateway {
 
@@ -13,6 +16,7 @@ FleetLease::FleetLease(std::shared_ptr<pricing::SharedCounters> counters, std::s
   if (!first_request_usd) return;
   if (requests_left_) --*requests_left_;
   if (usd_left_) *usd_left_ -= *first_request_usd;
+  reserved_in_flight_usd_ = *first_request_usd;
   slots_used_ = 1;
   in_flight_ = 1;
 }
@@ -24,6 +28,7 @@ bool FleetLease::take(double worst_case_usd, Clock::time_point now) {
   if (usd_left_ && *usd_left_ < worst_case_usd) return false;
   if (requests_left_) --*requests_left_;
   if (usd_left_) *usd_left_ -= worst_case_usd;
+  reserved_in_flight_usd_ += worst_case_usd;
   ++slots_used_;
   ++in_flight_;
   return true;
@@ -47,9 +52,11 @@ std::int64_t FleetLease::requests_per_use(Clock::time_point now) const {
 void FleetLease::settle(double reserved_usd, double cost_usd, std::int64_t tokens) {
   std::unique_lock lock(mutex_);
   if (usd_left_) *usd_left_ += reserved_usd - cost_usd;
+  reserved_in_flight_usd_ -= reserved_usd;
   spent_usd_ += cost_usd;
   tokens_ += tokens;
   --in_flight_;
+  if (in_flight_ == 0) reserved_in_flight_usd_ = 0;  // no rounding left behind
   report_when_done(lock);
 }
 
@@ -59,13 +66,17 @@ void FleetLease::retire() {
   report_when_done(lock);
 }
 
+// Twice at most: once retired, with what its requests still in flight hold (the rest goes back to the
+// fleet now, not when the slowest request ends), and finally once the last of them has ended.
 void FleetLease::report_when_done(std::unique_lock<std::mutex>& lock) {
-  if (!retired_ || in_flight_ > 0 || reported_) return;
-  reported_ = true;
-  const pricing::SharedSettlement settlement{
-      key_id_, lease_id_, spent_usd_, tokens_,
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count(),
-      slots_granted_, slots_used_};
+  if (!retired_ || reported_final_) return;
+  const bool final = in_flight_ == 0;
+  if (!final && reported_retired_) return;
+  reported_retired_ = true;
+  reported_final_ = final;
+  pricing::SharedSettlement settlement{
+      key_id_, lease_id_, std::exchange(spent_usd_, 0.0), std::exchange(tokens_, 0),
+      unix_now_ms(), slots_used_, final ? std::nullopt : std::optional(reserved_in_flight_usd_)};
   lock.unlock();
   counters_->settle(settlement);
 }

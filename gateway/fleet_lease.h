@@ -1,8 +1,8 @@
 // What the fleet set aside for this replica on one key (pricing/shared_counters.h): request slots and
 // dollars, so that the replica admits the key's next requests itself, without a Redis round trip, until
 // the lease runs out or its use time ends. Requests taken from it settle into it (what a request did not
-// spend of its worst case goes back into the lease). Once retired and with no request in flight, it
-// reports to Redis, in one call, what its requests cost, and frees what is left.
+// spend of its worst case goes back into the lease). Once retired, it reports to Redis what its requests
+// cost and gives back what they do not hold; once the last request in flight has ended, the rest.
 #pragma once
 
 #include <chrono>
@@ -47,16 +47,18 @@ class FleetLease {
   const Clock::time_point granted_at_;
   const Clock::time_point use_until_;
   const double usd_granted_;
-  mutable std::mutex mutex_;
   const std::int64_t slots_granted_;
+  mutable std::mutex mutex_;
   std::int64_t slots_used_ = 0;
   std::optional<std::int64_t> requests_left_;
   std::optional<double> usd_left_;
   int in_flight_ = 0;
-  double spent_usd_ = 0;
-  std::int64_t tokens_ = 0;
+  double reserved_in_flight_usd_ = 0;  // the worst cases of the requests in flight
+  double spent_usd_ = 0;               // since the last report
+  std::int64_t tokens_ = 0;            // likewise
   bool retired_ = false;
-  bool reported_ = false;
+  bool reported_retired_ = false;
+  bool reported_final_ = false;
 };
 
 }  // namespace mg::gateway

@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "gateway/exchange_accounting.h"
 #include "gateway/log.h"
 
 namespace mg::gateway {
@@ -30,20 +31,38 @@ std::optional<Error> verdict_error(const pricing::ApiKeyRecord& key, const prici
   return std::nullopt;
 }
 
+// Redis did not answer, but may have run the admission: whatever it granted is given back (retried
+// until Redis takes it), instead of held until the lease's expiry.
+void release_if_unanswered(pricing::SharedCounters& counters, const std::string& key_id, const pricing::SharedVerdict& verdict) {
+  if (verdict.outcome != pricing::SharedVerdict::Outcome::unavailable) return;
+  counters.settle({key_id, verdict.lease_id, 0, 0, unix_now_ms(), 0, std::nullopt});
+}
+
 }  // namespace
 
 FleetLimits::FleetLimits(pricing::RedisOptions options, std::chrono::milliseconds lease, SharedStateFailure on_failure)
     : counters_(std::make_shared<pricing::SharedCounters>(std::move(options), lease)), fallback_(std::make_shared<Fallback>()),
       leases_(std::make_shared<Leases>()) {
   fallback_->on_failure = on_failure;
-  sweeper_.emplace("mg-fleet-leases", kLeaseUse / 4, [leases = leases_] {
+  sweeper_.emplace("mg-fleet-leases", kLeaseUse / 4, [leases = leases_, counters = counters_] {
     for (auto& lease : leases->take_expired(FleetLease::Clock::now())) lease->retire();
+    counters->retry_unsent();
   });
 }
 
+// Every lease retired and reported before the connection closes, renewals in flight included: their
+// callbacks hold the counters, and must neither outlive this object nor install a lease no one retires.
 FleetLimits::~FleetLimits() {
   sweeper_.reset();
+  leases_->close(kRenewalWait);
   for (auto& lease : leases_->take_expired(FleetLease::Clock::time_point::max())) lease->retire();
+  counters_->close();
+}
+
+void FleetLimits::Leases::close(std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex);
+  closing = true;
+  renewed.wait_for(lock, wait, [this] { return renewing.empty(); });
 }
 
 bool FleetLimits::Leases::start_renewing(const std::string& key_id) {
@@ -69,11 +88,16 @@ void FleetLimits::Leases::install(const std::string& key_id, std::shared_ptr<Fle
   {
     std::lock_guard lock(mutex);
     renewing.erase(key_id);
+    renewed.notify_all();
     if (!lease) return;
-    std::shared_ptr<FleetLease>& slot = current[key_id];
-    before = std::move(slot);
-    slot = std::move(lease);
-    if (before) retired(key_id, *before);
+    if (closing) {
+      before = std::move(lease);  // too late to be used: reported at once
+    } else {
+      std::shared_ptr<FleetLease>& slot = current[key_id];
+      before = std::move(slot);
+      slot = std::move(lease);
+      if (before) retired(key_id, *before);
+    }
   }
   if (before) before->retire();
 }
@@ -150,6 +174,7 @@ void FleetLimits::renew_ahead(const pricing::ApiKeyRecord& key, double worst_cas
   const FleetLease::Clock::time_point use_until = FleetLease::Clock::now() + kLeaseUse;
   counters_->admit(lease_request(key, worst_case_cost_usd, known_spend, now_ms, true),
                    [counters = counters_, leases = leases_, key, use_until](pricing::SharedVerdict verdict) {
+                     release_if_unanswered(*counters, key.id, verdict);
                      const bool admitted = verdict.outcome == pricing::SharedVerdict::Outcome::admitted;
                      leases->install(key.id, admitted ? lease_of(counters, key, verdict, use_until, std::nullopt) : nullptr);
                    });
@@ -170,6 +195,7 @@ void FleetLimits::admit(const pricing::ApiKeyRecord& key, double worst_case_cost
                     grant = std::move(grant), executor = std::move(executor), done = std::move(done)](pricing::SharedVerdict verdict) mutable {
     std::shared_ptr<FleetLease> lease;
     // On the Redis thread: the verdict, and the lease it grants; the rest runs on the request's own thread.
+    release_if_unanswered(*counters, key.id, verdict);
     if (verdict.outcome == pricing::SharedVerdict::Outcome::admitted) {
       lease = lease_of(counters, key, verdict, use_until, worst_case_cost_usd);
       grant->add_fleet_lease(lease, worst_case_cost_usd);
@@ -209,6 +235,8 @@ nlohmann::json FleetLimits::health_json() const {
           {"round_trip_ms", status.round_trip_ms},
           {"failures_total", status.failures_total},
           {"on_failure", fallback_->on_failure == SharedStateFailure::open ? "open" : "closed"},
+          {"settlements_unsent", counters_->settlements_unsent()},
+          {"settlements_lost", counters_->settlements_lost()},
           {"admitted_by_replica_alone", fallback_->admitted_by_replica_alone.load()},
           {"refused_unavailable", fallback_->refused.load()}};
 }

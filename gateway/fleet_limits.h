@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -43,6 +44,7 @@ class FleetLimits {
 
   static constexpr std::int64_t kLeaseRequests = 32;        // a key's first lease
   static constexpr std::int64_t kMaxLeaseRequests = 4'096;  // leases follow a key's pace (Leases::retired)
+  static constexpr std::chrono::milliseconds kRenewalWait{2'000};  // at shutdown, for renewals in flight
   static constexpr std::chrono::milliseconds kLeaseUse{1'000};
 
   // Admits the request on this replica's current lease for the key, adding it to `grant`; false when
@@ -80,7 +82,10 @@ class FleetLimits {
     std::map<std::string, std::shared_ptr<FleetLease>> current;  // by key id
     std::set<std::string> renewing;                               // key ids whose next lease is asked for
     std::map<std::string, std::int64_t> next_size;                // by key id: request slots to ask for
+    std::condition_variable renewed;                              // a renewal ended
+    bool closing = false;                                         // installs no lease any more
     bool start_renewing(const std::string& key_id);
+    void close(std::chrono::milliseconds wait);                   // and waits for the renewals in flight
     std::int64_t size_for(const std::string& key_id);
     void retired(const std::string& key_id, const FleetLease& lease);  // with `mutex` held
     void install(const std::string& key_id, std::shared_ptr<FleetLease> lease);

@@ -116,6 +116,7 @@ struct RedisConnection::Impl {
   bool stopping = false;
 
   std::atomic<bool> connected_flag{false};
+  std::atomic<bool> closed{false};  // close() was called: commands fail at once
   std::atomic<std::int64_t> round_trip_ns{0}, commands{0}, failures{0};
 
   static Impl& of(const redisAsyncContext* context) { return *static_cast<Impl*>(context->data); }
@@ -260,14 +261,18 @@ RedisConnection::RedisConnection(RedisOptions options) : impl_(std::make_shared<
   });
 }
 
-RedisConnection::~RedisConnection() {
+RedisConnection::~RedisConnection() { close(); }
+
+void RedisConnection::close() {
   Impl* impl = impl_.get();
+  if (impl->closed.exchange(true)) return;
   asio::post(impl->io, [impl] { impl->stop(); });
   impl->thread.join();
 }
 
 void RedisConnection::command(std::vector<std::string> arguments, Callback done) {
   Impl* impl = impl_.get();
+  if (impl->closed) return impl->fail(done, "the connection to the shared state server is closed");
   asio::post(impl->io, [impl, arguments = std::move(arguments), done = std::move(done)]() mutable {
     impl->send(std::move(arguments), std::move(done));
   });

@@ -54,6 +54,10 @@ class RedisConnection {
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
 
+  // Lets the commands already sent reach the server and answer (one command deadline at most), runs
+  // every callback still due, and stops the connection's thread. Commands sent after it fail at once.
+  // Not from the connection's own thread (a callback).
+  void close();
   // Sends the command (its arguments, binary-safe); thread-safe, never blocks.
   void command(std::vector<std::string> arguments, Callback done);
   RedisStatus status() const;

@@ -144,18 +144,23 @@ redis.call('PEXPIRE', amounts, lease + 1000)
 return {'admitted', '', '', '', '0', tostring(slots), tostring(usd)}
 )lua";
 
-// KEYS: spend, held, amounts, tokens, requests, request_slots, request_total. ARGV: lease id, cost USD,
-// tokens, day start, month start, request slots granted, slots used (the rest leave the rate window:
-// they were never used). A key whose spend Redis lost (restarted empty) is seeded again at its next
-// admission.
+// KEYS: spend, held, amounts, tokens, request_slots, request_total, and the settlement's marker (a
+// settlement sent twice counts once). ARGV: lease id, cost USD, tokens, day start, month start, slots
+// used (the lease's others leave the rate window), USD still reserved ('' for a final settlement: the
+// reservation goes). A key whose spend Redis lost (restarted empty) is seeded again at its next admission.
 constexpr const char* kSettle = R"lua(
-local spend = KEYS[1]
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-local unused = tonumber(ARGV[6]) - tonumber(ARGV[7])
-if unused > 0 and redis.call('ZSCORE', KEYS[5], ARGV[1]) then  -- still in the window
-  redis.call('HINCRBY', KEYS[6], ARGV[1], -unused)
-  redis.call('DECRBY', KEYS[7], unused)
+local spend, held, amounts, request_slots, request_total = KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6]
+if not redis.call('SET', KEYS[7], '1', 'NX', 'PX', 3600000) then return 0 end
+if ARGV[7] == '' then
+  redis.call('ZREM', held, ARGV[1])
+  redis.call('HDEL', amounts, ARGV[1])
+elseif redis.call('ZSCORE', held, ARGV[1]) then  -- not after the final settlement, or the lease's expiry
+  redis.call('HSET', amounts, ARGV[1], ARGV[7])
+end
+local unused = tonumber(redis.call('HGET', request_slots, ARGV[1]) or '0') - tonumber(ARGV[6])
+if unused > 0 then
+  redis.call('HINCRBY', request_slots, ARGV[1], -unused)
+  redis.call('DECRBY', request_total, unused)
 end
 if redis.call('EXISTS', spend) == 1 then
   roll(spend, ARGV[4], ARGV[5])
@@ -265,20 +270,45 @@ void SharedCounters::admit(const SharedAdmission& request, std::function<void(Sh
   run_script(redis_, admit_script(), std::move(arguments), 7,
              [lease_id, done = std::move(done)](const RedisReply* reply, const std::string& error) {
                SharedVerdict verdict = verdict_of(reply, error);
-               if (verdict.outcome == SharedVerdict::Outcome::admitted) verdict.lease_id = lease_id;
+               verdict.lease_id = lease_id;
                done(std::move(verdict));
              });
 }
 
-void SharedCounters::settle(const SharedSettlement& settlement) {
+void SharedCounters::settle(const SharedSettlement& settlement) { send(settlement, std::chrono::steady_clock::now()); }
+
+void SharedCounters::send(SharedSettlement settlement, std::chrono::steady_clock::time_point first_sent) {
   KeyNames names(settlement.key_id);
-  run_script(redis_, settle_script(),
-             {names.spend, names.held, names.amounts, names.tokens, names.requests, names.request_slots, names.request_total,
-              settlement.lease_id, redis_number(settlement.cost_usd),
-              std::to_string(settlement.tokens), std::to_string(utc_day_start_ms(settlement.now_ms)),
-              std::to_string(utc_month_start_ms(settlement.now_ms)), std::to_string(settlement.slots_granted),
-              std::to_string(settlement.slots_used)},
-             7, [](const RedisReply*, const std::string&) {});
+  const std::string marker = "mg:{" + settlement.key_id + "}:settled:" + settlement.lease_id + (settlement.keep_reserved_usd ? ":retired" : ":final");
+  std::vector<std::string> arguments = {names.spend, names.held, names.amounts, names.tokens, names.request_slots, names.request_total, marker,
+                                        settlement.lease_id, redis_number(settlement.cost_usd), std::to_string(settlement.tokens),
+                                        std::to_string(utc_day_start_ms(settlement.now_ms)), std::to_string(utc_month_start_ms(settlement.now_ms)),
+                                        std::to_string(settlement.slots_used),
+                                        settlement.keep_reserved_usd ? redis_number(*settlement.keep_reserved_usd) : ""};
+  run_script(redis_, settle_script(), std::move(arguments), 7,
+             [unsent = unsent_, lost = lost_, settlement = std::move(settlement), first_sent](const RedisReply* reply, const std::string&) {
+               if (reply) return;  // taken (an error reply would only come again)
+               std::lock_guard lock(unsent->mutex);
+               if (unsent->settlements.size() >= kMaxUnsent || std::chrono::steady_clock::now() - first_sent > kGiveUpAfter) {
+                 lost->fetch_add(1);
+                 return;
+               }
+               unsent->settlements.emplace_back(settlement, first_sent);
+             });
+}
+
+void SharedCounters::retry_unsent() {
+  std::deque<std::pair<SharedSettlement, std::chrono::steady_clock::time_point>> again;
+  {
+    std::lock_guard lock(unsent_->mutex);
+    again.swap(unsent_->settlements);
+  }
+  for (auto& [settlement, first_sent] : again) send(std::move(settlement), first_sent);
+}
+
+std::int64_t SharedCounters::settlements_unsent() const {
+  std::lock_guard lock(unsent_->mutex);
+  return static_cast<std::int64_t>(unsent_->settlements.size());
 }
 
 void SharedCounters::raise_spend(const std::string& key_id, const KeySpend& ledger_spend, std::int64_t now_ms) {

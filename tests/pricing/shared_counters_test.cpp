@@ -34,6 +34,18 @@ SharedVerdict admit_now(SharedCounters& counters, const SharedAdmission& request
   return verdict.get_future().get();
 }
 
+// A lease of `requests` requests of 10 cents at most each, for a key with a request rate and a budget.
+SharedAdmission lease_of_requests_at_10_cents(const std::string& key_id, std::int64_t requests_per_minute, double budget_usd,
+                                             std::int64_t requests) {
+  SharedAdmission request{key_id, {}, 0.1, now_ms(), {}};
+  request.limits.requests_per_minute = requests_per_minute;
+  request.limits.budget_usd_total = budget_usd;
+  request.requests_wanted = requests;
+  request.usd_wanted = 0.1 * static_cast<double>(requests);
+  request.use_for = 1s;
+  return request;
+}
+
 // Waits until the connection is up (it connects in the background).
 void wait_connected(const SharedCounters& counters) {
   for (int i = 0; i < 200 && !counters.status().connected; ++i) std::this_thread::sleep_for(10ms);
@@ -83,12 +95,7 @@ TEST_F(SharedCountersTest, TheRequestRateIsTheFleetsAcrossReplicas) {
 // A replica's lease: a quarter of the request slots and of the dollars the limits leave, at least one
 // request's worth; the slots it did not use go back to the window when it settles.
 TEST_F(SharedCountersTest, LeasesGrantAQuarterOfWhatIsLeftAndGiveBackWhatWasNotUsed) {
-  SharedAdmission request{"key_leased", {}, 0.1, now_ms(), {}};
-  request.limits.requests_per_minute = 10;
-  request.limits.budget_usd_total = 1.0;
-  request.requests_wanted = 8;
-  request.usd_wanted = 0.8;
-  request.use_for = 1s;
+  SharedAdmission request = lease_of_requests_at_10_cents("key_leased", 10, 1.0, 8);
   SharedVerdict first = admit_now(replica_a_, request);
   ASSERT_EQ(first.outcome, Outcome::admitted);
   EXPECT_EQ(first.granted_requests, 2) << "a quarter of the 10 slots free";
@@ -98,14 +105,14 @@ TEST_F(SharedCountersTest, LeasesGrantAQuarterOfWhatIsLeftAndGiveBackWhatWasNotU
   EXPECT_EQ(second.granted_requests, 2) << "a quarter of the 8 slots free";
   EXPECT_DOUBLE_EQ(second.granted_usd, 0.1875) << "a quarter of the $0.75 left";
 
-  replica_a_.settle({request.key_id, first.lease_id, 0.05, 0, now_ms(), 2, 1});  // used 1 slot of 2, $0.05
+  replica_a_.settle({request.key_id, first.lease_id, 0.05, 0, now_ms(), 1, std::nullopt});  // used 1 slot of 2, $0.05
   SharedAdmission single = request;
   single.requests_wanted = 1;
   single.usd_wanted = 0;
   int admitted = 0;
   for (SharedVerdict verdict; (verdict = admit_now(replica_a_, single)).outcome == Outcome::admitted && admitted < 20; ++admitted) {
     EXPECT_EQ(verdict.granted_requests, 1);
-    replica_a_.settle({request.key_id, verdict.lease_id, 0, 0, now_ms(), 1, 1});
+    replica_a_.settle({request.key_id, verdict.lease_id, 0, 0, now_ms(), 1, std::nullopt});
   }
   EXPECT_EQ(admitted, 10 - 1 - 2) << "all but the slot used and the two the second lease holds";
   EXPECT_EQ(admit_now(replica_a_, single).outcome, Outcome::requests_rate);
@@ -128,7 +135,7 @@ TEST_F(SharedCountersTest, ThirtyTwoClientsOnTwoReplicasEndABudgetAtMostOneReque
         }
         if (verdict.outcome != Outcome::admitted) continue;  // held by others in flight: try again
         ++admitted;
-        replica.settle({request.key_id, verdict.lease_id, kCost, 10, now_ms(), 1, 1});
+        replica.settle({request.key_id, verdict.lease_id, kCost, 10, now_ms(), 1, std::nullopt});
       }
     });
   }
@@ -158,7 +165,7 @@ TEST_F(SharedCountersTest, SpendIsSeededFromTheLedgerAndRaisedToIt) {
   request.limits.budget_usd_day = 3.0;
   SharedVerdict first = admit_now(replica_a_, request);
   ASSERT_EQ(first.outcome, Outcome::admitted);
-  replica_a_.settle({"key_seeded", first.lease_id, 0.5, 0, now_ms(), 1, 1});
+  replica_a_.settle({"key_seeded", first.lease_id, 0.5, 0, now_ms(), 1, std::nullopt});
   replica_b_.raise_spend("key_seeded", KeySpend{3.5, 3.5, 3.5}, now_ms());  // a settlement Redis missed
   SharedVerdict refused = admit_now(replica_b_, request);
   EXPECT_EQ(refused.outcome, Outcome::budget_spent);
@@ -174,11 +181,67 @@ TEST_F(SharedCountersTest, SettlementsSentAsAReplicaStopsReachTheServer) {
     wait_connected(stopping);
     SharedVerdict verdict = admit_now(stopping, request);
     ASSERT_EQ(verdict.outcome, Outcome::admitted);
-    stopping.settle({request.key_id, verdict.lease_id, 1.0, 0, now_ms(), 1, 1});
+    stopping.settle({request.key_id, verdict.lease_id, 1.0, 0, now_ms(), 1, std::nullopt});
   }  // destroyed at once, the settlement still in its buffer
   SharedVerdict after = admit_now(replica_a_, request);
   EXPECT_EQ(after.outcome, Outcome::budget_spent) << "the settlement was lost";
   EXPECT_DOUBLE_EQ(after.spent_usd, 1.0);
+}
+
+// A lease retired with requests still in flight gives back at once what they do not hold; its final
+// settlement frees the rest. Each settlement counts once, however often it is sent.
+TEST_F(SharedCountersTest, ARetiredLeaseGivesBackWhatItsRequestsInFlightDoNotHold) {
+  SharedAdmission request = lease_of_requests_at_10_cents("key_retired", 40, 4.0, 10);
+  SharedVerdict lease = admit_now(replica_a_, request);
+  ASSERT_EQ(lease.outcome, Outcome::admitted);
+  ASSERT_EQ(lease.granted_requests, 10);
+  ASSERT_DOUBLE_EQ(lease.granted_usd, 1.0);
+  // Retired after 3 requests: one ended ($0.05), two still in flight holding $0.1 each.
+  const SharedSettlement retired{request.key_id, lease.lease_id, 0.05, 0, now_ms(), 3, 0.2};
+  replica_a_.settle(retired);
+  replica_a_.settle(retired);  // sent again (its answer was lost): counted once
+  SharedAdmission all_the_rest = request;
+  all_the_rest.requests_wanted = 1000;
+  all_the_rest.usd_wanted = 1000;
+  SharedVerdict next = admit_now(replica_a_, all_the_rest);
+  ASSERT_EQ(next.outcome, Outcome::admitted);
+  EXPECT_EQ(next.granted_requests, (40 - 3) / 4) << "the 7 slots not used are free again";
+  EXPECT_DOUBLE_EQ(next.granted_usd, (4.0 - 0.05 - 0.2) / 4) << "$0.2 held for the two in flight, the rest free";
+
+  replica_a_.settle({request.key_id, lease.lease_id, 0.15, 0, now_ms(), 3, std::nullopt});  // the two ended
+  replica_a_.settle({request.key_id, next.lease_id, 0, 0, now_ms(), 0, std::nullopt});
+  SharedVerdict last = admit_now(replica_a_, all_the_rest);
+  ASSERT_EQ(last.outcome, Outcome::admitted);
+  EXPECT_EQ(last.granted_requests, (40 - 3) / 4);
+  EXPECT_DOUBLE_EQ(last.granted_usd, (4.0 - 0.2) / 4) << "spent $0.20 in all, nothing held";
+}
+
+// A settlement whose answer did not come (Redis frozen past the command's deadline) is kept and sent
+// again once Redis answers. Redis ran the first one too, when it woke: it counts once all the same.
+TEST_F(SharedCountersTest, ASettlementWithoutAnAnswerIsSentAgainAndCountsOnce) {
+  SharedAdmission request{"key_unsent", {}, 0.5, now_ms(), {}};
+  request.limits.budget_usd_total = 2.0;
+  SharedVerdict lease = admit_now(replica_a_, request);
+  ASSERT_EQ(lease.outcome, Outcome::admitted);
+  ASSERT_TRUE(redis_.control("freeze"));
+  replica_a_.settle({request.key_id, lease.lease_id, 1.0, 0, now_ms(), 1, std::nullopt});
+  for (int i = 0; i < 100 && replica_a_.settlements_unsent() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(replica_a_.settlements_unsent(), 1);
+  ASSERT_TRUE(redis_.control("thaw"));
+  for (int i = 0; i < 300 && replica_a_.settlements_unsent() > 0; ++i) {
+    replica_a_.retry_unsent();
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(replica_a_.settlements_unsent(), 0);
+  EXPECT_EQ(replica_a_.settlements_lost(), 0);
+  request.worst_case_cost_usd = 1.5;
+  SharedVerdict after = admit_now(replica_a_, request);
+  EXPECT_EQ(after.outcome, Outcome::admitted) << "$1 spent once, not twice: $1 left, none held";
+  EXPECT_DOUBLE_EQ(after.granted_usd, 1.5) << "the one request past a budget: nothing else is in flight";
+  request.worst_case_cost_usd = 0.1;
+  SharedVerdict spent = admit_now(replica_b_, request);
+  EXPECT_EQ(spent.outcome, Outcome::budget_held);
+  EXPECT_DOUBLE_EQ(spent.spent_usd, 1.0);
 }
 
 TEST_F(SharedCountersTest, AStoppedServerIsUnavailableAtOnceAndTheConnectionComesBack) {

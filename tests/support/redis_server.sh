@@ -5,10 +5,12 @@
 #   redis_server.sh start STATE_FILE    writes "dir=...", "port=..." and "url=redis://..." into STATE_FILE
 #   redis_server.sh pause STATE_FILE    stops the server (its data is gone: no persistence)
 #   redis_server.sh resume STATE_FILE   starts it again on the same port
+#   redis_server.sh freeze STATE_FILE   stops the process (SIGSTOP): connections open, nothing answered
+#   redis_server.sh thaw STATE_FILE     lets it go on (SIGCONT), its data intact
 #   redis_server.sh stop STATE_FILE     stops it and deletes its folder
 set -euo pipefail
-action=${1:?usage: $0 start|pause|resume|stop STATE_FILE}
-state_file=${2:?usage: $0 start|pause|resume|stop STATE_FILE}
+action=${1:?usage: $0 start|pause|resume|freeze|thaw|stop STATE_FILE}
+state_file=${2:?usage: $0 start|pause|resume|freeze|thaw|stop STATE_FILE}
 command -v redis-server >/dev/null || { echo "redis_server: redis-server is not installed (scripts/install-deps.sh installs it)" >&2; exit 1; }
 
 field() { sed -n "s/^$1=//p" "$state_file"; }
@@ -47,6 +49,8 @@ case $action in
     printf 'dir=%s\nport=%s\nurl=redis://127.0.0.1:%s\n' "$dir" "$port" "$port" >"$state_file"
     ;;
   pause) halt ;;
+  freeze) kill -STOP "$(cat "$(field dir)/redis.pid")" ;;
+  thaw) kill -CONT "$(cat "$(field dir)/redis.pid")" ;;
   resume) run_server "$(field dir)" "$(field port)" ;;
   stop)
     [[ -f "$state_file" ]] || exit 0
@@ -54,5 +58,5 @@ case $action in
     rm -rf "$(field dir)"
     rm -f "$state_file"
     ;;
-  *) echo "usage: $0 start|pause|resume|stop STATE_FILE" >&2; exit 2 ;;
+  *) echo "usage: $0 start|pause|resume|freeze|thaw|stop STATE_FILE" >&2; exit 2 ;;
 esac

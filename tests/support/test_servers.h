@@ -17,7 +17,7 @@ class TestServer {
   TestServer(const TestServer&) = delete;
   TestServer& operator=(const TestServer&) = delete;
 
-  // Runs the script's `action` (pause, resume, restart); true when it succeeded.
+  // Runs the script's `action` (pause, resume, restart; Redis: freeze, thaw); true when it succeeded.
   bool control(const std::string& action);
   std::string url() const;
 
