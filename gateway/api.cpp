@@ -161,24 +161,23 @@ void Api::handle_completion(HttpRequest request, ApiFlavor flavor, std::shared_p
   if (!routed) return reject_completion(request, &*parsed, key_id, routed.error(), channel);
   Result<AccessGrant> grant = AccessGrant{};
   const double worst_case = *key ? worst_case_cost_usd(*parsed, *routed) : 0;  // with no key there is nothing to check
-  if (*key) grant = services_.access->admit(*key, AccessRequest{parsed->requested_models(), worst_case, unix_now_ms()});
+  const std::int64_t now_ms = unix_now_ms();
+  if (*key) grant = services_.access->admit(*key, AccessRequest{parsed->requested_models(), worst_case, now_ms});
   if (!grant) return reject_completion(request, &*parsed, key_id, grant.error(), channel);
   PendingCompletion pending{std::move(request), std::move(parsed).value(), std::move(routed).value(),
                             std::make_shared<AccessGrant>(std::move(grant).value()), std::move(channel)};
   if (services_.fleet && *key && FleetLimits::applies_to((*key)->limits)) {
-    const std::int64_t now_ms = unix_now_ms();
     auto known_spend = [&] { return services_.access->known_spend((*key)->id, now_ms); };
     if (!services_.fleet->admit_from_lease(**key, worst_case, *pending.grant, known_spend, now_ms)) {
-      return admit_in_fleet(**key, worst_case, std::move(pending));
+      return admit_in_fleet(**key, worst_case, now_ms, std::move(pending));
     }
   }
   start_exchange(std::move(pending));
 }
 
 // The replica admitted it; the fleet's answer comes back on the request's own thread.
-void Api::admit_in_fleet(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, PendingCompletion pending) {
+void Api::admit_in_fleet(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, std::int64_t now_ms, PendingCompletion pending) {
   pending.request.body = std::string();  // parsed already: a request waiting on Redis keeps only what it needs
-  const std::int64_t now_ms = unix_now_ms();
   auto waiting = std::make_shared<PendingCompletion>(std::move(pending));
   services_.fleet->admit(key, worst_case_cost_usd, services_.access->known_spend(key.id, now_ms), now_ms, waiting->grant,
                          waiting->channel->executor(), [this, waiting](std::optional<Error> refusal) {

@@ -58,7 +58,7 @@ class Api {
   };
 
   void handle_completion(HttpRequest request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel);
-  void admit_in_fleet(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, PendingCompletion pending);
+  void admit_in_fleet(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, std::int64_t now_ms, PendingCompletion pending);
   void start_exchange(PendingCompletion pending);
   HttpReply health(const HttpRequest& request) const;
   HttpReply ready() const;

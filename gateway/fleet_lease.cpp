@@ -1,9 +1,9 @@
 #include "gateway/fleet_lease.h"
 
-#include "gateway/exchange_accounting.h"
-
 #include <algorithm>
 #include <utility>
+
+#include "gateway/exchange_accounting.h"
 
 namespace mg::gateway {
 

@@ -45,7 +45,7 @@ FleetLimits::FleetLimits(pricing::RedisOptions options, std::chrono::millisecond
       leases_(std::make_shared<Leases>()) {
   fallback_->on_failure = on_failure;
   sweeper_.emplace("mg-fleet-leases", kLeaseUse / 4, [leases = leases_, counters = counters_] {
-    for (auto& lease : leases->take_expired(FleetLease::Clock::now())) lease->retire();
+    leases->retire_expired(FleetLease::Clock::now());
     counters->retry_unsent();
   });
 }
@@ -55,7 +55,7 @@ FleetLimits::FleetLimits(pricing::RedisOptions options, std::chrono::millisecond
 FleetLimits::~FleetLimits() {
   sweeper_.reset();
   leases_->close(kRenewalWait);
-  for (auto& lease : leases_->take_expired(FleetLease::Clock::time_point::max())) lease->retire();
+  leases_->retire_expired(FleetLease::Clock::time_point::max());
   counters_->close();
 }
 
@@ -114,19 +114,22 @@ void FleetLimits::Leases::retire_if_current(const std::string& key_id, const std
   lease->retire();
 }
 
-std::vector<std::shared_ptr<FleetLease>> FleetLimits::Leases::take_expired(FleetLease::Clock::time_point now) {
+// Outside the lock: a report calls into the counters.
+void FleetLimits::Leases::retire_expired(FleetLease::Clock::time_point now) {
   std::vector<std::shared_ptr<FleetLease>> expired;
-  std::lock_guard lock(mutex);
-  for (auto it = current.begin(); it != current.end();) {
-    if (it->second->expired(now)) {
-      retired(it->first, *it->second);
-      expired.push_back(std::move(it->second));
-      it = current.erase(it);
-    } else {
-      ++it;
+  {
+    std::lock_guard lock(mutex);
+    for (auto it = current.begin(); it != current.end();) {
+      if (it->second->expired(now)) {
+        retired(it->first, *it->second);
+        expired.push_back(std::move(it->second));
+        it = current.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
-  return expired;
+  for (const std::shared_ptr<FleetLease>& lease : expired) lease->retire();
 }
 
 bool FleetLimits::admit_from_lease(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, AccessGrant& grant,

@@ -1,9 +1,10 @@
 // The fleet's limits on a key, on top of the replica's own: with redis_url set, a request that its
 // replica admitted is admitted by the fleet too (pricing/shared_counters.h) before any route is tried,
-// so budgets and rates hold across every replica. The fleet grants leases (gateway/fleet_lease.h): up
-// to kLeaseRequests requests and their worst-case dollars, which the replica spends locally for at most
-// kLeaseUse. Only a request that finds no lease with room asks Redis, and its answer comes back on the
-// request's executor: no I/O thread waits on Redis.
+// so budgets and rates hold across every replica. The fleet grants leases (gateway/fleet_lease.h):
+// request slots and their worst-case dollars (kLeaseRequests to kMaxLeaseRequests, at the key's pace),
+// which the replica spends locally for at most kLeaseUse, asking for the next in the background once
+// one runs low. Only a request that finds no lease with room asks Redis, and its answer comes back on
+// the request's executor: no I/O thread waits on Redis.
 //
 // When Redis does not answer, shared_state_failure decides: "open" goes on with the replica's own limits
 // (a log line every 30 s and a counter), "closed" refuses with 503 and Retry-After.
@@ -90,7 +91,7 @@ class FleetLimits {
     void retired(const std::string& key_id, const FleetLease& lease);  // with `mutex` held
     void install(const std::string& key_id, std::shared_ptr<FleetLease> lease);
     void retire_if_current(const std::string& key_id, const std::shared_ptr<FleetLease>& lease);
-    std::vector<std::shared_ptr<FleetLease>> take_expired(FleetLease::Clock::time_point now);
+    void retire_expired(FleetLease::Clock::time_point now);
   };
   pricing::SharedAdmission lease_request(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, pricing::KeySpend known_spend,
                                          std::int64_t now_ms, bool renewing) const;

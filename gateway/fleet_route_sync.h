@@ -7,9 +7,9 @@
 // no replica reports failures on it. Redis unavailable: each replica routes on its own figures.
 #pragma once
 
-#include <chrono>
 #include <atomic>
-#include <memory>
+#include <chrono>
+#include <cstdint>
 
 #include <nlohmann/json.hpp>
 
@@ -31,9 +31,9 @@ class FleetRouteSync {
   void exchange_once();
 
   pricing::LiveStats& stats_;
-  pricing::FleetRouteStats fleet_;
-  std::shared_ptr<std::atomic<std::int64_t>> exchanges_ = std::make_shared<std::atomic<std::int64_t>>(0);
-  PeriodicThread thread_;  // last: it stops first
+  std::atomic<std::int64_t> exchanges_{0};
+  pricing::FleetRouteStats fleet_;  // after what its callbacks use: its thread is joined first
+  PeriodicThread thread_;           // last: it stops first
 };
 
 }  // namespace mg::gateway

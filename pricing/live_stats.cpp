@@ -62,15 +62,6 @@ void RouteTotals::add(const CallSample& sample) {
   }
 }
 
-void RouteTotals::add(const RouteTotals& other) {
-  calls += other.calls;
-  failures += other.failures;
-  ttft_ms_sum += other.ttft_ms_sum;
-  ttft_samples += other.ttft_samples;
-  throughput_tok_s_sum += other.throughput_tok_s_sum;
-  throughput_samples += other.throughput_samples;
-}
-
 const LiveStats::Entry* LiveStats::find(const std::string& route) const {
   std::shared_lock lock(map_mutex_);
   auto it = entries_.find(route);

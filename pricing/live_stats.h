@@ -37,7 +37,6 @@ struct RouteTotals {
   double throughput_tok_s_sum = 0;
   std::int64_t throughput_samples = 0;
   void add(const CallSample& sample);
-  void add(const RouteTotals& other);
 };
 using RouteTotalsByRoute = std::unordered_map<std::string, RouteTotals>;
 
