@@ -6,7 +6,7 @@
 
 #include "gateway/completion_writers.h"
 #include "providers/fake_provider.h"
-#include "providers/openai_wire.h"
+#include "formats/openai_wire.h"
 
 namespace {
 

@@ -3,7 +3,7 @@
 #include <benchmark/benchmark.h>
 
 #include "gateway/router.h"
-#include "providers/openai_wire.h"
+#include "formats/openai_wire.h"
 
 namespace {
 

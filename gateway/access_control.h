@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "pricing/api_keys.h"
-#include "providers/result.h"
+#include "core/result.h"
 
 namespace mg::gateway {
 

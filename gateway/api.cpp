@@ -6,7 +6,7 @@
 
 #include "gateway/chat_exchange.h"
 #include "gateway/router.h"
-#include "providers/openai_wire.h"
+#include "formats/openai_wire.h"
 
 namespace mg::gateway {
 namespace {

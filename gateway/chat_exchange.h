@@ -18,7 +18,7 @@
 #include "gateway/gateway_state.h"
 #include "gateway/request_observers.h"
 #include "gateway/server_config.h"
-#include "providers/deadline.h"
+#include "core/deadline.h"
 
 namespace mg::gateway {
 

@@ -1,6 +1,6 @@
 #include "gateway/completion_writers.h"
 
-#include "providers/json_text.h"
+#include "core/json_text.h"
 
 namespace mg::gateway {
 namespace {

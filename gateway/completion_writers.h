@@ -12,7 +12,7 @@
 
 #include "gateway/http_exchange.h"
 #include "gateway/routing_state.h"
-#include "providers/completion.h"
+#include "core/completion.h"
 
 namespace mg::gateway {
 

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gateway/http_exchange.h"
-#include "providers/json_text.h"
+#include "core/json_text.h"
 
 namespace mg::gateway {
 namespace {

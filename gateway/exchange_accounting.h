@@ -9,8 +9,8 @@
 
 #include "pricing/ledger.h"
 #include "pricing/live_stats.h"
-#include "providers/chat_event.h"
-#include "providers/chat_request.h"
+#include "core/chat_event.h"
+#include "core/chat_request.h"
 
 namespace mg::gateway {
 

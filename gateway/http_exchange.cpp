@@ -1,6 +1,6 @@
 #include "gateway/http_exchange.h"
 
-#include "providers/json_text.h"
+#include "core/json_text.h"
 
 namespace mg::gateway {
 

@@ -11,8 +11,8 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <nlohmann/json.hpp>
 
-#include "providers/cancellation.h"
-#include "providers/result.h"
+#include "core/cancellation.h"
+#include "core/result.h"
 
 namespace mg::gateway {
 

@@ -14,7 +14,7 @@
 #include "gateway/log.h"
 #include "gateway/request_framing.h"
 #include "gateway/session_registry.h"
-#include "providers/write_batch.h"
+#include "core/write_batch.h"
 
 namespace mg::gateway {
 namespace {

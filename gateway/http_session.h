@@ -19,7 +19,7 @@
 #include "gateway/gateway_state.h"
 #include "gateway/http_exchange.h"
 #include "gateway/server_config.h"
-#include "providers/deadline.h"
+#include "core/deadline.h"
 
 namespace mg::gateway {
 

@@ -4,8 +4,8 @@
 
 #include "gateway/api_key_secrets.h"
 #include "gateway/exchange_accounting.h"
-#include "providers/json_object_reader.h"
-#include "providers/openai_wire.h"
+#include "core/json_object_reader.h"
+#include "formats/openai_wire.h"
 
 namespace mg::gateway {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "gateway/access_control.h"
 #include "pricing/api_keys.h"
-#include "providers/result.h"
+#include "core/result.h"
 
 namespace mg::gateway {
 

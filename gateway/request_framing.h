@@ -8,7 +8,7 @@
 
 #include <boost/beast/http/fields.hpp>
 
-#include "providers/result.h"
+#include "core/result.h"
 
 namespace mg::gateway {
 

@@ -11,8 +11,8 @@
 
 #include "pricing/catalogue_snapshot.h"
 #include "pricing/live_stats.h"
-#include "providers/chat_request.h"
-#include "providers/result.h"
+#include "core/chat_request.h"
+#include "core/result.h"
 
 namespace mg::gateway {
 

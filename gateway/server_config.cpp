@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "pricing/redis_connection.h"
-#include "providers/json_object_reader.h"
-#include "providers/openai_wire.h"
+#include "core/json_object_reader.h"
+#include "formats/openai_wire.h"
 
 namespace mg::gateway {
 namespace {

@@ -12,7 +12,7 @@
 #include "gateway/circuit_breakers.h"
 #include "providers/dialect.h"
 #include "providers/fake_provider.h"
-#include "providers/result.h"
+#include "core/result.h"
 
 namespace mg::gateway {
 

@@ -10,7 +10,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "pricing/ledger.h"
-#include "providers/result.h"
+#include "core/result.h"
 
 namespace mg::gateway {
 

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "providers/result.h"
+#include "core/result.h"
 
 namespace mg {
 

@@ -11,11 +11,11 @@
 #include <boost/beast/http/write.hpp>
 #include <nlohmann/json.hpp>
 
-#include "providers/deadline.h"
-#include "providers/json_text.h"
-#include "providers/openai_wire.h"
+#include "core/deadline.h"
+#include "core/json_text.h"
+#include "formats/openai_wire.h"
 #include "providers/upstream_attempt.h"
-#include "providers/write_batch.h"
+#include "core/write_batch.h"
 
 namespace mg {
 namespace {

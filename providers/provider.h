@@ -11,10 +11,10 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "providers/cancellation.h"
-#include "providers/chat_event.h"
-#include "providers/chat_request.h"
-#include "providers/completion.h"
+#include "core/cancellation.h"
+#include "core/chat_event.h"
+#include "core/chat_request.h"
+#include "core/completion.h"
 
 namespace mg {
 

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "providers/chat_event.h"
+#include "core/chat_event.h"
 
 namespace mg {
 

@@ -14,9 +14,9 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
-#include "providers/openai_response_decoder.h"
+#include "formats/openai_response_decoder.h"
 #include "providers/secret_redactor.h"
-#include "providers/sse_parser.h"
+#include "core/sse_parser.h"
 
 namespace mg {
 

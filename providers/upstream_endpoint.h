@@ -15,7 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
-#include "providers/result.h"
+#include "core/result.h"
 #include "providers/upstream_stream.h"
 
 namespace mg {

@@ -71,7 +71,7 @@ npm_if_stale() {
 }
 
 if $with_node; then
-  npm_if_stale "$root/tests/e2e" "openai playwright-core" ci
+  npm_if_stale "$root/tests/e2e" "openai @anthropic-ai/sdk playwright-core" ci
   # llama.cpp for the engine's cross-check, CPU binaries only. Its lock file holds just the builds this
   # registry serves (no macOS or Windows ones), which `npm ci` refuses as out of sync; `npm install
   # --no-save` follows the lock and leaves it as it is. Without it that test skips, so a registry that

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "providers/json_scan.h"
-#include "providers/openai_wire.h"
+#include "core/json_scan.h"
+#include "formats/openai_wire.h"
 
 namespace mg::tools {
 namespace {

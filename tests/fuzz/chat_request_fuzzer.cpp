@@ -11,9 +11,9 @@
 #include <string>
 #include <string_view>
 
-#include "providers/json_reader.h"
-#include "providers/json_text.h"
-#include "providers/openai_wire.h"
+#include "core/json_reader.h"
+#include "core/json_text.h"
+#include "formats/openai_wire.h"
 #include "tests/fuzz/fuzz_check.h"
 #include "tests/support/json_samples.h"
 

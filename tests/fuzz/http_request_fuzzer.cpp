@@ -15,7 +15,7 @@
 #include <boost/beast/http.hpp>
 
 #include "gateway/server_config.h"
-#include "providers/openai_wire.h"
+#include "formats/openai_wire.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

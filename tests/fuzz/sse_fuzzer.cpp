@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "providers/completion.h"
-#include "providers/openai_response_decoder.h"
-#include "providers/sse_parser.h"
+#include "core/completion.h"
+#include "formats/openai_response_decoder.h"
+#include "core/sse_parser.h"
 #include "tests/fuzz/fuzz_check.h"
 
 namespace {

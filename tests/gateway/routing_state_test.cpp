@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/fake_provider.h"
-#include "providers/openai_wire.h"
+#include "formats/openai_wire.h"
 #include "tests/support/test_gateway.h"
 
 namespace mg::gateway {

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/openai_http_provider.h"
-#include "providers/openai_wire.h"
+#include "formats/openai_wire.h"
 
 namespace mg {
 namespace {

@@ -3,7 +3,7 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
-#include "providers/openai_wire.h"
+#include "formats/openai_wire.h"
 
 namespace mg {
 namespace {

@@ -10,8 +10,8 @@
 #include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
-#include "providers/openai_response_decoder.h"
-#include "providers/sse_parser.h"
+#include "formats/openai_response_decoder.h"
+#include "core/sse_parser.h"
 #include "tests/support/mock_upstream.h"
 #include "tests/support/raw_http_client.h"
 #include "tests/support/test_gateway.h"

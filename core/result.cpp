@@ -1,4 +1,4 @@
-#include "providers/result.h"
+#include "core/result.h"
 
 namespace mg {
 

@@ -1,4 +1,4 @@
-#include "providers/completion.h"
+#include "core/completion.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Deadline: expiry at the deadline, never before it, however often the deadline moves; a deadline nearer
 // than the timer's wake-up still fires on time; a cleared or ownerless deadline never calls back.
-#include "providers/deadline.h"
+#include "core/deadline.h"
 
 #include <chrono>
 #include <memory>

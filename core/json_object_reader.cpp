@@ -1,4 +1,4 @@
-#include "providers/json_object_reader.h"
+#include "core/json_object_reader.h"
 
 #include <cmath>
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <variant>
 
-#include "providers/result.h"
+#include "core/result.h"
 
 namespace mg {
 

@@ -10,9 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include "providers/chat_event.h"
-#include "providers/chat_request.h"
-#include "providers/openai_answer_reader.h"
+#include "core/chat_event.h"
+#include "core/chat_request.h"
+#include "formats/openai_answer_reader.h"
 
 namespace mg {
 

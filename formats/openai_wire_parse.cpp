@@ -9,10 +9,10 @@
 #include <limits>
 #include <optional>
 
-#include "providers/json_object_reader.h"
-#include "providers/json_reader.h"
-#include "providers/json_scan.h"
-#include "providers/openai_wire.h"
+#include "core/json_object_reader.h"
+#include "core/json_reader.h"
+#include "core/json_scan.h"
+#include "formats/openai_wire.h"
 
 namespace mg {
 namespace {

@@ -1,4 +1,4 @@
-#include "providers/write_batch.h"
+#include "core/write_batch.h"
 
 #include <utility>
 #include <vector>

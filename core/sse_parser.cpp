@@ -1,4 +1,4 @@
-#include "providers/sse_parser.h"
+#include "core/sse_parser.h"
 
 #include <utility>
 

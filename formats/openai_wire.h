@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "providers/chat_request.h"
-#include "providers/result.h"
+#include "core/chat_request.h"
+#include "core/result.h"
 
 namespace mg {
 

@@ -1,7 +1,7 @@
 // append_json and append_json_number against their oracle, nlohmann's dump() (compact, ensure_ascii off,
 // invalid UTF-8 replaced): the same text, byte for byte, for edge cases, random documents and random
 // doubles of every magnitude.
-#include "providers/json_text.h"
+#include "core/json_text.h"
 
 #include <bit>
 #include <cstdint>

@@ -4,8 +4,8 @@
 #include <optional>
 #include <vector>
 
-#include "providers/chat_event.h"
-#include "providers/chat_request.h"
+#include "core/chat_event.h"
+#include "core/chat_request.h"
 
 namespace mg {
 

@@ -1,7 +1,7 @@
 // read_answer_chunk against nlohmann's DOM as the oracle: the same document parsed whole, and the fields
 // the decoder needs picked from it as the DOM gives them (the last duplicate key wins, a wrong type is
 // absent). Hand-picked documents for each rule, then thousands of random ones built from the same keys.
-#include "providers/openai_answer_reader.h"
+#include "formats/openai_answer_reader.h"
 
 #include <random>
 

@@ -1,4 +1,4 @@
-#include "providers/deadline.h"
+#include "core/deadline.h"
 
 #include <algorithm>
 #include <mutex>

@@ -1,4 +1,4 @@
-#include "providers/openai_wire.h"
+#include "formats/openai_wire.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,6 @@
-#include "providers/completion.h"
+#include "core/completion.h"
 
 #include <algorithm>
-
-#include "providers/provider.h"
 
 namespace mg {
 
@@ -47,18 +45,6 @@ void CompletionAccumulator::add(const ChatEvent& event) {
     void operator()(const StreamFailed& failed) { self.failure_ = failed.error; }
   };
   std::visit(Visitor{*this}, event);
-}
-
-void Provider::chat(std::shared_ptr<const ChatRequest> request, const std::string& model_id, const RequestContext& context,
-                    std::function<void(Result<Completion>)> on_complete) {
-  auto accumulator = std::make_shared<CompletionAccumulator>();
-  chat_stream(std::move(request), model_id, context,
-              [accumulator, on_complete = std::move(on_complete)](ChatEvent event) {
-                accumulator->add(event);
-                if (!is_terminal(event)) return;
-                if (accumulator->failure()) on_complete(*accumulator->failure());
-                else on_complete(accumulator->take());
-              });
 }
 
 }  // namespace mg

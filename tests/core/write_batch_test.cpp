@@ -1,6 +1,6 @@
 // WriteBatch: flushes wait for the outermost batch to close and run in the order they were deferred;
 // outside a batch nothing is deferred.
-#include "providers/write_batch.h"
+#include "core/write_batch.h"
 
 #include <string>
 

@@ -1,4 +1,4 @@
-#include "providers/json_reader.h"
+#include "core/json_reader.h"
 
 #include <array>
 #include <charconv>

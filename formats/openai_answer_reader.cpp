@@ -1,6 +1,6 @@
-#include "providers/openai_answer_reader.h"
+#include "formats/openai_answer_reader.h"
 
-#include "providers/json_reader.h"
+#include "core/json_reader.h"
 
 namespace mg {
 namespace {

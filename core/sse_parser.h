@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "providers/result.h"
+#include "core/result.h"
 
 namespace mg {
 

@@ -1,6 +1,6 @@
-#include "providers/openai_response_decoder.h"
+#include "formats/openai_response_decoder.h"
 
-#include "providers/openai_wire.h"
+#include "formats/openai_wire.h"
 
 namespace mg {
 namespace {

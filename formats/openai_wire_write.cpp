@@ -1,6 +1,6 @@
 // ChatRequest -> OpenAI wire JSON: what an OpenAI-compatible upstream receives. Unmodelled fields come
 // back exactly as the client sent them.
-#include "providers/openai_wire.h"
+#include "formats/openai_wire.h"
 
 namespace mg {
 namespace {

@@ -1,4 +1,4 @@
-#include "providers/chat_request.h"
+#include "core/chat_request.h"
 
 #include <algorithm>
 

@@ -1,7 +1,7 @@
 // read_json against its oracle, nlohmann::json::parse: the same texts accepted, the same values (types
 // included) built from them, for hand-picked edge cases of the grammar, for random documents, and for
 // random damage done to them.
-#include "providers/json_reader.h"
+#include "core/json_reader.h"
 
 #include <random>
 #include <string>
