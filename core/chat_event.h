@@ -31,16 +31,19 @@ struct UsageReport {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
   std::int64_t cached_prompt_tokens = 0;  // part of prompt_tokens, never billed twice
+  std::int64_t cache_write_prompt_tokens = 0;  // part of prompt_tokens: written to the route's cache (Anthropic's cache_creation_input_tokens)
 };
 
 inline UsageReport operator+(const UsageReport& a, const UsageReport& b) {
-  return {a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens, a.cached_prompt_tokens + b.cached_prompt_tokens};
+  return {a.prompt_tokens + b.prompt_tokens, a.completion_tokens + b.completion_tokens, a.cached_prompt_tokens + b.cached_prompt_tokens,
+          a.cache_write_prompt_tokens + b.cache_write_prompt_tokens};
 }
 
 struct ChoiceFinished {
   int choice = 0;
   FinishReason reason = FinishReason::stop;
   std::string native_reason;  // the provider's own word for it
+  std::string stop_sequence;  // the stop sequence that ended it, where the provider knows; '' otherwise
 };
 
 // An SSE comment from the upstream (a keep-alive such as ": OPENROUTER PROCESSING"): passed on to a

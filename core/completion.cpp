@@ -39,6 +39,7 @@ void CompletionAccumulator::add(const ChatEvent& event) {
       ChoiceResult& result = self.choice(finished.choice);
       result.finish_reason = finished.reason;
       result.native_finish_reason = finished.native_reason;
+      result.stop_sequence = finished.stop_sequence;
     }
     void operator()(const UpstreamComment&) {}
     void operator()(const StreamDone&) { self.done_ = true; }

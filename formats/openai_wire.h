@@ -27,6 +27,15 @@ Result<ChatRequest> parse_chat_request(std::string_view body, ApiFlavor flavor, 
 // Parses JSON text with a bounded nesting depth and heap, reporting the position of a syntax error.
 Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits = {}, std::size_t* dom_bytes = nullptr);
 
+// The gateway's own request fields, which every client API's body may carry: OpenRouter's `models` and
+// `provider`, and `modelgate`. `fields` is an object holding those members the body had. Throws
+// SchemaViolation (json_object_reader.h), for the parse that owns the body to catch.
+void read_gateway_extensions(const nlohmann::json& fields, ChatRequest& request);
+inline bool is_gateway_extension(std::string_view key) { return key == "models" || key == "provider" || key == "modelgate"; }
+
+// True for a function (tool) name every API accepts: 1 to 64 of a-z, A-Z, 0-9, '_' and '-'.
+bool is_valid_function_name(const std::string& name);
+
 // The request as OpenAI-compatible JSON (chat shape for chat, completion shape for completion).
 nlohmann::json to_openai_json(const ChatRequest& request);
 

@@ -161,11 +161,6 @@ SamplingParams parse_sampling(ObjectReader& body) {
   return sampling;
 }
 
-bool is_valid_function_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
-}
-
 Tool parse_tool(const json& value, const std::string& path) {
   ObjectReader reader(value, path);
   Tool tool;
@@ -299,13 +294,17 @@ void parse_max_tokens(ObjectReader& body, ChatRequest& request) {
   }
 }
 
-void parse_models(ObjectReader& body, ChatRequest& request) {
-  request.model = body.string("model").value_or("");
+void parse_fallback_models(ObjectReader& body, ChatRequest& request) {
   request.fallback_models = body.string_list("models");
-  if (request.model.empty() && request.fallback_models.empty()) violate("model", "is required");
   for (std::size_t i = 0; i < request.fallback_models.size(); ++i) {
     if (request.fallback_models[i].empty()) violate(index_path("models", i), "must not be empty");
   }
+}
+
+void parse_models(ObjectReader& body, ChatRequest& request) {
+  request.model = body.string("model").value_or("");
+  parse_fallback_models(body, request);
+  if (request.model.empty() && request.fallback_models.empty()) violate("model", "is required");
 }
 
 // modelgate's own request options, in an object of their own so no upstream ever sees them.
@@ -364,6 +363,18 @@ Status check_nesting_depth(std::string_view text, std::size_t max_depth) {
 }
 
 }  // namespace
+
+bool is_valid_function_name(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
+}
+
+void read_gateway_extensions(const json& fields, ChatRequest& request) {
+  ObjectReader body(fields, "");
+  parse_fallback_models(body, request);
+  request.provider = parse_provider(body);
+  parse_gateway_options(body, request);
+}
 
 Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits, std::size_t* dom_bytes) {
   if (Status depth = check_nesting_depth(body, limits.max_depth); !depth) return depth.error();

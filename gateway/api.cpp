@@ -6,7 +6,9 @@
 
 #include "gateway/chat_exchange.h"
 #include "gateway/router.h"
+#include "formats/anthropic_messages.h"
 #include "formats/openai_wire.h"
+#include "gateway/anthropic_answer.h"
 
 namespace mg::gateway {
 namespace {
@@ -18,7 +20,8 @@ struct Endpoint {
 };
 
 constexpr std::array kEndpoints{
-    Endpoint{"/v1/chat/completions", "POST"}, Endpoint{"/v1/completions", "POST"}, Endpoint{"/v1/models", "GET"},
+    Endpoint{"/v1/chat/completions", "POST"}, Endpoint{"/v1/completions", "POST"}, Endpoint{"/v1/messages", "POST"},
+    Endpoint{"/v1/messages/count_tokens", "POST"}, Endpoint{"/v1/models", "GET"},
     Endpoint{"/v1/usage", "GET"},             Endpoint{"/health", "GET"},         Endpoint{"/ready", "GET"},
     Endpoint{"/metrics", "GET"},              Endpoint{"/dashboard", "GET"},      Endpoint{"/dashboard/data", "GET"},
     Endpoint{"/admin/keys", "GET, POST"},     Endpoint{"/admin/keys", "DELETE", true},
@@ -55,7 +58,7 @@ HttpReply method_not_allowed(const HttpRequest& request, std::string_view allowe
 
 HttpReply unknown_path(const HttpRequest& request) {
   return error_reply(Error::not_found("No endpoint " + request.method + " " + request.path +
-                                          "; this gateway serves /v1/chat/completions, /v1/completions and /v1/models",
+                                          "; this gateway serves /v1/chat/completions, /v1/completions, /v1/messages and /v1/models",
                                       "unknown_url"));
 }
 
@@ -93,6 +96,28 @@ double worst_case_cost_usd(const ChatRequest& request, const RoutedRequest& rout
     worst = std::max(worst, expected_cost_usd(*target.entry, prompt_tokens, completion * std::max(1, request.n)));
   }
   return worst;
+}
+
+// The client API of a path that answers completions, or nullopt for another path.
+std::optional<ClientApi> completion_api(std::string_view path) {
+  if (path == "/v1/chat/completions") return ClientApi::openai_chat;
+  if (path == "/v1/completions") return ClientApi::openai_completions;
+  if (path == "/v1/messages") return ClientApi::anthropic_messages;
+  return std::nullopt;
+}
+
+// The one request type, from the body of whichever API the client spoke. `parsed_bytes` gets about
+// what the parsed request holds while it is answered.
+Result<ChatRequest> parse_completion_request(ClientApi api, std::string_view body, const JsonLimits& limits, std::size_t& parsed_bytes) {
+  switch (api) {
+    case ClientApi::anthropic_messages:
+      parsed_bytes = body.size();  // read On-Demand: no DOM; the typed request holds about the body's strings
+      return parse_anthropic_messages(body, AnthropicBody::message, limits);
+    case ClientApi::openai_completions: return parse_chat_request(body, ApiFlavor::completion, limits, &parsed_bytes);
+    case ClientApi::openai_chat:
+    case ClientApi::openai_responses: break;
+  }
+  return parse_chat_request(body, ApiFlavor::chat, limits, &parsed_bytes);
 }
 
 }  // namespace
@@ -136,35 +161,38 @@ void Api::handle(HttpRequest request, std::shared_ptr<ResponseChannel> channel) 
     if (path == "/v1/models") return channel->send_reply(models(*caller));
     return usage(request, *caller, std::move(channel));
   }
-  ApiFlavor flavor = path == "/v1/completions" ? ApiFlavor::completion : ApiFlavor::chat;
-  handle_completion(std::move(request), flavor, std::move(channel));
+  if (path == "/v1/messages/count_tokens") return count_tokens(request, std::move(channel));
+  handle_completion(std::move(request), *completion_api(path), std::move(channel));
 }
 
 // The key is checked first (401 before 400, as OpenAI does), then the request, whether the key may use
 // its models (before routing: a refused model must learn nothing of its routes), its routes, and what the
 // key may spend on them.
-void Api::handle_completion(HttpRequest request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel) {
+void Api::handle_completion(HttpRequest request, ClientApi api, std::shared_ptr<ResponseChannel> channel) {
+  auto reject = [&](const ChatRequest* parsed, const std::string& key_id, const Error& error) {
+    reject_completion(request, api, parsed, key_id, error, channel);
+  };
   Result<AccessControl::KeyRef> key = services_.access ? services_.access->authenticate(request.authorization) : AccessControl::KeyRef{};
-  if (!key) return reject_completion(request, nullptr, "", key.error(), channel);
+  if (!key) return reject(nullptr, "", key.error());
   const std::string key_id = *key ? (*key)->id : "";
-  if (!is_json_media_type(request.content_type)) return reject_completion(request, nullptr, key_id, unsupported_media_type_error(request), channel);
+  if (!is_json_media_type(request.content_type)) return reject(nullptr, key_id, unsupported_media_type_error(request));
   JsonLimits limits;
   limits.max_dom_bytes = config_.http.max_parsed_bytes(request.body.size());
   std::size_t parsed_bytes = 0;
-  Result<ChatRequest> parsed = parse_chat_request(request.body, flavor, limits, &parsed_bytes);
-  if (!parsed) return reject_completion(request, nullptr, key_id, parsed.error(), channel);
-  if (auto shed = channel->hold_parsed_bytes(parsed_bytes)) return reject_completion(request, &*parsed, key_id, *shed, channel);
+  Result<ChatRequest> parsed = parse_completion_request(api, request.body, limits, parsed_bytes);
+  if (!parsed) return reject(nullptr, key_id, parsed.error());
+  if (auto shed = channel->hold_parsed_bytes(parsed_bytes)) return reject(&*parsed, key_id, *shed);
   if (auto refused = services_.access ? services_.access->model_refusal(*key, parsed->requested_models()) : std::nullopt) {
-    return reject_completion(request, &*parsed, key_id, *refused, channel);
+    return reject(&*parsed, key_id, *refused);
   }
   Result<RoutedRequest> routed = services_.routing.route(*parsed);
-  if (!routed) return reject_completion(request, &*parsed, key_id, routed.error(), channel);
+  if (!routed) return reject(&*parsed, key_id, routed.error());
   Result<AccessGrant> grant = AccessGrant{};
   const double worst_case = *key ? worst_case_cost_usd(*parsed, *routed) : 0;  // with no key there is nothing to check
   const std::int64_t now_ms = unix_now_ms();
   if (*key) grant = services_.access->admit(*key, AccessRequest{parsed->requested_models(), worst_case, now_ms});
-  if (!grant) return reject_completion(request, &*parsed, key_id, grant.error(), channel);
-  PendingCompletion pending{std::move(request), std::move(parsed).value(), std::move(routed).value(),
+  if (!grant) return reject(&*parsed, key_id, grant.error());
+  PendingCompletion pending{std::move(request), api, std::move(parsed).value(), std::move(routed).value(),
                             std::make_shared<AccessGrant>(std::move(grant).value()), std::move(channel)};
   if (services_.fleet && *key && FleetLimits::applies_to((*key)->limits)) {
     auto known_spend = [&] { return services_.access->known_spend((*key)->id, now_ms); };
@@ -182,13 +210,13 @@ void Api::admit_in_fleet(const pricing::ApiKeyRecord& key, double worst_case_cos
   services_.fleet->admit(key, worst_case_cost_usd, services_.access->known_spend(key.id, now_ms), now_ms, waiting->grant,
                          waiting->channel->executor(), [this, waiting](std::optional<Error> refusal) {
                            if (!refusal) return start_exchange(std::move(*waiting));
-                           reject_completion(waiting->request, &waiting->parsed, waiting->grant->key_id(), *refusal, waiting->channel);
+                           reject_completion(waiting->request, waiting->api, &waiting->parsed, waiting->grant->key_id(), *refusal, waiting->channel);
                          });
 }
 
 void Api::start_exchange(PendingCompletion pending) {
   auto chat_request = std::make_shared<const ChatRequest>(std::move(pending.parsed));
-  ExchangeOrigin origin{pending.request.request_id, pending.request.received, std::move(*pending.grant)};
+  ExchangeOrigin origin{pending.request.request_id, pending.request.received, std::move(*pending.grant), pending.api};
   auto exchange = std::make_shared<ChatExchange>(std::move(chat_request), std::move(pending.routed), std::move(pending.channel), exchange_,
                                                  std::move(origin));
   exchange->start();
@@ -196,7 +224,7 @@ void Api::start_exchange(PendingCompletion pending) {
 
 // A completion request that never reached a provider still gets its ledger row, written before the reply
 // leaves, as for every completion: whoever sees the answer can rely on its row.
-void Api::reject_completion(const HttpRequest& request, const ChatRequest* parsed, const std::string& key_id, const Error& error,
+void Api::reject_completion(const HttpRequest& request, ClientApi api, const ChatRequest* parsed, const std::string& key_id, const Error& error,
                             const std::shared_ptr<ResponseChannel>& channel) {
   pricing::LedgerRecord row;
   row.request_id = request.request_id;
@@ -210,7 +238,29 @@ void Api::reject_completion(const HttpRequest& request, const ChatRequest* parse
   row.error_code = ledger_error_code(error);
   row.duration_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - request.received).count();
   exchange_.observers.conclude(std::move(row), RequestFacts{});
-  channel->send_reply(error_reply(error));
+  channel->send_reply(error_reply_for(api, error));
+}
+
+// Anthropic's token count: exact where the first route counts with its own tokenizer (the local engine),
+// else the gateway's estimate, and the answer says which.
+void Api::count_tokens(const HttpRequest& request, std::shared_ptr<ResponseChannel> channel) {
+  auto refuse = [&](const Error& error) { channel->send_reply(anthropic_error_reply(error)); };
+  Result<AccessControl::KeyRef> key = services_.access ? services_.access->authenticate(request.authorization) : AccessControl::KeyRef{};
+  if (!key) return refuse(key.error());
+  if (!is_json_media_type(request.content_type)) return refuse(unsupported_media_type_error(request));
+  JsonLimits limits;
+  Result<ChatRequest> parsed = parse_anthropic_messages(request.body, AnthropicBody::count_tokens, limits);
+  if (!parsed) return refuse(parsed.error());
+  if (auto refused = services_.access ? services_.access->model_refusal(*key, parsed->requested_models()) : std::nullopt) return refuse(*refused);
+  Result<RoutedRequest> routed = services_.routing.route(*parsed);
+  if (!routed) return refuse(routed.error());
+  const auto* counter = dynamic_cast<const TokenCounter*>(routed->chain.front().provider.get());
+  Result<std::int64_t> exact = counter ? counter->count_prompt_tokens(*parsed) : Result<std::int64_t>(Error::not_found("", ""));
+  if (counter && !exact) return refuse(exact.error());
+  nlohmann::json body = {{"input_tokens", exact ? *exact : parsed->estimated_prompt_tokens()}, {"estimated", !exact}};
+  HttpReply reply = json_reply(body);
+  reply.headers.emplace_back("x-modelgate-route", routed->chain.front().name());
+  channel->send_reply(std::move(reply));
 }
 
 // Liveness (status and draining) for anyone; the counters for the operator only.

@@ -51,20 +51,22 @@ class Api {
   // A completion the replica admitted, on its way to its exchange.
   struct PendingCompletion {
     HttpRequest request;
+    ClientApi api;
     ChatRequest parsed;
     RoutedRequest routed;
     std::shared_ptr<AccessGrant> grant;
     std::shared_ptr<ResponseChannel> channel;
   };
 
-  void handle_completion(HttpRequest request, ApiFlavor flavor, std::shared_ptr<ResponseChannel> channel);
+  void handle_completion(HttpRequest request, ClientApi api, std::shared_ptr<ResponseChannel> channel);
+  void count_tokens(const HttpRequest& request, std::shared_ptr<ResponseChannel> channel);
   void admit_in_fleet(const pricing::ApiKeyRecord& key, double worst_case_cost_usd, std::int64_t now_ms, PendingCompletion pending);
   void start_exchange(PendingCompletion pending);
   HttpReply health(const HttpRequest& request) const;
   HttpReply ready() const;
   HttpReply models(const Caller& caller) const;
   void usage(const HttpRequest& request, const Caller& caller, std::shared_ptr<ResponseChannel> channel);
-  void reject_completion(const HttpRequest& request, const ChatRequest* parsed, const std::string& key_id, const Error& error,
+  void reject_completion(const HttpRequest& request, ClientApi api, const ChatRequest* parsed, const std::string& key_id, const Error& error,
                          const std::shared_ptr<ResponseChannel>& channel);
 
   // observability_api.cpp

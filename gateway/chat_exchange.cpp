@@ -10,6 +10,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+const char* answer_id_prefix(ClientApi api) {
+  switch (api) {
+    case ClientApi::openai_completions: return "cmpl-";
+    case ClientApi::anthropic_messages: return "msg_";
+    case ClientApi::openai_responses: return "resp_";
+    case ClientApi::openai_chat: break;
+  }
+  return "chatcmpl-";
+}
+
 bool is_content(const ChatEvent& event) {
   return std::holds_alternative<TextDelta>(event) || std::holds_alternative<ToolCallDelta>(event);
 }
@@ -27,8 +37,9 @@ ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedReq
   context_.cancellation = channel_->cancellation();
   context_.executor = channel_->executor();
   context_.deadline = arrival_ + config_.request_timeout;
+  identity_.api = origin.api;
   identity_.flavor = request_->flavor;
-  identity_.id = (request_->flavor == ApiFlavor::chat ? "chatcmpl-" : "cmpl-") + random_hex(24);
+  identity_.id = answer_id_prefix(origin.api) + random_hex(24);
   identity_.created = arrival_unix_ms_ / 1000;
   identity_.include_usage_in_stream = request_->include_usage;
   writer_ = request_->stream ? make_sse_writer(channel_, identity_) : make_json_writer(channel_, identity_);

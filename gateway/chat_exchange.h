@@ -36,6 +36,7 @@ struct ExchangeOrigin {
   std::string request_id;
   SteadyTime received;
   AccessGrant grant;
+  ClientApi api = ClientApi::openai_chat;
 };
 
 class ChatExchange : public std::enable_shared_from_this<ChatExchange> {

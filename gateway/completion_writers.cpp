@@ -1,6 +1,7 @@
 #include "gateway/completion_writers.h"
 
 #include "core/json_text.h"
+#include "gateway/anthropic_answer.h"
 
 namespace mg::gateway {
 namespace {
@@ -18,24 +19,42 @@ json tool_calls_json(const std::vector<ToolCall>& calls) {
 }
 
 HttpReply error_reply_with_route(const Error& error, const ResponseIdentity& identity) {
-  HttpReply reply = error_reply(error);
+  HttpReply reply = error_reply_for(identity.api, error);
   for (auto& header : route_headers(identity)) reply.headers.push_back(std::move(header));
   return reply;
 }
 
+// OpenAI's chat and completions streams: one data chunk per event, usage only when asked for, [DONE].
+class OpenAiFormat final : public AnswerFormat {
+ public:
+  explicit OpenAiFormat(const ResponseIdentity& identity) : identity_(identity), formatter_(identity) {}
+
+  std::string stream_event(const ChatEvent& event) override {
+    if (std::holds_alternative<UsageReport>(event) && !identity_.include_usage_in_stream) return {};
+    return formatter_.sse_chunk(event);
+  }
+  std::string stream_end() override { return "data: [DONE]\n\n"; }
+  // After the first byte, a failure must never look like a clean end: an in-band error, then [DONE].
+  std::string stream_failure(const Error& error) override { return sse_data(formatter_.error_chunk(error)) + stream_end(); }
+  Result<std::string> whole(const Completion& completion) override { return formatter_.completion_text(completion); }
+
+ private:
+  const ResponseIdentity& identity_;
+  ChunkFormatter formatter_;
+};
+
 class SseWriter final : public CompletionWriter {
  public:
   SseWriter(std::shared_ptr<ResponseChannel> channel, const ResponseIdentity& identity)
-      : channel_(std::move(channel)), identity_(identity), formatter_(identity) {}
+      : channel_(std::move(channel)), identity_(identity), format_(make_answer_format(identity)) {}
 
   void begin_attempt() override {}
 
   void write(const ChatEvent& event) override {
     if (std::holds_alternative<StreamFailed>(event)) return fail(std::get<StreamFailed>(event).error);
-    if (std::holds_alternative<StreamDone>(event)) return finish("data: [DONE]\n\n");
-    if (auto usage = std::get_if<UsageReport>(&event); usage && !identity_.include_usage_in_stream) return;
+    if (std::holds_alternative<StreamDone>(event)) return finish(format_->stream_end());
     if (auto comment = std::get_if<UpstreamComment>(&event)) return send(":" + comment->text + "\n\n");
-    if (std::string bytes = formatter_.sse_chunk(event); !bytes.empty()) {
+    if (std::string bytes = format_->stream_event(event); !bytes.empty()) {
       data_sent_ = true;
       send(std::move(bytes));
     }
@@ -49,9 +68,7 @@ class SseWriter final : public CompletionWriter {
       finished_ = true;
       return channel_->send_reply(error_reply_with_route(error, identity_));
     }
-    // After the first byte, a failure must never look like a clean end: an in-band error, then [DONE].
-    send(sse_data(formatter_.error_chunk(error)));
-    finish("data: [DONE]\n\n");
+    finish(format_->stream_failure(error));
   }
 
   // Keep-alive comments have started the response but promised nothing: until a data chunk is out, a
@@ -80,7 +97,7 @@ class SseWriter final : public CompletionWriter {
 
   std::shared_ptr<ResponseChannel> channel_;
   const ResponseIdentity& identity_;
-  ChunkFormatter formatter_;
+  std::unique_ptr<AnswerFormat> format_;
   bool data_sent_ = false;
   bool finished_ = false;
 };
@@ -97,9 +114,11 @@ class JsonWriter final : public CompletionWriter {
     accumulator_.add(event);
     if (accumulator_.failure()) return fail(*accumulator_.failure());
     if (!accumulator_.done()) return;
+    Result<std::string> body = make_answer_format(identity_)->whole(accumulator_.completion());
+    if (!body) return fail(body.error());
     finished_ = true;
     HttpReply reply;
-    reply.body = ChunkFormatter(identity_).completion_text(accumulator_.completion());
+    reply.body = std::move(body).value();
     reply.headers = route_headers(identity_);
     channel_->send_reply(std::move(reply));
   }
@@ -327,9 +346,11 @@ json ChunkFormatter::error_chunk(const Error& error) const {
 }
 
 // What the client is billed: the route's usage and cost, plus what earlier attempts carried over.
-std::pair<UsageReport, double> ChunkFormatter::billed(const UsageReport& route_usage) const {
-  double cost = identity_.carried_cost_usd + (identity_.route ? identity_.route->cost_usd(route_usage) : 0.0);
-  return {identity_.carried_usage + route_usage, cost};
+std::pair<UsageReport, double> ChunkFormatter::billed(const UsageReport& route_usage) const { return billed_usage(identity_, route_usage); }
+
+std::pair<UsageReport, double> billed_usage(const ResponseIdentity& identity, const UsageReport& route_usage) {
+  double cost = identity.carried_cost_usd + (identity.route ? identity.route->cost_usd(route_usage) : 0.0);
+  return {identity.carried_usage + route_usage, cost};
 }
 
 json ChunkFormatter::usage(const UsageReport& route_usage) const {
@@ -367,6 +388,19 @@ json ChunkFormatter::completion(const Completion& completion) const {
 std::vector<std::pair<std::string, std::string>> route_headers(const ResponseIdentity& identity) {
   if (!identity.route) return {};
   return {{"x-modelgate-route", identity.route->name()}};
+}
+
+std::unique_ptr<AnswerFormat> make_answer_format(const ResponseIdentity& identity) {
+  switch (identity.api) {
+    case ClientApi::anthropic_messages: return make_anthropic_format(identity);
+    case ClientApi::openai_chat:
+    case ClientApi::openai_completions: break;
+  }
+  return std::make_unique<OpenAiFormat>(identity);
+}
+
+HttpReply error_reply_for(ClientApi api, const Error& error) {
+  return api == ClientApi::anthropic_messages ? anthropic_error_reply(error) : error_reply(error);
 }
 
 std::unique_ptr<CompletionWriter> make_sse_writer(std::shared_ptr<ResponseChannel> channel, const ResponseIdentity& identity) {

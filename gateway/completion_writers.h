@@ -1,5 +1,6 @@
-// The two writers of one event stream: SSE chunks (stream: true) or one JSON body (stream: false).
-// Both take the same ChatEvents; ChunkFormatter owns the OpenAI shapes both emit.
+// The two writers of one event stream: SSE events (stream: true) or one JSON body (stream: false).
+// Both take the same ChatEvents and leave the bytes to the client API's AnswerFormat: ChunkFormatter
+// owns the OpenAI shapes, gateway/anthropic_answer.cpp and gateway/responses_answer.cpp the others.
 #pragma once
 
 #include <cstdint>
@@ -16,9 +17,12 @@
 
 namespace mg::gateway {
 
-// Who is answering: fixed per request (id, created, flavor), updated per attempt (route).
+// The API a client spoke: the shapes of its answers and errors. Providers never see it.
+enum class ClientApi { openai_chat, openai_completions, anthropic_messages, openai_responses };
+
+// Who is answering: fixed per request (id, created, API), updated per attempt (route).
 struct ResponseIdentity {
-  std::string id;  // "chatcmpl-..." or "cmpl-..."
+  std::string id;  // "chatcmpl-...", "cmpl-...", "msg_..." or "resp_..."
   std::int64_t created = 0;
   ApiFlavor flavor = ApiFlavor::chat;
   bool include_usage_in_stream = false;
@@ -26,7 +30,12 @@ struct ResponseIdentity {
   // A resumed stream: what the earlier routes' parts of the answer cost, added to the usage reported.
   UsageReport carried_usage;
   double carried_cost_usd = 0;
+  ClientApi api = ClientApi::openai_chat;
 };
+
+// What the client is billed for a route's usage: it, plus what earlier routes of a resumed stream carried,
+// and the cost of both.
+std::pair<UsageReport, double> billed_usage(const ResponseIdentity& identity, const UsageReport& route_usage);
 
 // Builds the OpenAI JSON objects: stream chunks, final completions, usage and in-band errors.
 class ChunkFormatter {
@@ -66,6 +75,25 @@ class ChunkFormatter {
   const RouteTarget* tail_route_ = nullptr;
   std::optional<std::string> tail_;  // envelope_fields() of a chunk, for tail_route_
 };
+
+// One client API's bytes for an answer, streamed or whole. A format may keep state across a stream's
+// events (which blocks are open, what is still to come).
+class AnswerFormat {
+ public:
+  virtual ~AnswerFormat() = default;
+  // The SSE bytes for one event of the answer (not StreamDone, StreamFailed or UpstreamComment); '' when
+  // it has none, or none yet.
+  virtual std::string stream_event(const ChatEvent& event) = 0;
+  virtual std::string stream_end() = 0;                      // a complete stream's last bytes
+  virtual std::string stream_failure(const Error& error) = 0;  // a broken stream's last bytes: never a clean-looking end
+  virtual Result<std::string> whole(const Completion& completion) = 0;  // the body of a whole answer
+};
+
+// The format for identity.api; it reads `identity`, which must outlive it.
+std::unique_ptr<AnswerFormat> make_answer_format(const ResponseIdentity& identity);
+
+// An error answered before the first byte, in the API's own error shape.
+HttpReply error_reply_for(ClientApi api, const Error& error);
 
 class CompletionWriter {
  public:

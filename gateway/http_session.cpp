@@ -393,7 +393,7 @@ void HttpSession::dispatch_request() {
   view.path = std::string(target.substr(0, target.find('?')));
   if (view.path.size() < target.size()) view.query = std::string(target.substr(view.path.size() + 1));
   view.content_type = std::string(request[http::field::content_type]);
-  view.authorization = std::string(request[http::field::authorization]);
+  view.authorization = client_credential(request);
   view.body = std::move(request.body());
   view.request_id = request_id_;
   try {

@@ -110,7 +110,19 @@ std::optional<Error> request_framing_error(const http::fields& headers, unsigned
   if (auto error = transfer_encoding_error(headers, http_version)) return error;
   if (auto error = host_error(headers, http_version)) return error;
   if (headers.count(http::field::authorization) > 1) return bad_request("a request may carry only one Authorization header");
+  if (headers.count(kApiKeyHeader) > 1) return bad_request("a request may carry only one x-api-key header");
+  if (headers.count(http::field::authorization) && headers.count(kApiKeyHeader)) {
+    return bad_request("a request may carry an Authorization header or an x-api-key header, not both");
+  }
   return std::nullopt;
+}
+
+std::string client_credential(const http::fields& headers) {
+  auto authorization = headers.find(http::field::authorization);
+  if (authorization != headers.end()) return std::string(authorization->value());
+  auto api_key = headers.find(kApiKeyHeader);
+  if (api_key != headers.end()) return "Bearer " + std::string(api_key->value());
+  return {};
 }
 
 }  // namespace mg::gateway

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include <boost/beast/http/fields.hpp>
@@ -17,8 +18,15 @@ namespace mg::gateway {
 //  - RFC 9112 6.1/6.3: Transfer-Encoding must end in "chunked", and chunked is the only coding served;
 //    it may not come with a Content-Length, nor in an HTTP/1.0 request;
 //  - RFC 9112 3.2: an HTTP/1.1 request has exactly one Host, and any request at most one, with a valid value;
-//  - one Authorization only: which of two a hop would use is anybody's guess.
+//  - one credential only (one Authorization, or one x-api-key): which of two a hop would use is anybody's guess.
 std::optional<Error> request_framing_error(const boost::beast::http::fields& headers, unsigned http_version);
+
+// Anthropic's clients send their key in x-api-key.
+inline constexpr std::string_view kApiKeyHeader = "x-api-key";
+
+// The client's key as an Authorization value: the Authorization header, or "Bearer " and the x-api-key
+// header's value; '' for neither. A secret: never log it.
+std::string client_credential(const boost::beast::http::fields& headers);
 
 // The request target as a path and query: RFC 9112 3.2.2 has a server accept the absolute form
 // ("http://host/path?query") too.

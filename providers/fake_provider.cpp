@@ -66,18 +66,21 @@ std::string answer_text(const ChatRequest& request) {
   return "You said: " + last_user_text(request);
 }
 
-// Cuts the text at the first stop sequence; true when one was found.
-bool apply_stop(const ChatRequest& request, std::string& text) {
+// Cuts the text at the first stop sequence; returns the sequence, or '' when none was found.
+std::string apply_stop(const ChatRequest& request, std::string& text) {
   std::size_t cut = std::string::npos;
-  for (const std::string& stop : request.stop) cut = std::min(cut, text.find(stop));
-  if (cut == std::string::npos) return false;
-  text.resize(cut);
-  return true;
+  std::string found;
+  for (const std::string& stop : request.stop) {
+    std::size_t at = text.find(stop);
+    if (at < cut) cut = at, found = stop;
+  }
+  if (cut != std::string::npos) text.resize(cut);
+  return found;
 }
 
 std::int64_t append_text_choice(const ChatRequest& request, int choice, std::vector<ChatEvent>& events) {
   std::string text = answer_text(request);
-  apply_stop(request, text);
+  std::string stop_sequence = apply_stop(request, text);
   std::vector<std::string> tokens = split_tokens(text);
   FinishReason reason = FinishReason::stop;
   if (request.max_tokens && tokens.size() > static_cast<std::size_t>(*request.max_tokens)) {
@@ -85,7 +88,7 @@ std::int64_t append_text_choice(const ChatRequest& request, int choice, std::vec
     reason = FinishReason::length;
   }
   for (std::string& token : tokens) events.push_back(TextDelta{choice, std::move(token)});
-  events.push_back(ChoiceFinished{choice, reason, to_string(reason)});
+  events.push_back(ChoiceFinished{choice, reason, to_string(reason), reason == FinishReason::stop ? stop_sequence : std::string()});
   return static_cast<std::int64_t>(tokens.size());
 }
 

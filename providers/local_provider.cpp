@@ -196,24 +196,35 @@ std::vector<ModelOffer> LocalProvider::models() const {
   return {offer};
 }
 
-Result<std::shared_ptr<engine::ServingRequest>> LocalProvider::serving_request(const ChatRequest& request) const {
-  if (request.n != 1) return cannot_serve("it answers one choice at a time (n = 1)");
+// The prompt as the model reads it: the raw prompt's tokens, or the messages through the chat template.
+Result<std::vector<std::int32_t>> LocalProvider::prompt_tokens(const ChatRequest& request) const {
   const engine::Engine& engine = serving_->engine();
-  auto serving = std::make_shared<engine::ServingRequest>();
-  engine::GenerationRequest& generation = serving->generation;
   try {
-    if (request.flavor == ApiFlavor::completion) {
-      generation.prompt = engine.tokenizer().encode(request.prompt, true);
-    } else {
-      Result<engine::ChatConversation> conversation = conversation_from(request);
-      if (!conversation) return conversation.error();
-      generation.prompt = engine::build_mistral_prompt(engine.tokenizer(), template_, *conversation);
-    }
+    if (request.flavor == ApiFlavor::completion) return engine.tokenizer().encode(request.prompt, true);
+    Result<engine::ChatConversation> conversation = conversation_from(request);
+    if (!conversation) return conversation.error();
+    return engine::build_mistral_prompt(engine.tokenizer(), template_, *conversation);
   } catch (const std::invalid_argument& e) {  // what the chat template cannot express or refuses
     return Error::invalid_request(std::string("local engine: ") + e.what(), "messages");
   } catch (const std::length_error& e) {
     return Error::invalid_request(std::string("local engine: ") + e.what(), "messages");
   }
+}
+
+Result<std::int64_t> LocalProvider::count_prompt_tokens(const ChatRequest& request) const {
+  Result<std::vector<std::int32_t>> tokens = prompt_tokens(request);
+  if (!tokens) return tokens.error();
+  return static_cast<std::int64_t>(tokens->size());
+}
+
+Result<std::shared_ptr<engine::ServingRequest>> LocalProvider::serving_request(const ChatRequest& request) const {
+  if (request.n != 1) return cannot_serve("it answers one choice at a time (n = 1)");
+  const engine::Engine& engine = serving_->engine();
+  auto serving = std::make_shared<engine::ServingRequest>();
+  engine::GenerationRequest& generation = serving->generation;
+  Result<std::vector<std::int32_t>> prompt = prompt_tokens(request);
+  if (!prompt) return prompt.error();
+  generation.prompt = std::move(prompt).value();
   try {
     serving->constraint = constraint_for(request);
   } catch (const std::invalid_argument& e) {  // a schema it cannot enforce: never answered unconstrained

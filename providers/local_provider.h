@@ -25,7 +25,7 @@ struct LocalProviderOptions {
   bool demo = false;  // the synthetic demo model: its answers are noise, and /v1/models says so
 };
 
-class LocalProvider final : public Provider {
+class LocalProvider final : public Provider, public TokenCounter {
  public:
   static constexpr const char* kDemoModelId = "modelgate-demo";
 
@@ -42,12 +42,15 @@ class LocalProvider final : public Provider {
   void chat_stream(std::shared_ptr<const ChatRequest> request, const std::string& model_id, const RequestContext& context,
                    EventSink sink) override;
 
+  Result<std::int64_t> count_prompt_tokens(const ChatRequest& request) const override;
+
   engine::ServingEngine& serving() { return *serving_; }
   const engine::ServingEngine& serving() const { return *serving_; }
   bool is_demo() const { return options_.demo; }
   engine::MistralTemplateVersion template_version() const { return template_; }
 
  private:
+  Result<std::vector<std::int32_t>> prompt_tokens(const ChatRequest& request) const;
   Result<std::shared_ptr<engine::ServingRequest>> serving_request(const ChatRequest& request) const;
   std::unique_ptr<engine::TokenConstraint> constraint_for(const ChatRequest& request) const;
 

@@ -68,4 +68,12 @@ class Provider {
             std::function<void(Result<Completion>)> on_complete);
 };
 
+// A capability some providers add: the exact prompt token count of a request, from the model's own
+// tokenizer and chat template (what its usage will report).
+class TokenCounter {
+ public:
+  virtual ~TokenCounter() = default;
+  virtual Result<std::int64_t> count_prompt_tokens(const ChatRequest& request) const = 0;
+};
+
 }  // namespace mg

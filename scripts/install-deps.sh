@@ -24,7 +24,7 @@ sudo_cmd=()
 debian_packages=(
   build-essential cmake ninja-build pkg-config ca-certificates openssl git
   postgresql libpq-dev redis-server libhiredis-dev haproxy  # the PostgreSQL backend; the replicas' shared state and load balancer
-  libboost1.81-dev libssl-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libjemalloc-dev
+  libboost1.81-dev libssl-dev nlohmann-json3-dev libsimdjson-dev libsqlite3-dev sqlite3 libjemalloc-dev
   googletest libgtest-dev libbenchmark-dev
   python3-minimal python3-sentencepiece python3-numpy python3-jsonschema
   clang-14 libclang-rt-14-dev llvm-14  # the fuzz preset: clang, the libFuzzer and sanitizer runtimes, llvm-symbolizer

@@ -1,0 +1,55 @@
+// Typed, path-aware reading of untrusted JSON with simdjson's On-Demand API, for the request parsers of
+// the newer client APIs (formats/anthropic_messages_parse.cpp, formats/openai_responses_parse.cpp). A
+// parser walks each object's fields once, in the client's order, and reads every value it meets: a value
+// it does not model is still read whole (as_dom), so nothing in the document escapes validation.
+// Violations are thrown as SchemaViolation (json_object_reader.h) and simdjson_error, and caught by
+// parse_with_ondemand() alone; neither crosses an API boundary.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+#include <simdjson.h>
+
+#include "core/json_object_reader.h"
+#include "core/result.h"
+
+namespace mg::ondemand {
+
+using Value = simdjson::ondemand::value;
+
+struct Limits {
+  std::size_t max_depth = 64;
+  std::size_t max_body_bytes = 64u << 20;
+};
+
+// Parses `body` and hands its root value to `read_root`, which throws on a violation. Syntax errors,
+// trailing bytes, nesting past max_depth and invalid UTF-8 come back as 400 errors naming what was wrong.
+Status parse_with_ondemand(std::string_view body, const Limits& limits, const std::function<void(Value)>& read_root);
+
+bool is_null(Value& value);
+// The JSON type's name, for errors: "string", "number", "object", ...
+const char* type_name(Value& value);
+[[noreturn]] void wrong_type(const std::string& path, const char* expected, Value& got);
+
+std::string string(Value value, const std::string& path);
+bool boolean(Value value, const std::string& path);
+double number(Value value, const std::string& path, double min, double max);
+std::int64_t integer(Value value, const std::string& path, std::int64_t min, std::int64_t max);
+// The whole value as a DOM: JSON schemas, tool inputs, and what a parser passes on without modelling.
+nlohmann::json as_dom(Value value);
+
+// Calls `on_field(key, value, path)` for each member of an object, in order.
+void for_each_field(Value value, const std::string& path,
+                    const std::function<void(std::string_view key, Value field, const std::string& field_path)>& on_field);
+// Calls `on_element(value, path)` for each element of an array, in order.
+void for_each_element(Value value, const std::string& path, const std::function<void(Value element, const std::string& element_path)>& on_element);
+
+inline std::string field_path(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+}  // namespace mg::ondemand

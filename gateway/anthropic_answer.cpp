@@ -1,0 +1,180 @@
+#include "gateway/anthropic_answer.h"
+
+#include "gateway/http_exchange.h"
+
+namespace mg::gateway {
+namespace {
+
+using nlohmann::json;
+
+// Anthropic's error types, by status (its API reference's "HTTP errors").
+const char* anthropic_error_type(int status) {
+  switch (status) {
+    case 400: case 415: case 422: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 402: return "billing_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 503: case 529: return "overloaded_error";
+    case 504: return "timeout_error";
+    default: return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
+  }
+}
+
+json error_body(const Error& error) {
+  return {{"type", "error"}, {"error", {{"type", anthropic_error_type(error.http_status)}, {"message", error.message}}}};
+}
+
+std::string sse_event(const char* name, const json& data) { return std::string("event: ") + name + "\ndata: " + to_json_text(data) + "\n\n"; }
+
+const char* stop_reason(FinishReason reason, const std::string& stop_sequence) {
+  switch (reason) {
+    case FinishReason::length: return "max_tokens";
+    case FinishReason::tool_calls: return "tool_use";
+    case FinishReason::content_filter: return "refusal";
+    case FinishReason::stop:
+    case FinishReason::error: break;
+  }
+  return stop_sequence.empty() ? "end_turn" : "stop_sequence";
+}
+
+json stop_sequence_json(const std::string& stop_sequence) { return stop_sequence.empty() ? json(nullptr) : json(stop_sequence); }
+
+// Anthropic counts cached prompt tokens apart from input_tokens; OpenAI's prompt_tokens include them.
+json usage_json(const ResponseIdentity& identity, const UsageReport& route_usage) {
+  auto [usage, cost] = billed_usage(identity, route_usage);
+  return {{"input_tokens", usage.prompt_tokens - usage.cached_prompt_tokens},
+          {"output_tokens", usage.completion_tokens},
+          {"cache_read_input_tokens", usage.cached_prompt_tokens},
+          {"cache_creation_input_tokens", usage.cache_write_prompt_tokens},
+          {"cost", cost}};
+}
+
+std::string model_of(const ResponseIdentity& identity) { return identity.route ? identity.route->entry->model_id : ""; }
+
+// The tool call's arguments as the object Anthropic's `input` is; a route whose arguments are no JSON
+// object gets the answer refused rather than the call changed.
+Result<json> tool_input(const ToolCall& call) {
+  json input = json::parse(call.arguments.empty() ? "{}" : call.arguments, nullptr, false);
+  if (input.is_object()) return input;
+  return Error::upstream("the route answered a call of tool '" + call.name + "' whose arguments are not a JSON object", FailureClass::transient);
+}
+
+class AnthropicFormat final : public AnswerFormat {
+ public:
+  explicit AnthropicFormat(const ResponseIdentity& identity) : identity_(identity) {}
+
+  std::string stream_event(const ChatEvent& event) override {
+    std::string out;
+    if (auto text = std::get_if<TextDelta>(&event); text && text->choice == 0 && !text->text.empty()) {
+      if (open_ != Open::text) open_block(out, Open::text, {{"type", "text"}, {"text", ""}});
+      out += sse_event("content_block_delta", {{"type", "content_block_delta"}, {"index", block_index_},
+                                               {"delta", {{"type", "text_delta"}, {"text", text->text}}}});
+    } else if (auto call = std::get_if<ToolCallDelta>(&event); call && call->choice == 0) {
+      if (open_ != Open::tool || call->index != tool_index_) open_tool_block(out, *call);
+      if (!call->arguments.empty()) {
+        out += sse_event("content_block_delta", {{"type", "content_block_delta"}, {"index", block_index_},
+                                                 {"delta", {{"type", "input_json_delta"}, {"partial_json", call->arguments}}}});
+      }
+    } else if (auto finished = std::get_if<ChoiceFinished>(&event); finished && finished->choice == 0) {
+      close_block(out);
+      reason_ = finished->reason;
+      stop_sequence_ = finished->stop_sequence;
+    } else if (auto usage = std::get_if<UsageReport>(&event)) {
+      usage_ = *usage;
+    }
+    return out;
+  }
+
+  std::string stream_end() override {
+    std::string out;
+    start(out);
+    close_block(out);
+    out += sse_event("message_delta", {{"type", "message_delta"},
+                                       {"delta", {{"stop_reason", stop_reason(reason_, stop_sequence_)}, {"stop_sequence", stop_sequence_json(stop_sequence_)}}},
+                                       {"usage", usage_json(identity_, usage_)}});
+    out += sse_event("message_stop", {{"type", "message_stop"}});
+    return out;
+  }
+
+  std::string stream_failure(const Error& error) override { return sse_event("error", error_body(error)); }
+
+  Result<std::string> whole(const Completion& completion) override {
+    json content = json::array();
+    ChoiceResult first = completion.choices.empty() ? ChoiceResult{} : completion.choices.front();
+    if (!first.text.empty()) content.push_back({{"type", "text"}, {"text", first.text}});
+    for (const ToolCall& call : first.tool_calls) {
+      Result<json> input = tool_input(call);
+      if (!input) return input.error();
+      content.push_back({{"type", "tool_use"}, {"id", tool_use_id(call.id)}, {"name", call.name}, {"input", std::move(input).value()}});
+    }
+    json message = message_json(std::move(content));
+    message["stop_reason"] = stop_reason(first.finish_reason.value_or(FinishReason::stop), first.stop_sequence);
+    message["stop_sequence"] = stop_sequence_json(first.stop_sequence);
+    message["usage"] = usage_json(identity_, completion.usage.value_or(UsageReport{}));
+    return to_json_text(message);
+  }
+
+ private:
+  enum class Open { none, text, tool };
+
+  json message_json(json content) const {
+    return {{"id", identity_.id}, {"type", "message"}, {"role", "assistant"}, {"model", model_of(identity_)}, {"content", std::move(content)},
+            {"stop_reason", nullptr}, {"stop_sequence", nullptr}};
+  }
+
+  // message_start, once, before the first block.
+  void start(std::string& out) {
+    if (started_) return;
+    started_ = true;
+    json message = message_json(json::array());
+    message["usage"] = {{"input_tokens", 0}, {"output_tokens", 0}};  // the real counts come with message_delta
+    out += sse_event("message_start", {{"type", "message_start"}, {"message", std::move(message)}});
+  }
+
+  void open_block(std::string& out, Open kind, json block) {
+    start(out);
+    close_block(out);
+    ++block_index_;
+    open_ = kind;
+    out += sse_event("content_block_start", {{"type", "content_block_start"}, {"index", block_index_}, {"content_block", std::move(block)}});
+    if (block_index_ == 0) out += sse_event("ping", {{"type", "ping"}});
+  }
+
+  void open_tool_block(std::string& out, const ToolCallDelta& call) {
+    tool_index_ = call.index;
+    open_block(out, Open::tool, {{"type", "tool_use"}, {"id", tool_use_id(call.id)}, {"name", call.name}, {"input", json::object()}});
+  }
+
+  void close_block(std::string& out) {
+    if (open_ == Open::none) return;
+    out += sse_event("content_block_stop", {{"type", "content_block_stop"}, {"index", block_index_}});
+    open_ = Open::none;
+  }
+
+  // Every tool_use block has an id, as Anthropic's clients expect; a route that gave none gets one.
+  std::string tool_use_id(const std::string& id) const { return id.empty() ? "toolu_" + identity_.id + "_" + std::to_string(block_index_ + 1) : id; }
+
+  const ResponseIdentity& identity_;
+  bool started_ = false;
+  Open open_ = Open::none;
+  int block_index_ = -1;
+  int tool_index_ = -1;
+  FinishReason reason_ = FinishReason::stop;
+  std::string stop_sequence_;
+  UsageReport usage_;
+};
+
+}  // namespace
+
+std::unique_ptr<AnswerFormat> make_anthropic_format(const ResponseIdentity& identity) { return std::make_unique<AnthropicFormat>(identity); }
+
+HttpReply anthropic_error_reply(const Error& error) {
+  HttpReply reply = error_reply(error);  // the status and Retry-After
+  reply.body = to_json_text(error_body(error));
+  return reply;
+}
+
+}  // namespace mg::gateway

@@ -1,0 +1,116 @@
+// An OpenAI-compatible upstream on loopback for the end-to-end tests of the gateway's other client APIs
+// (Anthropic Messages, OpenAI Responses, embeddings): whatever API the client spoke, the gateway calls
+// this with OpenAI's chat completions and embeddings, over real HTTP. It records what it was sent.
+//
+// Models:
+//   mock-chat    answers "Hello from the mock upstream" (5 tokens), or calls the first tool when tools
+//                are given and the last message is not a tool result, or repeats a tool result;
+//   mock-broken  streams one chunk of text, then drops the connection;
+//   mock-embed   (embeddings) one vector of 4 numbers per input, 3 prompt tokens per input.
+
+import { execFileSync } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import path from 'node:path';
+
+import { MODELGATE_BIN } from './gateway_process.mjs';
+
+export const MOCK_USAGE = { prompt_tokens: 11, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 4 } };
+export const MOCK_TEXT = 'Hello from the mock upstream';
+export const MOCK_PRICES = { input: 1.0, output: 2.0 };  // USD per million tokens, in the catalogue below
+
+function chatAnswer(request) {
+  const last = request.messages.at(-1);
+  if (last.role === 'tool') return { text: `The tool said: ${last.content}`, finish: 'stop' };
+  if (request.tools?.length && request.tool_choice !== 'none') {
+    return { call: { id: 'call_mock_1', name: request.tools[0].function.name, arguments: '{"city":"Paris"}' }, finish: 'tool_calls' };
+  }
+  return { text: MOCK_TEXT, finish: 'stop' };
+}
+
+function chunk(model, delta, finish = null, extra = {}) {
+  return `data: ${JSON.stringify({ id: 'chatcmpl-mock', object: 'chat.completion.chunk', created: 1, model,
+                                   choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
+}
+
+function streamAnswer(res, request, answer) {
+  res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+  const { model } = request;
+  if (answer.call) {
+    const { id, name, arguments: args } = answer.call;
+    res.write(chunk(model, { role: 'assistant', tool_calls: [{ index: 0, id, type: 'function', function: { name, arguments: '' } }] }));
+    res.write(chunk(model, { tool_calls: [{ index: 0, function: { arguments: args.slice(0, 8) } }] }));
+    res.write(chunk(model, { tool_calls: [{ index: 0, function: { arguments: args.slice(8) } }] }));
+  } else {
+    const words = answer.text.split(/(?= )/);
+    words.forEach((word, i) => res.write(chunk(model, i === 0 ? { role: 'assistant', content: word } : { content: word })));
+  }
+  res.write(chunk(model, {}, answer.finish));
+  res.write(`data: ${JSON.stringify({ id: 'chatcmpl-mock', object: 'chat.completion.chunk', created: 1, model, choices: [], usage: MOCK_USAGE })}\n\n`);
+  res.end('data: [DONE]\n\n');
+}
+
+function wholeAnswer(res, request, answer) {
+  const message = answer.call
+    ? { role: 'assistant', content: null, tool_calls: [{ id: answer.call.id, type: 'function', function: { name: answer.call.name, arguments: answer.call.arguments } }] }
+    : { role: 'assistant', content: answer.text };
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify({ id: 'chatcmpl-mock', object: 'chat.completion', created: 1, model: request.model,
+                           choices: [{ index: 0, message, finish_reason: answer.finish }], usage: MOCK_USAGE }));
+}
+
+function embeddings(res, request) {
+  const inputs = Array.isArray(request.input) ? request.input : [request.input];
+  const data = inputs.map((_, i) => ({ object: 'embedding', index: i, embedding: [0.5, -0.25, 0.125 * (i + 1), 1] }));
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  res.end(JSON.stringify({ object: 'list', model: request.model, data, usage: { prompt_tokens: 3 * inputs.length, total_tokens: 3 * inputs.length } }));
+}
+
+/** Starts the mock; resolves with {server, port, requests} once it listens. */
+export async function startMockUpstream() {
+  const requests = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (data) => { body += data; });
+    req.on('end', () => {
+      const request = JSON.parse(body);
+      requests.push({ path: req.url, body: request });
+      if (req.url.endsWith('/embeddings')) return embeddings(res, request);
+      if (request.model === 'mock-broken') {
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+        res.write(chunk(request.model, { role: 'assistant', content: 'Half an answer' }));
+        return setTimeout(() => res.socket.destroy(), 50);
+      }
+      const answer = chatAnswer(request);
+      return request.stream ? streamAnswer(res, request, answer) : wholeAnswer(res, request, answer);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: server.address().port, requests };
+}
+
+const CSV_HEADER = 'model,provider,upstream_model,usd_per_mtok_input,usd_per_mtok_output,context_length,quantization,' +
+                   'published_ttft_ms,published_throughput_tok_s,supports_tools,supports_json,enabled,base_url,api_key_env';
+
+/** Imports routes to the mock (provider "mockup") for `models` into the gateway's database. */
+export async function importMockRoutes({ dir, db }, port, models = ['mock-chat', 'mock-broken']) {
+  const rows = models.map((model) => `${model},mockup,${model},${MOCK_PRICES.input},${MOCK_PRICES.output},32768,,,,true,true,true,http://127.0.0.1:${port}/v1,`);
+  await writeFile(path.join(dir, 'mock-routes.csv'), [CSV_HEADER, ...rows].join('\n') + '\n');
+  execFileSync(MODELGATE_BIN, ['catalogue', '--db', db, 'import', path.join(dir, 'mock-routes.csv')]);
+}
+
+/** Creates a client key in the gateway's database; returns the key. */
+export function createClientKey(db, name = 'e2e') {
+  const created = execFileSync(MODELGATE_BIN, ['keys', '--db', db, 'create', '--name', name], { encoding: 'utf8' });
+  return created.trim().split('\n')[1];
+}
+
+/** The ledger's rows, read with Python's sqlite3. */
+export function ledgerRows(db) {
+  const columns = ['request_id', 'route', 'status', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'error_code', 'api_key_id'];
+  const script = `
+import json, sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute("select ${columns.join(', ')} from usage_ledger order by rowid").fetchall()
+print(json.dumps([dict(zip(${JSON.stringify(columns)}, r)) for r in rows]))`;
+  return JSON.parse(execFileSync('/usr/bin/python3', ['-c', script, db], { encoding: 'utf8' }));
+}
