@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <limits>
 
-#include "core/json_ondemand.h"
 #include "formats/anthropic_messages.h"
+#include "formats/ondemand_request.h"
 
 namespace mg {
 namespace {
@@ -175,7 +175,7 @@ Tool parse_tool(od::Value value, const std::string& path) {
       od::as_dom(field);  // cache_control and the like: read, not passed on
     }
   });
-  if (!is_valid_function_name(tool.name)) violate(path + ".name", "must be 1 to 64 characters of a-z, A-Z, 0-9, _ and -; got \"" + tool.name + "\"");
+  check_function_name(tool.name, path + ".name");
   if (!has_schema) violate(path + ".input_schema", "is required");
   return tool;
 }
@@ -205,11 +205,7 @@ void check_request(ChatRequest& request, AnthropicBody kind, bool has_messages, 
   if (request.messages.empty() || (request.messages.size() == 1 && request.messages[0].role == Role::system)) {
     violate("messages", "must contain at least one message");
   }
-  if (request.tool_choice && request.tool_choice->mode == ToolChoice::Mode::function) {
-    bool known = std::any_of(request.tools.begin(), request.tools.end(), [&](const Tool& tool) { return tool.name == request.tool_choice->function_name; });
-    if (!known) violate("tool_choice.name", "names no tool in 'tools'; got \"" + request.tool_choice->function_name + "\"");
-  }
-  if (request.tool_choice && request.tool_choice->mode == ToolChoice::Mode::required && request.tools.empty()) violate("tool_choice", "requires 'tools'");
+  check_tool_choice(request.tool_choice, request.tools, "tool_choice.name");
 }
 
 class RequestReader {
@@ -287,11 +283,7 @@ class RequestReader {
 
 Result<ChatRequest> parse_anthropic_messages(std::string_view body, AnthropicBody kind, const JsonLimits& limits) {
   RequestReader reader(kind);
-  od::Limits od_limits;
-  od_limits.max_depth = limits.max_depth;
-  Status read = od::parse_with_ondemand(body, od_limits, [&](od::Value root) { reader.read(root); });
-  if (!read) return read.error();
-  return reader.take();
+  return read_ondemand_request(body, limits, reader);
 }
 
 }  // namespace mg

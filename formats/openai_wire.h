@@ -33,8 +33,11 @@ Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimi
 void read_gateway_extensions(const nlohmann::json& fields, ChatRequest& request);
 inline bool is_gateway_extension(std::string_view key) { return key == "models" || key == "provider" || key == "modelgate"; }
 
-// True for a function (tool) name every API accepts: 1 to 64 of a-z, A-Z, 0-9, '_' and '-'.
-bool is_valid_function_name(const std::string& name);
+// Every API's rules for tools, thrown as SchemaViolation naming `path`: a function name is 1 to 64 of
+// a-z, A-Z, 0-9, '_' and '-'; a tool_choice names a function among the tools, and one that requires a
+// call comes with tools.
+void check_function_name(const std::string& name, const std::string& path);
+void check_tool_choice(const std::optional<ToolChoice>& choice, const std::vector<Tool>& tools, const std::string& name_path);
 
 // The request as OpenAI-compatible JSON (chat shape for chat, completion shape for completion).
 nlohmann::json to_openai_json(const ChatRequest& request);

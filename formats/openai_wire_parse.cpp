@@ -167,9 +167,7 @@ Tool parse_tool(const json& value, const std::string& path) {
   tool.type = reader.one_of("type", std::array{"function"}).value_or("function");
   ObjectReader function(reader.require("function"), reader.path_of("function"));
   tool.name = function.required_string("name");
-  if (!is_valid_function_name(tool.name)) {
-    violate(function.path_of("name"), "must be 1 to 64 characters of a-z, A-Z, 0-9, _ and -; got \"" + tool.name + "\"");
-  }
+  check_function_name(tool.name, function.path_of("name"));
   tool.description = function.string("description").value_or("");
   if (const json* parameters = function.find("parameters")) {
     if (!parameters->is_object()) wrong_type(function.path_of("parameters"), "a JSON Schema object", *parameters);
@@ -201,12 +199,8 @@ std::optional<ToolChoice> parse_tool_choice(ObjectReader& body, const std::vecto
     ObjectReader function(reader.require("function"), "tool_choice.function");
     out.mode = ToolChoice::Mode::function;
     out.function_name = function.required_string("name");
-    bool known = std::any_of(tools.begin(), tools.end(), [&](const Tool& tool) { return tool.name == out.function_name; });
-    if (!known) violate("tool_choice.function.name", "names no function in 'tools'; got \"" + out.function_name + "\"");
   }
-  if (out.mode != ToolChoice::Mode::none && out.mode != ToolChoice::Mode::automatic && tools.empty()) {
-    violate("tool_choice", "requires 'tools'");
-  }
+  check_tool_choice(out, tools, "tool_choice.function.name");
   return out;
 }
 
@@ -364,9 +358,19 @@ Status check_nesting_depth(std::string_view text, std::size_t max_depth) {
 
 }  // namespace
 
-bool is_valid_function_name(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
+void check_function_name(const std::string& name, const std::string& path) {
+  bool valid = !name.empty() && name.size() <= 64 &&
+               std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
+  if (!valid) violate(path, "must be 1 to 64 characters of a-z, A-Z, 0-9, _ and -; got \"" + name + "\"");
+}
+
+void check_tool_choice(const std::optional<ToolChoice>& choice, const std::vector<Tool>& tools, const std::string& name_path) {
+  if (!choice) return;
+  if (choice->mode == ToolChoice::Mode::function) {
+    bool known = std::any_of(tools.begin(), tools.end(), [&](const Tool& tool) { return tool.name == choice->function_name; });
+    if (!known) violate(name_path, "names no function in 'tools'; got \"" + choice->function_name + "\"");
+  }
+  if (choice->mode != ToolChoice::Mode::none && choice->mode != ToolChoice::Mode::automatic && tools.empty()) violate("tool_choice", "requires 'tools'");
 }
 
 void read_gateway_extensions(const json& fields, ChatRequest& request) {

@@ -1,6 +1,7 @@
 #include "gateway/anthropic_answer.h"
 
 #include "gateway/http_exchange.h"
+#include "gateway/segmented_answer.h"
 
 namespace mg::gateway {
 namespace {
@@ -62,38 +63,16 @@ Result<json> tool_input(const ToolCall& call) {
   return Error::upstream("the route answered a call of tool '" + call.name + "' whose arguments are not a JSON object", FailureClass::transient);
 }
 
-class AnthropicFormat final : public AnswerFormat {
+class AnthropicFormat final : public SegmentedAnswerFormat {
  public:
   explicit AnthropicFormat(const ResponseIdentity& identity) : identity_(identity) {}
-
-  std::string stream_event(const ChatEvent& event) override {
-    std::string out;
-    if (auto text = std::get_if<TextDelta>(&event); text && text->choice == 0 && !text->text.empty()) {
-      if (open_ != Open::text) open_block(out, Open::text, {{"type", "text"}, {"text", ""}});
-      out += sse_event("content_block_delta", {{"type", "content_block_delta"}, {"index", block_index_},
-                                               {"delta", {{"type", "text_delta"}, {"text", text->text}}}});
-    } else if (auto call = std::get_if<ToolCallDelta>(&event); call && call->choice == 0) {
-      if (open_ != Open::tool || call->index != tool_index_) open_tool_block(out, *call);
-      if (!call->arguments.empty()) {
-        out += sse_event("content_block_delta", {{"type", "content_block_delta"}, {"index", block_index_},
-                                                 {"delta", {{"type", "input_json_delta"}, {"partial_json", call->arguments}}}});
-      }
-    } else if (auto finished = std::get_if<ChoiceFinished>(&event); finished && finished->choice == 0) {
-      close_block(out);
-      reason_ = finished->reason;
-      stop_sequence_ = finished->stop_sequence;
-    } else if (auto usage = std::get_if<UsageReport>(&event)) {
-      usage_ = *usage;
-    }
-    return out;
-  }
 
   std::string stream_end() override {
     std::string out;
     start(out);
-    close_block(out);
+    close_segment(out);
     out += sse_event("message_delta", {{"type", "message_delta"},
-                                       {"delta", {{"stop_reason", stop_reason(reason_, stop_sequence_)}, {"stop_sequence", stop_sequence_json(stop_sequence_)}}},
+                                       {"delta", {{"stop_reason", stop_reason(finish_.reason, finish_.stop_sequence)}, {"stop_sequence", stop_sequence_json(finish_.stop_sequence)}}},
                                        {"usage", usage_json(identity_, usage_)}});
     out += sse_event("message_stop", {{"type", "message_stop"}});
     return out;
@@ -120,6 +99,18 @@ class AnthropicFormat final : public AnswerFormat {
  private:
   enum class Open { none, text, tool };
 
+  void add_text(std::string& out, const std::string& text) override {
+    if (open_ != Open::text) open_block(out, Open::text, {{"type", "text"}, {"text", ""}});
+    out += sse_event("content_block_delta", {{"type", "content_block_delta"}, {"index", block_index_}, {"delta", {{"type", "text_delta"}, {"text", text}}}});
+  }
+
+  void add_tool_call(std::string& out, const ToolCallDelta& call) override {
+    if (open_ != Open::tool || call.index != tool_index_) open_tool_block(out, call);
+    if (call.arguments.empty()) return;
+    out += sse_event("content_block_delta", {{"type", "content_block_delta"}, {"index", block_index_},
+                                             {"delta", {{"type", "input_json_delta"}, {"partial_json", call.arguments}}}});
+  }
+
   json message_json(json content) const {
     return {{"id", identity_.id}, {"type", "message"}, {"role", "assistant"}, {"model", model_of(identity_)}, {"content", std::move(content)},
             {"stop_reason", nullptr}, {"stop_sequence", nullptr}};
@@ -136,7 +127,7 @@ class AnthropicFormat final : public AnswerFormat {
 
   void open_block(std::string& out, Open kind, json block) {
     start(out);
-    close_block(out);
+    close_segment(out);
     ++block_index_;
     open_ = kind;
     out += sse_event("content_block_start", {{"type", "content_block_start"}, {"index", block_index_}, {"content_block", std::move(block)}});
@@ -148,7 +139,7 @@ class AnthropicFormat final : public AnswerFormat {
     open_block(out, Open::tool, {{"type", "tool_use"}, {"id", tool_use_id(call.id)}, {"name", call.name}, {"input", json::object()}});
   }
 
-  void close_block(std::string& out) {
+  void close_segment(std::string& out) override {
     if (open_ == Open::none) return;
     out += sse_event("content_block_stop", {{"type", "content_block_stop"}, {"index", block_index_}});
     open_ = Open::none;
@@ -162,9 +153,6 @@ class AnthropicFormat final : public AnswerFormat {
   Open open_ = Open::none;
   int block_index_ = -1;
   int tool_index_ = -1;
-  FinishReason reason_ = FinishReason::stop;
-  std::string stop_sequence_;
-  UsageReport usage_;
 };
 
 }  // namespace

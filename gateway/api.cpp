@@ -7,6 +7,7 @@
 #include "gateway/chat_exchange.h"
 #include "gateway/router.h"
 #include "formats/anthropic_messages.h"
+#include "formats/openai_responses.h"
 #include "formats/openai_wire.h"
 #include "gateway/anthropic_answer.h"
 
@@ -21,7 +22,7 @@ struct Endpoint {
 
 constexpr std::array kEndpoints{
     Endpoint{"/v1/chat/completions", "POST"}, Endpoint{"/v1/completions", "POST"}, Endpoint{"/v1/messages", "POST"},
-    Endpoint{"/v1/messages/count_tokens", "POST"}, Endpoint{"/v1/models", "GET"},
+    Endpoint{"/v1/messages/count_tokens", "POST"}, Endpoint{"/v1/responses", "POST"}, Endpoint{"/v1/models", "GET"},
     Endpoint{"/v1/usage", "GET"},             Endpoint{"/health", "GET"},         Endpoint{"/ready", "GET"},
     Endpoint{"/metrics", "GET"},              Endpoint{"/dashboard", "GET"},      Endpoint{"/dashboard/data", "GET"},
     Endpoint{"/admin/keys", "GET, POST"},     Endpoint{"/admin/keys", "DELETE", true},
@@ -58,7 +59,7 @@ HttpReply method_not_allowed(const HttpRequest& request, std::string_view allowe
 
 HttpReply unknown_path(const HttpRequest& request) {
   return error_reply(Error::not_found("No endpoint " + request.method + " " + request.path +
-                                          "; this gateway serves /v1/chat/completions, /v1/completions, /v1/messages and /v1/models",
+                                          "; this gateway serves /v1/chat/completions, /v1/completions, /v1/messages, /v1/responses and /v1/models",
                                       "unknown_url"));
 }
 
@@ -103,6 +104,7 @@ std::optional<ClientApi> completion_api(std::string_view path) {
   if (path == "/v1/chat/completions") return ClientApi::openai_chat;
   if (path == "/v1/completions") return ClientApi::openai_completions;
   if (path == "/v1/messages") return ClientApi::anthropic_messages;
+  if (path == "/v1/responses") return ClientApi::openai_responses;
   return std::nullopt;
 }
 
@@ -113,9 +115,11 @@ Result<ChatRequest> parse_completion_request(ClientApi api, std::string_view bod
     case ClientApi::anthropic_messages:
       parsed_bytes = body.size();  // read On-Demand: no DOM; the typed request holds about the body's strings
       return parse_anthropic_messages(body, AnthropicBody::message, limits);
+    case ClientApi::openai_responses:
+      parsed_bytes = body.size();
+      return parse_openai_responses(body, limits);
     case ClientApi::openai_completions: return parse_chat_request(body, ApiFlavor::completion, limits, &parsed_bytes);
-    case ClientApi::openai_chat:
-    case ClientApi::openai_responses: break;
+    case ClientApi::openai_chat: break;
   }
   return parse_chat_request(body, ApiFlavor::chat, limits, &parsed_bytes);
 }

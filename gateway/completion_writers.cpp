@@ -2,6 +2,7 @@
 
 #include "core/json_text.h"
 #include "gateway/anthropic_answer.h"
+#include "gateway/responses_answer.h"
 
 namespace mg::gateway {
 namespace {
@@ -393,6 +394,7 @@ std::vector<std::pair<std::string, std::string>> route_headers(const ResponseIde
 std::unique_ptr<AnswerFormat> make_answer_format(const ResponseIdentity& identity) {
   switch (identity.api) {
     case ClientApi::anthropic_messages: return make_anthropic_format(identity);
+    case ClientApi::openai_responses: return make_responses_format(identity);
     case ClientApi::openai_chat:
     case ClientApi::openai_completions: break;
   }

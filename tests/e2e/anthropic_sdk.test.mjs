@@ -8,12 +8,10 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
 
-import { MODELGATE_BIN, cleanupGateway, registerSecret, startGateway, stopGateway } from './gateway_process.mjs';
+import { startV3LocalGateway } from './chat_helpers.mjs';
+import { cleanupGateway, registerSecret, startGateway, stopGateway } from './gateway_process.mjs';
 import { MOCK_PRICES, MOCK_TEXT, MOCK_USAGE, createClientKey, importMockRoutes, ledgerRows, startMockUpstream } from './mock_upstream.mjs';
 
 const WEATHER_TOOL = {
@@ -195,16 +193,11 @@ describe('Anthropic Messages on a remote route', () => {
 });
 
 describe('Anthropic Messages on the local engine (v3 vocabulary)', () => {
-  const V3_VOCAB = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'local_engine', 'data', 'mistral_tokenizer',
-                             'mistral_instruct_tokenizer_240323.model.v3');
   let gateway;
   let client;
 
   before(async () => {
-    const prepare = async ({ dir }) => {
-      execFileSync(MODELGATE_BIN, ['synth-model', '--shape', 'tiny-mistral', '--type', 'Q8_0', '--vocab', V3_VOCAB, '--out', path.join(dir, 'v3.gguf')]);
-    };
-    gateway = await startGateway(({ dir }) => ({ local: { model: path.join(dir, 'v3.gguf'), model_id: 'tiny-v3', threads: 1 } }), { beforeStart: prepare });
+    gateway = await startV3LocalGateway();
     client = new Anthropic({ apiKey: 'unused', baseURL: `http://127.0.0.1:${gateway.port}`, maxRetries: 0 });
   });
 

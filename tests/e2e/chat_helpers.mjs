@@ -1,4 +1,22 @@
-// Helpers for reading chat answers that more than one end-to-end test file needs.
+// Helpers that more than one end-to-end test file needs: reading chat answers, and a gateway whose local
+// engine runs a model with Mistral's v3 vocabulary (tool calls).
+
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { MODELGATE_BIN, startGateway } from './gateway_process.mjs';
+
+export const V3_VOCAB = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'local_engine', 'data', 'mistral_tokenizer',
+                                  'mistral_instruct_tokenizer_240323.model.v3');
+
+/** Starts a gateway whose local route serves 'tiny-v3': a synthetic tiny Mistral with the v3 vocabulary. */
+export function startV3LocalGateway() {
+  const prepare = async ({ dir }) => {
+    execFileSync(MODELGATE_BIN, ['synth-model', '--shape', 'tiny-mistral', '--type', 'Q8_0', '--vocab', V3_VOCAB, '--out', path.join(dir, 'v3.gguf')]);
+  };
+  return startGateway(({ dir }) => ({ local: { model: path.join(dir, 'v3.gguf'), model_id: 'tiny-v3', threads: 1 } }), { beforeStart: prepare });
+}
 
 /** Rebuilds complete tool calls from streamed deltas, keyed by their index. */
 export function assembleToolCalls(chunks) {

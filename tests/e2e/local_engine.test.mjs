@@ -11,11 +11,11 @@ import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 
-import { assembleToolCalls } from './chat_helpers.mjs';
+import { assembleToolCalls, startV3LocalGateway } from './chat_helpers.mjs';
 import { MODELGATE_BIN, cleanupGateway, startGateway, stopGateway } from './gateway_process.mjs';
+import { ledgerRows } from './mock_upstream.mjs';
 
 const MODEL = 'tiny-local';
 const LOCAL_ROUTE = `local/${MODEL}`;
@@ -27,15 +27,6 @@ async function refusingPort() {
   const { port } = server.address();
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-/** The ledger's rows, read with Python's sqlite3 (Debian's python3, which the engine's oracles need too). */
-function ledgerRows(db) {
-  const script = `
-import json, sqlite3, sys
-rows = sqlite3.connect(sys.argv[1]).execute("select request_id, route, status, prompt_tokens, completion_tokens, routes_tried from usage_ledger").fetchall()
-print(json.dumps([dict(zip(["request_id", "route", "status", "prompt_tokens", "completion_tokens", "routes_tried"], r)) for r in rows]))`;
-  return JSON.parse(execFileSync('/usr/bin/python3', ['-c', script, db], { encoding: 'utf8' }));
 }
 
 describe('the local engine behind the gateway', () => {
@@ -126,8 +117,6 @@ describe('the local engine behind the gateway', () => {
 // [AVAILABLE_TOOLS], [TOOL_CALLS] and [TOOL_RESULTS]). Random weights say nonsense, but a forced call is
 // [TOOL_CALLS] and a call list constrained to the tools, so its OpenAI structure is always sound.
 describe('tool calls on the local engine', () => {
-  const V3_VOCAB = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'local_engine', 'data', 'mistral_tokenizer',
-                             'mistral_instruct_tokenizer_240323.model.v3');
   const TOOLS = [
     {
       type: 'function',
@@ -148,11 +137,7 @@ describe('tool calls on the local engine', () => {
   let client;
 
   before(async () => {
-    const prepare = async ({ dir }) => {
-      execFileSync(MODELGATE_BIN, ['synth-model', '--shape', 'tiny-mistral', '--type', 'Q8_0', '--vocab', V3_VOCAB, '--out', path.join(dir, 'v3.gguf')]);
-    };
-    const config = ({ dir }) => ({ local: { model: path.join(dir, 'v3.gguf'), model_id: 'tiny-v3', threads: 1 } });
-    gateway = await startGateway(config, { beforeStart: prepare });
+    gateway = await startV3LocalGateway();
     client = new OpenAI({ baseURL: `http://127.0.0.1:${gateway.port}/v1`, apiKey: 'unused', maxRetries: 0 });
   });
 

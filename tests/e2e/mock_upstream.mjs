@@ -105,9 +105,9 @@ export function createClientKey(db, name = 'e2e') {
   return created.trim().split('\n')[1];
 }
 
-/** The ledger's rows, read with Python's sqlite3. */
-export function ledgerRows(db) {
-  const columns = ['request_id', 'route', 'status', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'error_code', 'api_key_id'];
+/** The ledger's rows (these columns of each), read with Python's sqlite3 (Debian's python3, which the engine's oracles need too). */
+export function ledgerRows(db, columns = ['request_id', 'route', 'status', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'error_code', 'api_key_id',
+                                          'routes_tried']) {
   const script = `
 import json, sqlite3, sys
 rows = sqlite3.connect(sys.argv[1]).execute("select ${columns.join(', ')} from usage_ledger order by rowid").fetchall()
