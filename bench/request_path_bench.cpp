@@ -6,6 +6,8 @@
 
 #include "gateway/completion_writers.h"
 #include "providers/fake_provider.h"
+#include "core/json_ondemand.h"
+#include "formats/anthropic_messages.h"
 #include "formats/openai_wire.h"
 
 namespace {
@@ -30,6 +32,43 @@ void BM_ParseChatRequest(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
 }
 BENCHMARK(BM_ParseChatRequest)->Arg(1)->Arg(16)->Arg(128);
+
+// The JSON readers side by side on the same body: the hand-written reader the OpenAI parser uses
+// (core/json_reader.h, into the DOM it reads) and simdjson's On-Demand API (core/json_ondemand.h) walking
+// the same document into the same DOM.
+void BM_ReadJsonHandWritten(benchmark::State& state) {
+  std::string body = chat_request_json(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    Result<nlohmann::json> document = parse_json_document(body);
+    benchmark::DoNotOptimize(document);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_ReadJsonHandWritten)->Arg(1)->Arg(16)->Arg(128);
+
+void BM_ReadJsonOnDemand(benchmark::State& state) {
+  std::string body = chat_request_json(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    nlohmann::json document;
+    Status read = ondemand::parse_with_ondemand(body, {}, [&](ondemand::Value root) { document = ondemand::as_dom(root); });
+    benchmark::DoNotOptimize(read);
+    benchmark::DoNotOptimize(document);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_ReadJsonOnDemand)->Arg(1)->Arg(16)->Arg(128);
+
+// The same conversation as an Anthropic Messages body, through its On-Demand parser into the typed
+// request: against BM_ParseChatRequest, the whole parse on each reader.
+void BM_ParseAnthropicMessages(benchmark::State& state) {
+  std::string text = chat_request_json(static_cast<int>(state.range(0)));  // a valid Messages body as it is
+  for (auto _ : state) {
+    Result<ChatRequest> parsed = parse_anthropic_messages(text, AnthropicBody::message);
+    benchmark::DoNotOptimize(parsed);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
+}
+BENCHMARK(BM_ParseAnthropicMessages)->Arg(1)->Arg(16)->Arg(128);
 
 // One streamed text chunk, the most frequent thing the gateway writes: through the JSON DOM
 // (Arg 0, the reference) and written directly (Arg 1, what the gateway does), side by side.
