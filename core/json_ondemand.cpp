@@ -1,7 +1,5 @@
 #include "core/json_ondemand.h"
 
-#include <cstdlib>
-
 namespace mg::ondemand {
 namespace {
 
@@ -17,7 +15,6 @@ Error syntax_error(const std::string& what, std::int64_t offset) {
 // What simdjson says, in the words our other parser uses for the same faults.
 std::string describe(simdjson::error_code code) {
   switch (code) {
-    case simdjson::DEPTH_ERROR: return "it nests too deeply";
     case simdjson::UTF8_ERROR: return "a string is not valid UTF-8";
     case simdjson::UNCLOSED_STRING: return "a string is not closed";
     case simdjson::STRING_ERROR: return "a string has an invalid escape or control character";
@@ -25,7 +22,8 @@ std::string describe(simdjson::error_code code) {
     case simdjson::NUMBER_OUT_OF_RANGE: return "a number is malformed or out of range";
     case simdjson::T_ATOM_ERROR:
     case simdjson::F_ATOM_ERROR:
-    case simdjson::N_ATOM_ERROR: return "a literal is not true, false or null";
+    case simdjson::N_ATOM_ERROR:
+    case simdjson::INCORRECT_TYPE: return "a literal is not true, false or null";  // we check types first: only a malformed token reads as the wrong one
     case simdjson::EMPTY: return "it is empty";
     default: return simdjson::error_message(code);
   }
@@ -36,7 +34,7 @@ std::string describe(simdjson::error_code code) {
 Status parse_with_ondemand(std::string_view body, const Limits& limits, const std::function<void(Value)>& read_root) {
   if (body.size() > limits.max_body_bytes) return syntax_error("it is larger than " + std::to_string(limits.max_body_bytes) + " bytes", -1);
   simdjson::ondemand::parser parser(limits.max_body_bytes);
-  if (auto error = parser.allocate(body.size(), limits.max_depth)) return syntax_error(describe(error), -1);
+  if (auto error = parser.allocate(body.size())) return syntax_error(describe(error), -1);
   simdjson::padded_string padded(body);
   simdjson::ondemand::document document;
   try {
@@ -122,10 +120,15 @@ json as_dom(Value value) {
       return out;
     }
     case json_type::number: {
+      // A successful get_* consumes the value, a failed one does not: integers first, then a double
+      // (a fraction, an exponent, or an integer beyond 64 bits, as nlohmann reads them), which throws
+      // for what JSON's grammar or a double cannot hold ("01", "1.", "1e400").
       simdjson::ondemand::number_type type{};
-      if (value.get_number_type().get(type)) break;  // beyond 64 bits: as a double, as nlohmann reads it
-      if (type == simdjson::ondemand::number_type::signed_integer) return value.get_int64().value();
-      if (type == simdjson::ondemand::number_type::unsigned_integer) return value.get_uint64().value();
+      if (value.get_number_type().get(type)) throw simdjson::simdjson_error(simdjson::NUMBER_ERROR);
+      std::int64_t as_signed = 0;
+      std::uint64_t as_unsigned = 0;
+      if (type == simdjson::ondemand::number_type::signed_integer && !value.get_int64().get(as_signed)) return as_signed;
+      if (type == simdjson::ondemand::number_type::unsigned_integer && !value.get_uint64().get(as_unsigned)) return as_unsigned;
       return value.get_double().value();
     }
     case json_type::string: return std::string(value.get_string().value());
@@ -134,7 +137,27 @@ json as_dom(Value value) {
       if (!value.is_null()) throw simdjson::simdjson_error(simdjson::N_ATOM_ERROR);
       return nullptr;
   }
-  return std::strtod(std::string(value.raw_json_token()).c_str(), nullptr);
+  return nullptr;
+}
+
+void validate(Value value) {
+  switch (value.type()) {
+    case json_type::object:
+      for (simdjson::ondemand::field member : value.get_object()) {
+        member.unescaped_key().value();
+        validate(member.value());
+      }
+      return;
+    case json_type::array:
+      for (Value element : value.get_array()) validate(element);
+      return;
+    case json_type::number: value.get_double().value(); return;  // throws for what JSON's grammar or a double cannot hold
+    case json_type::string: value.get_string().value(); return;
+    case json_type::boolean: value.get_bool().value(); return;
+    case json_type::null:
+      if (!value.is_null()) throw simdjson::simdjson_error(simdjson::N_ATOM_ERROR);
+      return;
+  }
 }
 
 void for_each_field(Value value, const std::string& path,

@@ -22,12 +22,13 @@ namespace mg::ondemand {
 using Value = simdjson::ondemand::value;
 
 struct Limits {
-  std::size_t max_depth = 64;
   std::size_t max_body_bytes = 64u << 20;
 };
 
 // Parses `body` and hands its root value to `read_root`, which throws on a violation. Syntax errors,
-// trailing bytes, nesting past max_depth and invalid UTF-8 come back as 400 errors naming what was wrong.
+// trailing bytes and invalid UTF-8 come back as 400 errors naming what was wrong. On-Demand does not
+// bound nesting as it reads: the caller checks the depth first (formats/ondemand_request.h does), which
+// also bounds as_dom's recursion.
 Status parse_with_ondemand(std::string_view body, const Limits& limits, const std::function<void(Value)>& read_root);
 
 bool is_null(Value& value);
@@ -41,6 +42,9 @@ double number(Value value, const std::string& path, double min, double max);
 std::int64_t integer(Value value, const std::string& path, std::int64_t min, std::int64_t max);
 // The whole value as a DOM: JSON schemas, tool inputs, and what a parser passes on without modelling.
 nlohmann::json as_dom(Value value);
+// Reads the whole value, checking every literal, number and string in it, and keeps nothing: for the
+// fields a parser accepts and ignores.
+void validate(Value value);
 
 // Calls `on_field(key, value, path)` for each member of an object, in order.
 void for_each_field(Value value, const std::string& path,

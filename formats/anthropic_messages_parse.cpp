@@ -103,7 +103,7 @@ void append_message(od::Value value, const std::string& path, std::vector<Messag
         });
       }
     } else {
-      od::as_dom(field);  // read, so it is validated; nothing else on a message means anything to a route
+      od::validate(field);  // nothing else on a message means anything to a route
     }
   });
   if (role != "user" && role != "assistant") violate(path + ".role", "must be \"user\" or \"assistant\"; got \"" + role + "\"");
@@ -172,7 +172,7 @@ Tool parse_tool(od::Value value, const std::string& path) {
     } else if (key == "strict") {
       tool.strict = od::boolean(field, field_path);
     } else {
-      od::as_dom(field);  // cache_control and the like: read, not passed on
+      od::validate(field);  // cache_control and the like: checked, not passed on
     }
   });
   check_function_name(tool.name, path + ".name");
@@ -187,7 +187,7 @@ ToolChoice parse_tool_choice(od::Value value, const std::string& path, bool& par
     if (key == "type") type = od::string(field, field_path);
     else if (key == "name") choice.function_name = od::string(field, field_path);
     else if (key == "disable_parallel_tool_use") parallel_disabled = od::boolean(field, field_path);
-    else od::as_dom(field);
+    else od::validate(field);
   });
   if (type == "auto") choice.mode = ToolChoice::Mode::automatic;
   else if (type == "any") choice.mode = ToolChoice::Mode::required;
@@ -210,10 +210,7 @@ void check_request(ChatRequest& request, AnthropicBody kind, bool has_messages, 
 
 class RequestReader {
  public:
-  explicit RequestReader(AnthropicBody kind) : kind_(kind) {
-    request_.flavor = ApiFlavor::chat;
-    request_.include_usage = true;  // message_delta always carries usage
-  }
+  explicit RequestReader(AnthropicBody kind) : kind_(kind) {}
 
   void read(od::Value root) {
     od::for_each_field(root, "", [&](std::string_view key, od::Value value, const std::string& path) { field(key, value, path); });
@@ -247,7 +244,7 @@ class RequestReader {
     else if (key == "tool_choice") request_.tool_choice = parse_tool_choice(value, path, parallel_disabled_);
     else if (is_gateway_extension(key)) extensions_[std::string(key)] = od::as_dom(value);
     else if (key == "mcp_servers" || key == "container") unsupported(path, "");
-    else od::as_dom(value);  // thinking, service_tier, context_management...: read, not passed on
+    else od::validate(value);  // thinking, service_tier, context_management...: checked, not passed on
   }
 
   void read_messages(od::Value value, const std::string& path) {
@@ -267,7 +264,7 @@ class RequestReader {
   void read_metadata(od::Value value, const std::string& path) {
     od::for_each_field(value, path, [&](std::string_view key, od::Value field, const std::string& field_path) {
       if (key == "user_id" && !od::is_null(field)) request_.user = od::string(field, field_path);
-      else od::as_dom(field);
+      else od::validate(field);
     });
   }
 

@@ -13,9 +13,8 @@ namespace mg {
 // `reader` has read(ondemand::Value root), which throws on a violation, and take().
 template <class Reader>
 Result<ChatRequest> read_ondemand_request(std::string_view body, const JsonLimits& limits, Reader& reader) {
-  ondemand::Limits bounds;
-  bounds.max_depth = limits.max_depth;
-  Status read = ondemand::parse_with_ondemand(body, bounds, [&](ondemand::Value root) { reader.read(root); });
+  if (Status depth = check_nesting_depth(body, limits.max_depth); !depth) return depth.error();
+  Status read = ondemand::parse_with_ondemand(body, {}, [&](ondemand::Value root) { reader.read(root); });
   if (!read) return read.error();
   return reader.take();
 }

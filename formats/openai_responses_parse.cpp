@@ -158,11 +158,6 @@ ResponseFormat parse_text_format(od::Value value, const std::string& path) {
 
 class RequestReader {
  public:
-  RequestReader() {
-    request_.flavor = ApiFlavor::chat;
-    request_.include_usage = true;  // response.completed always carries usage
-  }
-
   void read(od::Value root) {
     od::for_each_field(root, "", [&](std::string_view key, od::Value value, const std::string& path) { field(key, value, path); });
     if (request_.model.empty()) violate("model", "is required");
@@ -200,7 +195,7 @@ class RequestReader {
     else if (key == "background") read_background(value, path);
     else if (key == "prompt") unsupported(path, "stored prompt templates live with OpenAI; send 'instructions' and 'input'");
     else if (is_gateway_extension(key)) extensions_[std::string(key)] = od::as_dom(value);
-    else od::as_dom(value);  // metadata, reasoning, include, truncation, service_tier...: read, not passed on
+    else od::validate(value);  // metadata, reasoning, include, truncation, service_tier...: checked, not passed on
   }
 
   void read_input(od::Value value, const std::string& path) {

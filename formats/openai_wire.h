@@ -24,6 +24,10 @@ struct JsonLimits {
 Result<ChatRequest> parse_chat_request(std::string_view body, ApiFlavor flavor, const JsonLimits& limits = {},
                                        std::size_t* parsed_bytes = nullptr);
 
+// A 400 when `text` nests objects and arrays deeper than `max_depth`, found in one pass over the text
+// before any parser builds anything, so hostile input costs O(n).
+Status check_nesting_depth(std::string_view text, std::size_t max_depth);
+
 // Parses JSON text with a bounded nesting depth and heap, reporting the position of a syntax error.
 Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits = {}, std::size_t* dom_bytes = nullptr);
 

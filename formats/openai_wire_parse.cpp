@@ -336,6 +336,8 @@ ChatRequest parse_request_object(const json& document, ApiFlavor flavor) {
   return request;
 }
 
+}  // namespace
+
 // Rejects documents nested deeper than the limit before the DOM is built, so hostile input costs O(n).
 Status check_nesting_depth(std::string_view text, std::size_t max_depth) {
   std::size_t depth = 0;
@@ -355,8 +357,6 @@ Status check_nesting_depth(std::string_view text, std::size_t max_depth) {
   return Error::invalid_request("JSON nests deeper than " + std::to_string(max_depth) + " levels at byte " + std::to_string(*too_deep_at), {},
                                 "json_too_deep");
 }
-
-}  // namespace
 
 void check_function_name(const std::string& name, const std::string& path) {
   bool valid = !name.empty() && name.size() <= 64 &&
