@@ -30,7 +30,10 @@ json error_body(const Error& error) {
 
 std::string sse_event(const char* name, const json& data) { return std::string("event: ") + name + "\ndata: " + to_json_text(data) + "\n\n"; }
 
-const char* stop_reason(FinishReason reason, const std::string& stop_sequence) {
+// `called_tools`: the answer holds tool_use blocks. Some routes end those with "stop": Anthropic's
+// clients run the tools only on "tool_use".
+const char* stop_reason(FinishReason reason, const std::string& stop_sequence, bool called_tools) {
+  if (called_tools && reason != FinishReason::length) return "tool_use";
   switch (reason) {
     case FinishReason::length: return "max_tokens";
     case FinishReason::tool_calls: return "tool_use";
@@ -46,7 +49,7 @@ json stop_sequence_json(const std::string& stop_sequence) { return stop_sequence
 // Anthropic counts cached prompt tokens apart from input_tokens; OpenAI's prompt_tokens include them.
 json usage_json(const ResponseIdentity& identity, const UsageReport& route_usage) {
   auto [usage, cost] = billed_usage(identity, route_usage);
-  return {{"input_tokens", usage.prompt_tokens - usage.cached_prompt_tokens},
+  return {{"input_tokens", usage.prompt_tokens - usage.cached_prompt_tokens - usage.cache_write_prompt_tokens},
           {"output_tokens", usage.completion_tokens},
           {"cache_read_input_tokens", usage.cached_prompt_tokens},
           {"cache_creation_input_tokens", usage.cache_write_prompt_tokens},
@@ -55,12 +58,20 @@ json usage_json(const ResponseIdentity& identity, const UsageReport& route_usage
 
 std::string model_of(const ResponseIdentity& identity) { return identity.route ? identity.route->entry->model_id : ""; }
 
-// The tool call's arguments as the object Anthropic's `input` is; a route whose arguments are no JSON
-// object gets the answer refused rather than the call changed.
-Result<json> tool_input(const ToolCall& call) {
+// The tool call's arguments as the object Anthropic's `input` is. A call cut by max_tokens has what it
+// could parse, {} (the answer says max_tokens); any other route whose arguments are no JSON object gets
+// the answer refused rather than the call changed.
+Result<json> tool_input(const ToolCall& call, FinishReason reason) {
   json input = json::parse(call.arguments.empty() ? "{}" : call.arguments, nullptr, false);
   if (input.is_object()) return input;
+  if (reason == FinishReason::length) return json::object();
   return Error::upstream("the route answered a call of tool '" + call.name + "' whose arguments are not a JSON object", FailureClass::transient);
+}
+
+// Every tool_use block has an id, as Anthropic's clients expect; a call the route gave none gets one
+// from the answer's id and the call's place in it.
+std::string tool_use_id(const ResponseIdentity& identity, const std::string& id, int call_index) {
+  return id.empty() ? "toolu_" + identity.id + "_" + std::to_string(call_index) : id;
 }
 
 class AnthropicFormat final : public SegmentedAnswerFormat {
@@ -72,7 +83,8 @@ class AnthropicFormat final : public SegmentedAnswerFormat {
     start(out);
     close_segment(out);
     out += sse_event("message_delta", {{"type", "message_delta"},
-                                       {"delta", {{"stop_reason", stop_reason(finish_.reason, finish_.stop_sequence)}, {"stop_sequence", stop_sequence_json(finish_.stop_sequence)}}},
+                                       {"delta", {{"stop_reason", stop_reason(finish_.reason, finish_.stop_sequence, tool_calls_ > 0)},
+                                                  {"stop_sequence", stop_sequence_json(finish_.stop_sequence)}}},
                                        {"usage", usage_json(identity_, usage_)}});
     out += sse_event("message_stop", {{"type", "message_stop"}});
     return out;
@@ -84,13 +96,16 @@ class AnthropicFormat final : public SegmentedAnswerFormat {
     json content = json::array();
     ChoiceResult first = completion.choices.empty() ? ChoiceResult{} : completion.choices.front();
     if (!first.text.empty()) content.push_back({{"type", "text"}, {"text", first.text}});
-    for (const ToolCall& call : first.tool_calls) {
-      Result<json> input = tool_input(call);
+    const FinishReason reason = first.finish_reason.value_or(FinishReason::stop);
+    for (std::size_t i = 0; i < first.tool_calls.size(); ++i) {
+      const ToolCall& call = first.tool_calls[i];
+      Result<json> input = tool_input(call, reason);
       if (!input) return input.error();
-      content.push_back({{"type", "tool_use"}, {"id", tool_use_id(call.id)}, {"name", call.name}, {"input", std::move(input).value()}});
+      content.push_back({{"type", "tool_use"}, {"id", tool_use_id(identity_, call.id, static_cast<int>(i))}, {"name", call.name},
+                         {"input", std::move(input).value()}});
     }
     json message = message_json(std::move(content));
-    message["stop_reason"] = stop_reason(first.finish_reason.value_or(FinishReason::stop), first.stop_sequence);
+    message["stop_reason"] = stop_reason(reason, first.stop_sequence, !first.tool_calls.empty());
     message["stop_sequence"] = stop_sequence_json(first.stop_sequence);
     message["usage"] = usage_json(identity_, completion.usage.value_or(UsageReport{}));
     return to_json_text(message);
@@ -136,7 +151,7 @@ class AnthropicFormat final : public SegmentedAnswerFormat {
 
   void open_tool_block(std::string& out, const ToolCallDelta& call) {
     tool_index_ = call.index;
-    open_block(out, Open::tool, {{"type", "tool_use"}, {"id", tool_use_id(call.id)}, {"name", call.name}, {"input", json::object()}});
+    open_block(out, Open::tool, {{"type", "tool_use"}, {"id", tool_use_id(identity_, call.id, tool_calls_++)}, {"name", call.name}, {"input", json::object()}});
   }
 
   void close_segment(std::string& out) override {
@@ -145,14 +160,13 @@ class AnthropicFormat final : public SegmentedAnswerFormat {
     open_ = Open::none;
   }
 
-  // Every tool_use block has an id, as Anthropic's clients expect; a route that gave none gets one.
-  std::string tool_use_id(const std::string& id) const { return id.empty() ? "toolu_" + identity_.id + "_" + std::to_string(block_index_ + 1) : id; }
 
   const ResponseIdentity& identity_;
   bool started_ = false;
   Open open_ = Open::none;
   int block_index_ = -1;
   int tool_index_ = -1;
+  int tool_calls_ = 0;  // tool_use blocks opened
 };
 
 }  // namespace

@@ -69,7 +69,9 @@ class ResponsesFormat final : public SegmentedAnswerFormat {
       items_.push_back(OutputItem{OutputItem::Kind::message, item_id("msg", 0), first.text, {}, {}, {}, -1});
     }
     for (const ToolCall& call : first.tool_calls) {
-      items_.push_back(OutputItem{OutputItem::Kind::function_call, item_id("fc", items_.size()), {}, call.id, call.name, call.arguments, -1});
+      std::string id = item_id("fc", items_.size());
+      std::string call_id = call.id.empty() ? id : call.id;  // as the stream does: a call the route gave no id is known by its item's
+      items_.push_back(OutputItem{OutputItem::Kind::function_call, std::move(id), {}, std::move(call_id), call.name, call.arguments, -1});
     }
     finish_.reason = first.finish_reason.value_or(FinishReason::stop);
     usage_ = completion.usage.value_or(UsageReport{});

@@ -31,6 +31,8 @@ void SecretRedactor::redact(std::vector<ChatEvent>& events) {
     if (holding_ > 0) {
       if (auto* finished = std::get_if<ChoiceFinished>(&events[i])) i += release_held(events, i, finished->choice);
       else if (is_terminal(events[i])) i += release_held(events, i, -1);
+      else if (auto* text = std::get_if<TextDelta>(&events[i])) i += release_held(events, i, text->choice, -1);
+      else if (auto* call = std::get_if<ToolCallDelta>(&events[i])) i += release_held(events, i, call->choice, call->index);
     }
     if (redact_event(events[i])) ++i;
     else events.erase(events.begin() + static_cast<std::ptrdiff_t>(i));
@@ -54,7 +56,8 @@ bool SecretRedactor::redact_event(ChatEvent& event) {
 // False when the text, non-empty before, is now all held back.
 bool SecretRedactor::redact_stream_text(int choice, int tool_call, std::string& text) {
   if (text.empty()) return true;
-  HeldTail* held = holding_ > 0 ? held_for(choice, tool_call) : nullptr;
+  HeldTail* held = held_.empty() ? nullptr : held_for(choice, tool_call);
+  if (held && !held->released.empty()) read_after_released(*held, text);
   if (held && !held->text.empty()) {
     text.insert(0, held->text);
     held->text.clear();
@@ -78,10 +81,22 @@ SecretRedactor::HeldTail* SecretRedactor::held_for(int choice, int tool_call) {
   return nullptr;
 }
 
-std::size_t SecretRedactor::release_held(std::vector<ChatEvent>& events, std::size_t at, int choice) {
+// The client already has `held.released`, which may begin the key: the key completed by `text` is
+// redacted from where it began, so the client gets the marker in place of the rest of it.
+void SecretRedactor::read_after_released(HeldTail& held, std::string& text) const {
+  std::string joined = held.released + text;
+  redact_secret(joined, secret_);
+  std::size_t kept = 0;  // how much of the released text came through the redaction unchanged
+  while (kept < held.released.size() && kept < joined.size() && joined[kept] == held.released[kept]) ++kept;
+  text = joined.substr(kept);
+  held.released.clear();
+}
+
+std::size_t SecretRedactor::release_held(std::vector<ChatEvent>& events, std::size_t at, int choice, int keep) {
   std::size_t released = 0;
   for (HeldTail& held : held_) {
-    if (held.text.empty() || (choice >= 0 && held.choice != choice)) continue;
+    if (held.text.empty() || (choice >= 0 && held.choice != choice) || held.tool_call == keep) continue;
+    if (keep != kNoStream) held.released = held.text;  // the stream may go on: read what follows after it
     ChatEvent delta = held.tool_call < 0 ? ChatEvent(TextDelta{held.choice, std::move(held.text)})
                                          : ChatEvent(ToolCallDelta{held.choice, held.tool_call, {}, {}, std::move(held.text)});
     held.text.clear();  // moved from: empty it for certain before it holds again

@@ -29,8 +29,11 @@ class SecretRedactor {
   explicit SecretRedactor(std::string_view secret) : secret_(secret) {}
 
   // Redacts one batch of events in order, in place. A delta may lose its possible-key tail (and leave the
-  // batch if nothing else remains); held text comes back in a delta of its own stream before that
-  // choice's ChoiceFinished, or before the terminal event for every stream still holding.
+  // batch if nothing else remains); held text comes back in a delta of its own stream before the choice
+  // moves on to another of its streams (text to a tool call, one call to the next: writers whose answers
+  // are blocks in order need each stream's text whole before the next begins), before that choice's
+  // ChoiceFinished, or before the terminal event for every stream still holding. A stream that goes on
+  // after its tail was released that way is checked with that tail in front: the key never appears whole.
   void redact(std::vector<ChatEvent>& events);
 
  private:
@@ -39,14 +42,18 @@ class SecretRedactor {
     int choice = 0;
     int tool_call = -1;
     std::string text;
+    std::string released;  // released when the choice moved on; its stream's next delta is read after it
   };
 
   // False when the event, emptied by holding back its tail, should leave the batch.
   bool redact_event(ChatEvent& event);
   bool redact_stream_text(int choice, int tool_call, std::string& text);
   HeldTail* held_for(int choice, int tool_call);
-  // Inserts, before `at`, a delta for each held tail of `choice` (every choice when -1); returns how many.
-  std::size_t release_held(std::vector<ChatEvent>& events, std::size_t at, int choice);
+  // Inserts, before `at`, a delta for each held tail of `choice` (every choice when -1) but the stream
+  // `keep` (a tool call's index, -1 for content, kNoStream for none); returns how many.
+  static constexpr int kNoStream = -2;
+  std::size_t release_held(std::vector<ChatEvent>& events, std::size_t at, int choice, int keep = kNoStream);
+  void read_after_released(HeldTail& held, std::string& text) const;
 
   std::string_view secret_;
   std::vector<HeldTail> held_;   // created on a stream's first possible match, then reused

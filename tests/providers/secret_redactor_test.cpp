@@ -2,6 +2,7 @@
 // whose text may split the key anywhere (SecretRedactor), for content and tool-call arguments, per choice.
 #include "providers/secret_redactor.h"
 
+#include <algorithm>
 #include <map>
 #include <random>
 
@@ -193,11 +194,34 @@ TEST(SecretRedactorTest, ToolCallArgumentsAreStreamsOfTheirOwn) {
     if (auto* call = std::get_if<ToolCallDelta>(&event)) arguments[call->index] += call->arguments;
     if (auto* delta = std::get_if<TextDelta>(&event)) text += delta->text;
   }
-  EXPECT_EQ(arguments[0], "{\"key\":\"[redacted]\"}");
+  // Call 0's held "sk-ab" went out when the choice moved on to its text; the rest of the key, when call 0
+  // went on, is redacted from where it began.
+  EXPECT_EQ(arguments[0], "{\"key\":\"sk-ab[redacted]\"}");
   EXPECT_EQ(arguments[1], "{\"k\":\"sk-x\"}");
   EXPECT_EQ(text, "sk-");
   EXPECT_EQ(std::get<ToolCallDelta>(events[0]).id, "call_1") << "a call's first fragment stays, its arguments all held or not";
-  EXPECT_EQ(std::get<ToolCallDelta>(events[1]).name, "[redacted]");
+  auto second_call = std::find_if(events.begin(), events.end(), [](const ChatEvent& event) {
+    auto* call = std::get_if<ToolCallDelta>(&event);
+    return call && call->id == "call_2";
+  });
+  ASSERT_NE(second_call, events.end());
+  EXPECT_EQ(std::get<ToolCallDelta>(*second_call).name, "[redacted]");
+}
+
+// Writers whose answers are blocks in order (Anthropic's content blocks, the Responses API's items) need
+// each stream's text whole before the next stream begins.
+TEST(SecretRedactorTest, AHeldTailGoesOutBeforeTheChoiceMovesOnToAnotherStream) {
+  SecretRedactor redactor(kKey);
+  std::vector<ChatEvent> events{TextDelta{0, "Looking up the files"}, ToolCallDelta{0, 0, "call_1", "lookup", "{\"q\":\"s"},
+                                ToolCallDelta{0, 1, "call_2", "lookup", "{}"}, ChoiceFinished{0, FinishReason::tool_calls, {}}};
+  redactor.redact(events);
+  std::vector<std::string> order;  // each event's stream, in order: "text", "0", "1", "finish"
+  for (const ChatEvent& event : events) {
+    if (auto* delta = std::get_if<TextDelta>(&event)) order.push_back("text:" + delta->text);
+    if (auto* call = std::get_if<ToolCallDelta>(&event)) order.push_back(std::to_string(call->index) + ":" + call->arguments);
+    if (std::holds_alternative<ChoiceFinished>(event)) order.push_back("finish");
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"text:Looking up the file", "text:s", "0:{\"q\":\"", "0:s", "1:{}", "finish"}));
 }
 
 TEST(SecretRedactorTest, OtherTextEventsAreRedactedWhole) {
