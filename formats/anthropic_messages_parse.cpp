@@ -26,7 +26,7 @@ struct Block {
   std::string name;          // tool_use
   json input;                // tool_use
   std::string tool_use_id;   // tool_result
-  std::optional<ContentPart> image;
+  std::vector<ContentPart> images;  // image; a tool_result's images
 };
 
 // An image block as the OpenAI content part every chat route understands; a route that cannot take
@@ -44,19 +44,25 @@ ContentPart image_part(ObjectReader& block) {
   return part;
 }
 
-// tool_result content: a string, or text blocks (joined).
-std::string tool_result_text(const json& content, const std::string& path) {
-  if (content.is_string()) return content.get<std::string>();
-  if (!content.is_array()) wrong_type(path, "a string or an array of text blocks", content);
-  std::string text;
+// tool_result content: a string, or text blocks (joined) and images. A chat route's tool message holds
+// text only, so the images travel in the user turn that follows the results.
+void read_tool_result_content(const json& content, const std::string& path, Block& block) {
+  if (content.is_string()) {
+    block.text = content.get<std::string>();
+    return;
+  }
+  if (!content.is_array()) wrong_type(path, "a string or an array of text and image blocks", content);
   for (std::size_t i = 0; i < content.size(); ++i) {
     ObjectReader element(content[i], index_path(path, i));
     std::string type = element.required_string("type");
+    if (type == "image") {
+      block.images.push_back(image_part(element));
+      continue;
+    }
     if (type != "text") unsupported(element.path_of("type"), "'" + type + "' inside a tool_result");
-    if (!text.empty()) text += '\n';
-    text += element.required_string("text");
+    if (!block.text.empty()) block.text += '\n';
+    block.text += element.required_string("text");
   }
-  return text;
 }
 
 // A content block is small and its `type`, which decides how the rest reads, need not come first: it
@@ -75,9 +81,9 @@ Block parse_block(od::Value value, const std::string& path) {
     if (!block.input.is_object()) wrong_type(reader.path_of("input"), "an object", block.input);
   } else if (block.type == "tool_result") {
     block.tool_use_id = reader.required_string("tool_use_id");
-    if (const json* content = reader.find("content")) block.text = tool_result_text(*content, reader.path_of("content"));
+    if (const json* content = reader.find("content")) read_tool_result_content(*content, reader.path_of("content"), block);
   } else if (block.type == "image") {
-    block.image = image_part(reader);
+    block.images.push_back(image_part(reader));
   } else if (block.type != "thinking" && block.type != "redacted_thinking") {  // the model's own earlier reasoning: dropped
     unsupported(reader.path_of("type"), "'" + block.type + "'");
   }
@@ -96,7 +102,10 @@ void append_message(od::Value value, const std::string& path, std::vector<Messag
     } else if (key == "content") {
       has_content = true;
       if (field.type() == simdjson::ondemand::json_type::string) {
-        blocks.push_back(Block{"text", od::string(field, field_path), {}, {}, {}, {}, {}});
+        Block text;
+        text.type = "text";
+        text.text = od::string(field, field_path);
+        blocks.push_back(std::move(text));
       } else {
         od::for_each_element(field, field_path, [&](od::Value element, const std::string& element_path) {
           blocks.push_back(parse_block(element, element_path));
@@ -120,6 +129,7 @@ void append_message(od::Value value, const std::string& path, std::vector<Messag
       result.tool_call_id = std::move(block.tool_use_id);
       result.content = std::move(block.text);
       out.push_back(std::move(result));
+      for (ContentPart& image : block.images) message.content_parts.push_back(std::move(image));
     } else if (block.type == "tool_use") {
       if (message.role != Role::assistant) violate(block_path, "a tool_use block belongs in an assistant message");
       message.tool_calls.push_back(ToolCall{std::move(block.id), "function", std::move(block.name), block.input.dump()});
@@ -129,8 +139,8 @@ void append_message(od::Value value, const std::string& path, std::vector<Messag
       part.text = block.text;
       part.raw = {{"type", "text"}, {"text", std::move(block.text)}};
       message.content_parts.push_back(std::move(part));
-    } else if (block.image) {
-      message.content_parts.push_back(std::move(*block.image));
+    } else {
+      for (ContentPart& image : block.images) message.content_parts.push_back(std::move(image));
     }
   }
   // A text-only turn travels as plain string content, as most routes expect.

@@ -24,7 +24,8 @@ TEST(AnthropicMessagesParseTest, ATurnOfEveryBlockKindBecomesTheOpenAiConversati
       {"role": "user", "content": [{"type": "text", "text": "What is in "}, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}]},
       {"role": "assistant", "content": [{"type": "thinking", "thinking": "hm", "signature": "s"}, {"type": "text", "text": "Checking."},
                                         {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": "x"}}]},
-      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "found"}]},
+      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "is_error": false,
+                                    "content": [{"type": "text", "text": "found"}, {"type": "image", "source": {"type": "url", "url": "https://example.com/s.png"}}]},
                                    {"type": "text", "text": "Thanks."}]}
     ],
     "stop_sequences": ["END"], "temperature": 0.2, "top_p": 0.9, "top_k": 40, "metadata": {"user_id": "u-42"},
@@ -41,7 +42,7 @@ TEST(AnthropicMessagesParseTest, ATurnOfEveryBlockKindBecomesTheOpenAiConversati
       {"role": "user", "content": [{"type": "text", "text": "What is in "}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]},
       {"role": "assistant", "content": "Checking.", "tool_calls": [{"id": "toolu_1", "type": "function", "function": {"name": "lookup", "arguments": "{\"q\":\"x\"}"}}]},
       {"role": "tool", "tool_call_id": "toolu_1", "content": "found"},
-      {"role": "user", "content": "Thanks."}
+      {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://example.com/s.png"}}, {"type": "text", "text": "Thanks."}]}
     ],
     "stop": ["END"], "temperature": 0.2, "top_p": 0.9, "top_k": 40, "user": "u-42",
     "tools": [{"type": "function", "function": {"name": "lookup", "description": "Look up", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}],
