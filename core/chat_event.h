@@ -43,7 +43,7 @@ struct ChoiceFinished {
   int choice = 0;
   FinishReason reason = FinishReason::stop;
   std::string native_reason;  // the provider's own word for it
-  std::string stop_sequence;  // the stop sequence that ended it, where the provider knows; '' otherwise
+  std::string stop_sequence{};  // the stop sequence that ended it, where the provider knows; '' otherwise
 };
 
 // An SSE comment from the upstream (a keep-alive such as ": OPENROUTER PROCESSING"): passed on to a

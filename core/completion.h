@@ -14,7 +14,7 @@ struct ChoiceResult {
   std::vector<ToolCall> tool_calls;
   std::optional<FinishReason> finish_reason;
   std::string native_finish_reason;
-  std::string stop_sequence;  // ChoiceFinished::stop_sequence
+  std::string stop_sequence{};  // ChoiceFinished::stop_sequence
 };
 
 struct Completion {

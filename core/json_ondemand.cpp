@@ -57,6 +57,15 @@ Status parse_with_ondemand(std::string_view body, const Limits& limits, const st
   }
 }
 
+std::string Path::str() const {
+  if (!parent_) return {};
+  std::string out = parent_->str();
+  if (index_ != kNoIndex) return out + "[" + std::to_string(index_) + "]";
+  if (!out.empty()) out += '.';
+  out += key_;
+  return out;
+}
+
 bool is_null(Value& value) { return value.type() == json_type::null && value.is_null(); }
 
 const char* type_name(Value& value) {
@@ -71,21 +80,23 @@ const char* type_name(Value& value) {
   return "value";
 }
 
-void wrong_type(const std::string& path, const char* expected, Value& got) {
-  throw SchemaViolation{Error::invalid_request("'" + path + "' must be " + expected + "; got " + type_name(got), path, "invalid_type")};
+void wrong_type(const Path& path, const char* expected, Value& got) {
+  std::string name = path.str();
+  if (name.empty()) name = "body";
+  throw SchemaViolation{Error::invalid_request("'" + name + "' must be " + expected + "; got " + type_name(got), name, "invalid_type")};
 }
 
-std::string string(Value value, const std::string& path) {
+std::string string(Value value, const Path& path) {
   if (value.type() != json_type::string) wrong_type(path, "a string", value);
   return std::string(value.get_string().value());
 }
 
-bool boolean(Value value, const std::string& path) {
+bool boolean(Value value, const Path& path) {
   if (value.type() != json_type::boolean) wrong_type(path, "a boolean", value);
   return value.get_bool();
 }
 
-double number(Value value, const std::string& path, double min, double max) {
+double number(Value value, const Path& path, double min, double max) {
   if (value.type() != json_type::number) wrong_type(path, "a number", value);
   double got = value.get_double();
   if (got < min || got > max) {
@@ -94,7 +105,7 @@ double number(Value value, const std::string& path, double min, double max) {
   return got;
 }
 
-std::int64_t integer(Value value, const std::string& path, std::int64_t min, std::int64_t max) {
+std::int64_t integer(Value value, const Path& path, std::int64_t min, std::int64_t max) {
   if (value.type() != json_type::number) wrong_type(path, "an integer", value);
   std::int64_t got = 0;
   if (value.get_int64().get(got)) violate(path, "must be an integer between " + std::to_string(min) + " and " + std::to_string(max));
@@ -160,20 +171,18 @@ void validate(Value value) {
   }
 }
 
-void for_each_field(Value value, const std::string& path,
-                    const std::function<void(std::string_view key, Value field, const std::string& field_path)>& on_field) {
-  if (value.type() != json_type::object) wrong_type(path.empty() ? "body" : path, "an object", value);
+void for_each_field(Value value, const Path& path, const std::function<void(std::string_view key, Value field, const Path& field_path)>& on_field) {
+  if (value.type() != json_type::object) wrong_type(path, "an object", value);
   for (simdjson::ondemand::field member : value.get_object()) {
     std::string_view key = member.unescaped_key();
-    std::string key_path = field_path(path, key);
-    on_field(key, member.value(), key_path);
+    on_field(key, member.value(), Path(path, key));
   }
 }
 
-void for_each_element(Value value, const std::string& path, const std::function<void(Value element, const std::string& element_path)>& on_element) {
+void for_each_element(Value value, const Path& path, const std::function<void(Value element, const Path& element_path)>& on_element) {
   if (value.type() != json_type::array) wrong_type(path, "an array", value);
   std::size_t index = 0;
-  for (Value element : value.get_array()) on_element(element, index_path(path, index++));
+  for (Value element : value.get_array()) on_element(element, Path(path, index++));
 }
 
 }  // namespace mg::ondemand

@@ -67,7 +67,7 @@ void read_tool_result_content(const json& content, const std::string& path, Bloc
 
 // A content block is small and its `type`, which decides how the rest reads, need not come first: it
 // is read whole, then typed.
-Block parse_block(od::Value value, const std::string& path) {
+Block parse_block(od::Value value, const od::Path& path) {
   json fields = od::as_dom(value);
   ObjectReader reader(fields, path);
   Block block;
@@ -92,22 +92,20 @@ Block parse_block(od::Value value, const std::string& path) {
 
 // One Anthropic message becomes one or more of ours: a user turn's tool_result blocks become tool
 // messages (in order, before the rest of the turn), an assistant's tool_use blocks its tool calls.
-void append_message(od::Value value, const std::string& path, std::vector<Message>& out) {
+void append_message(od::Value value, const od::Path& path, std::vector<Message>& out) {
   std::string role;
+  std::optional<std::string> text_content;  // content sent as a string, the common case: no blocks
   std::vector<Block> blocks;
   bool has_content = false;
-  od::for_each_field(value, path, [&](std::string_view key, od::Value field, const std::string& field_path) {
+  od::for_each_field(value, path, [&](std::string_view key, od::Value field, const od::Path& field_path) {
     if (key == "role") {
       role = od::string(field, field_path);
     } else if (key == "content") {
       has_content = true;
       if (field.type() == simdjson::ondemand::json_type::string) {
-        Block text;
-        text.type = "text";
-        text.text = od::string(field, field_path);
-        blocks.push_back(std::move(text));
+        text_content = od::string(field, field_path);
       } else {
-        od::for_each_element(field, field_path, [&](od::Value element, const std::string& element_path) {
+        od::for_each_element(field, field_path, [&](od::Value element, const od::Path& element_path) {
           blocks.push_back(parse_block(element, element_path));
         });
       }
@@ -119,11 +117,16 @@ void append_message(od::Value value, const std::string& path, std::vector<Messag
   if (!has_content) violate(path + ".content", "is required");
   Message message;
   message.role = role == "user" ? Role::user : Role::assistant;
+  if (text_content) {
+    message.content = std::move(text_content);
+    out.push_back(std::move(message));
+    return;
+  }
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     Block& block = blocks[i];
-    const std::string block_path = index_path(path + ".content", i);
+    auto block_path = [&] { return index_path(path + ".content", i); };  // for an error only
     if (block.type == "tool_result") {
-      if (message.role != Role::user) violate(block_path, "a tool_result block belongs in a user message");
+      if (message.role != Role::user) violate(block_path(), "a tool_result block belongs in a user message");
       Message result;
       result.role = Role::tool;
       result.tool_call_id = std::move(block.tool_use_id);
@@ -131,7 +134,7 @@ void append_message(od::Value value, const std::string& path, std::vector<Messag
       out.push_back(std::move(result));
       for (ContentPart& image : block.images) message.content_parts.push_back(std::move(image));
     } else if (block.type == "tool_use") {
-      if (message.role != Role::assistant) violate(block_path, "a tool_use block belongs in an assistant message");
+      if (message.role != Role::assistant) violate(block_path(), "a tool_use block belongs in an assistant message");
       message.tool_calls.push_back(ToolCall{std::move(block.id), "function", std::move(block.name), block.input.dump()});
     } else if (block.type == "text") {
       ContentPart part;
@@ -152,10 +155,10 @@ void append_message(od::Value value, const std::string& path, std::vector<Messag
   if (message.content || !message.content_parts.empty() || !message.tool_calls.empty()) out.push_back(std::move(message));
 }
 
-std::string parse_system(od::Value value, const std::string& path) {
+std::string parse_system(od::Value value, const od::Path& path) {
   if (value.type() == simdjson::ondemand::json_type::string) return od::string(value, path);
   std::string text;
-  od::for_each_element(value, path, [&](od::Value element, const std::string& element_path) {
+  od::for_each_element(value, path, [&](od::Value element, const od::Path& element_path) {
     Block block = parse_block(element, element_path);
     if (block.type != "text") violate(element_path + ".type", "must be \"text\" in the system prompt; got \"" + block.type + "\"");
     if (!text.empty()) text += '\n';
@@ -164,10 +167,10 @@ std::string parse_system(od::Value value, const std::string& path) {
   return text;
 }
 
-Tool parse_tool(od::Value value, const std::string& path) {
+Tool parse_tool(od::Value value, const od::Path& path) {
   Tool tool;
   bool has_schema = false;
-  od::for_each_field(value, path, [&](std::string_view key, od::Value field, const std::string& field_path) {
+  od::for_each_field(value, path, [&](std::string_view key, od::Value field, const od::Path& field_path) {
     if (key == "name") {
       tool.name = od::string(field, field_path);
     } else if (key == "description") {
@@ -190,10 +193,10 @@ Tool parse_tool(od::Value value, const std::string& path) {
   return tool;
 }
 
-ToolChoice parse_tool_choice(od::Value value, const std::string& path, bool& parallel_disabled) {
+ToolChoice parse_tool_choice(od::Value value, const od::Path& path, bool& parallel_disabled) {
   ToolChoice choice;
   std::string type;
-  od::for_each_field(value, path, [&](std::string_view key, od::Value field, const std::string& field_path) {
+  od::for_each_field(value, path, [&](std::string_view key, od::Value field, const od::Path& field_path) {
     if (key == "type") type = od::string(field, field_path);
     else if (key == "name") choice.function_name = od::string(field, field_path);
     else if (key == "disable_parallel_tool_use") parallel_disabled = od::boolean(field, field_path);
@@ -223,7 +226,7 @@ class RequestReader {
   explicit RequestReader(AnthropicBody kind) : kind_(kind) {}
 
   void read(od::Value root) {
-    od::for_each_field(root, "", [&](std::string_view key, od::Value value, const std::string& path) { field(key, value, path); });
+    od::for_each_field(root, od::Path(), [&](std::string_view key, od::Value value, const od::Path& path) { field(key, value, path); });
     if (!system_.empty()) {
       Message system;
       system.role = Role::system;
@@ -238,7 +241,7 @@ class RequestReader {
   ChatRequest take() { return std::move(request_); }
 
  private:
-  void field(std::string_view key, od::Value value, const std::string& path) {
+  void field(std::string_view key, od::Value value, const od::Path& path) {
     if (od::is_null(value)) return;
     if (key == "model") request_.model = od::string(value, path);
     else if (key == "messages") read_messages(value, path);
@@ -250,20 +253,20 @@ class RequestReader {
     else if (key == "top_p") request_.sampling.top_p = od::number(value, path, 0, 1);
     else if (key == "top_k") request_.sampling.top_k = static_cast<int>(od::integer(value, path, 0, std::numeric_limits<int>::max()));
     else if (key == "metadata") read_metadata(value, path);
-    else if (key == "tools") od::for_each_element(value, path, [&](od::Value tool, const std::string& at) { request_.tools.push_back(parse_tool(tool, at)); });
+    else if (key == "tools") od::for_each_element(value, path, [&](od::Value tool, const od::Path& at) { request_.tools.push_back(parse_tool(tool, at)); });
     else if (key == "tool_choice") request_.tool_choice = parse_tool_choice(value, path, parallel_disabled_);
     else if (is_gateway_extension(key)) extensions_[std::string(key)] = od::as_dom(value);
     else if (key == "mcp_servers" || key == "container") unsupported(path, "");
     else od::validate(value);  // thinking, service_tier, context_management...: checked, not passed on
   }
 
-  void read_messages(od::Value value, const std::string& path) {
+  void read_messages(od::Value value, const od::Path& path) {
     has_messages_ = true;
-    od::for_each_element(value, path, [&](od::Value message, const std::string& at) { append_message(message, at, request_.messages); });
+    od::for_each_element(value, path, [&](od::Value message, const od::Path& at) { append_message(message, at, request_.messages); });
   }
 
-  void read_stop_sequences(od::Value value, const std::string& path) {
-    od::for_each_element(value, path, [&](od::Value element, const std::string& at) {
+  void read_stop_sequences(od::Value value, const od::Path& path) {
+    od::for_each_element(value, path, [&](od::Value element, const od::Path& at) {
       std::string stop = od::string(element, at);
       if (stop.empty()) violate(at, "must not be empty");
       request_.stop.push_back(std::move(stop));
@@ -271,8 +274,8 @@ class RequestReader {
     if (request_.stop.size() > kMaxStopSequences) violate(path, "may hold at most " + std::to_string(kMaxStopSequences) + " sequences");
   }
 
-  void read_metadata(od::Value value, const std::string& path) {
-    od::for_each_field(value, path, [&](std::string_view key, od::Value field, const std::string& field_path) {
+  void read_metadata(od::Value value, const od::Path& path) {
+    od::for_each_field(value, path, [&](std::string_view key, od::Value field, const od::Path& field_path) {
       if (key == "user_id" && !od::is_null(field)) request_.user = od::string(field, field_path);
       else od::validate(field);
     });

@@ -68,7 +68,7 @@ Message& assistant_for_calls(std::vector<Message>& messages) {
   return messages.back();
 }
 
-void append_item(od::Value value, const std::string& path, std::vector<Message>& messages) {
+void append_item(od::Value value, const od::Path& path, std::vector<Message>& messages) {
   json item = od::as_dom(value);  // an item is small and its `type` need not come first
   ObjectReader reader(item, path);
   const std::string type = reader.string("type").value_or("message");
@@ -98,7 +98,7 @@ void append_item(od::Value value, const std::string& path, std::vector<Message>&
   }
 }
 
-Tool parse_tool(od::Value value, const std::string& path) {
+Tool parse_tool(od::Value value, const od::Path& path) {
   json fields = od::as_dom(value);
   ObjectReader reader(fields, path);
   const std::string type = reader.required_string("type");
@@ -115,7 +115,7 @@ Tool parse_tool(od::Value value, const std::string& path) {
   return tool;
 }
 
-ToolChoice parse_tool_choice(od::Value value, const std::string& path) {
+ToolChoice parse_tool_choice(od::Value value, const od::Path& path) {
   ToolChoice choice;
   if (value.type() == simdjson::ondemand::json_type::string) {
     const std::string mode = od::string(value, path);
@@ -134,7 +134,7 @@ ToolChoice parse_tool_choice(od::Value value, const std::string& path) {
   return choice;
 }
 
-ResponseFormat parse_text_format(od::Value value, const std::string& path) {
+ResponseFormat parse_text_format(od::Value value, const od::Path& path) {
   json fields = od::as_dom(value);
   ObjectReader text(fields, path);
   ResponseFormat format;
@@ -159,7 +159,7 @@ ResponseFormat parse_text_format(od::Value value, const std::string& path) {
 class RequestReader {
  public:
   void read(od::Value root) {
-    od::for_each_field(root, "", [&](std::string_view key, od::Value value, const std::string& path) { field(key, value, path); });
+    od::for_each_field(root, od::Path(), [&](std::string_view key, od::Value value, const od::Path& path) { field(key, value, path); });
     if (request_.model.empty()) violate("model", "is required");
     if (!has_input_) violate("input", "is required");
     if (!instructions_.empty()) {
@@ -176,7 +176,7 @@ class RequestReader {
   ChatRequest take() { return std::move(request_); }
 
  private:
-  void field(std::string_view key, od::Value value, const std::string& path) {
+  void field(std::string_view key, od::Value value, const od::Path& path) {
     if (od::is_null(value)) return;
     if (key == "model") request_.model = od::string(value, path);
     else if (key == "input") read_input(value, path);
@@ -185,7 +185,7 @@ class RequestReader {
     else if (key == "stream") request_.stream = od::boolean(value, path);
     else if (key == "temperature") request_.sampling.temperature = od::number(value, path, 0, 2);
     else if (key == "top_p") request_.sampling.top_p = od::number(value, path, 0, 1);
-    else if (key == "tools") od::for_each_element(value, path, [&](od::Value tool, const std::string& at) { request_.tools.push_back(parse_tool(tool, at)); });
+    else if (key == "tools") od::for_each_element(value, path, [&](od::Value tool, const od::Path& at) { request_.tools.push_back(parse_tool(tool, at)); });
     else if (key == "tool_choice") request_.tool_choice = parse_tool_choice(value, path);
     else if (key == "parallel_tool_calls") request_.parallel_tool_calls = od::boolean(value, path);
     else if (key == "text") request_.response_format = parse_text_format(value, path);
@@ -198,7 +198,7 @@ class RequestReader {
     else od::validate(value);  // metadata, reasoning, include, truncation, service_tier...: checked, not passed on
   }
 
-  void read_input(od::Value value, const std::string& path) {
+  void read_input(od::Value value, const od::Path& path) {
     has_input_ = true;
     if (value.type() == simdjson::ondemand::json_type::string) {
       Message user;
@@ -207,14 +207,14 @@ class RequestReader {
       request_.messages.push_back(std::move(user));
       return;
     }
-    od::for_each_element(value, path, [&](od::Value item, const std::string& at) { append_item(item, at, request_.messages); });
+    od::for_each_element(value, path, [&](od::Value item, const od::Path& at) { append_item(item, at, request_.messages); });
   }
 
-  void read_store(od::Value value, const std::string& path) {
+  void read_store(od::Value value, const od::Path& path) {
     if (od::boolean(value, path)) unsupported(path, "this gateway stores no responses; send \"store\": false or leave it out");
   }
 
-  void read_background(od::Value value, const std::string& path) {
+  void read_background(od::Value value, const od::Path& path) {
     if (od::boolean(value, path)) unsupported(path, "background responses need stored state; leave 'background' out");
   }
 

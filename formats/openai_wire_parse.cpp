@@ -11,7 +11,6 @@
 
 #include "core/json_object_reader.h"
 #include "core/json_reader.h"
-#include "core/json_scan.h"
 #include "formats/openai_wire.h"
 
 namespace mg {
@@ -337,41 +336,6 @@ ChatRequest parse_request_object(const json& document, ApiFlavor flavor) {
 }
 
 }  // namespace
-
-// Rejects documents nested deeper than the limit before the DOM is built, so hostile input costs O(n).
-Status check_nesting_depth(std::string_view text, std::size_t max_depth) {
-  std::size_t depth = 0;
-  std::optional<std::size_t> too_deep_at;
-  scan_json_structure(
-      text,
-      [&](char c, std::size_t offset) {
-        if (c == '{' || c == '[') {
-          if (++depth > max_depth) too_deep_at = offset;
-        } else if ((c == '}' || c == ']') && depth > 0) {
-          --depth;
-        }
-        return !too_deep_at;
-      },
-      [](std::string_view) {});
-  if (!too_deep_at) return Ok{};
-  return Error::invalid_request("JSON nests deeper than " + std::to_string(max_depth) + " levels at byte " + std::to_string(*too_deep_at), {},
-                                "json_too_deep");
-}
-
-void check_function_name(const std::string& name, const std::string& path) {
-  bool valid = !name.empty() && name.size() <= 64 &&
-               std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
-  if (!valid) violate(path, "must be 1 to 64 characters of a-z, A-Z, 0-9, _ and -; got \"" + name + "\"");
-}
-
-void check_tool_choice(const std::optional<ToolChoice>& choice, const std::vector<Tool>& tools, const std::string& name_path) {
-  if (!choice) return;
-  if (choice->mode == ToolChoice::Mode::function) {
-    bool known = std::any_of(tools.begin(), tools.end(), [&](const Tool& tool) { return tool.name == choice->function_name; });
-    if (!known) violate(name_path, "names no function in 'tools'; got \"" + choice->function_name + "\"");
-  }
-  if (choice->mode != ToolChoice::Mode::none && choice->mode != ToolChoice::Mode::automatic && tools.empty()) violate("tool_choice", "requires 'tools'");
-}
 
 void read_gateway_extensions(const json& fields, ChatRequest& request) {
   ObjectReader body(fields, "");

@@ -136,7 +136,9 @@ class AnthropicFormat final : public SegmentedAnswerFormat {
     if (started_) return;
     started_ = true;
     json message = message_json(json::array());
-    message["usage"] = {{"input_tokens", 0}, {"output_tokens", 0}};  // the real counts come with message_delta
+    // Anthropic's clients read input_tokens here; routes report usage at the end, and message_delta
+    // carries the real counts.
+    message["usage"] = {{"input_tokens", identity_.estimated_prompt_tokens}, {"output_tokens", 0}};
     out += sse_event("message_start", {{"type", "message_start"}, {"message", std::move(message)}});
   }
 

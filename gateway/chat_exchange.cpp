@@ -42,6 +42,7 @@ ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedReq
   identity_.id = answer_id_prefix(origin.api) + random_hex(24);
   identity_.created = arrival_unix_ms_ / 1000;
   identity_.include_usage_in_stream = request_->include_usage;
+  identity_.estimated_prompt_tokens = request_->estimated_prompt_tokens();
   writer_ = request_->stream ? make_sse_writer(channel_, identity_) : make_json_writer(channel_, identity_);
   services_.state.active_generations.fetch_add(1, std::memory_order_relaxed);
 }

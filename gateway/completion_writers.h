@@ -1,6 +1,7 @@
-// The two writers of one event stream: SSE events (stream: true) or one JSON body (stream: false).
-// Both take the same ChatEvents and leave the bytes to the client API's AnswerFormat: ChunkFormatter
-// owns the OpenAI shapes, gateway/anthropic_answer.cpp and gateway/responses_answer.cpp the others.
+// The two writers of one event stream: SSE events (stream: true) or one JSON body (stream: false), in
+// answer_writers.cpp. Both take the same ChatEvents and leave the bytes to the client API's AnswerFormat:
+// ChunkFormatter (completion_writers.cpp) owns the OpenAI shapes, gateway/anthropic_answer.cpp and
+// gateway/responses_answer.cpp the others.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +32,7 @@ struct ResponseIdentity {
   UsageReport carried_usage;
   double carried_cost_usd = 0;
   ClientApi api = ClientApi::openai_chat;
+  std::int64_t estimated_prompt_tokens = 0;  // for what must be said before the route reports usage
 };
 
 // What the client is billed for a route's usage: it, plus what earlier routes of a resumed stream carried,
@@ -91,6 +93,9 @@ class AnswerFormat {
 
 // The format for identity.api; it reads `identity`, which must outlive it.
 std::unique_ptr<AnswerFormat> make_answer_format(const ResponseIdentity& identity);
+// OpenAI's chat and completions streams (one data chunk per event, usage when asked for, [DONE]), as
+// ChunkFormatter writes them.
+std::unique_ptr<AnswerFormat> make_openai_format(const ResponseIdentity& identity);
 
 // An error answered before the first byte, in the API's own error shape.
 HttpReply error_reply_for(ClientApi api, const Error& error);

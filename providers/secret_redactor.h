@@ -42,7 +42,7 @@ class SecretRedactor {
     int choice = 0;
     int tool_call = -1;
     std::string text;
-    std::string released;  // released when the choice moved on; its stream's next delta is read after it
+    std::string released{};  // released when the choice moved on; its stream's next delta is read after it
   };
 
   // False when the event, emptied by holding back its tail, should leave the batch.

@@ -144,7 +144,7 @@ INSTANTIATE_TEST_SUITE_P(EveryClientApi, ClientApiTest,
                          ::testing::Values(ClientApi{"OpenAiChat", "/v1/chat/completions", chat_body, answer_text, false},
                                            ClientApi{"AnthropicMessages", "/v1/messages", messages_body, messages_text, true},
                                            ClientApi{"OpenAiResponses", "/v1/responses", responses_body, responses_text, false}),
-                         [](const ::testing::TestParamInfo<ClientApi>& info) { return info.param.name; });
+                         [](const ::testing::TestParamInfo<ClientApi>& api) { return api.param.name; });
 
 }  // namespace
 }  // namespace mg::test
