@@ -104,14 +104,7 @@ Tool parse_tool(od::Value value, const od::Path& path) {
   const std::string type = reader.required_string("type");
   if (type != "function") unsupported(reader.path_of("type"), "the hosted tool '" + type + "' is OpenAI's own; declare a function instead");
   Tool tool;
-  tool.name = reader.required_string("name");
-  check_function_name(tool.name, reader.path_of("name"));
-  tool.description = reader.string("description").value_or("");
-  if (const json* parameters = reader.find("parameters")) {
-    if (!parameters->is_object()) wrong_type(reader.path_of("parameters"), "a JSON Schema object", *parameters);
-    tool.parameters = *parameters;
-  }
-  tool.strict = reader.boolean("strict");
+  read_function_definition(reader, tool);  // the Responses API's tool is chat's function object, flat
   return tool;
 }
 

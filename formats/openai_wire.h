@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/chat_request.h"
+#include "core/json_object_reader.h"
 #include "core/result.h"
 
 namespace mg {
@@ -36,6 +37,10 @@ Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimi
 // SchemaViolation (json_object_reader.h), for the parse that owns the body to catch.
 void read_gateway_extensions(const nlohmann::json& fields, ChatRequest& request);
 inline bool is_gateway_extension(std::string_view key) { return key == "models" || key == "provider" || key == "modelgate"; }
+
+// A function definition (name, description, parameters, strict): chat's `tools[].function`, and the
+// Responses API's flat function tool. Throws SchemaViolation.
+void read_function_definition(ObjectReader& function, Tool& tool);
 
 // Every API's rules for tools, thrown as SchemaViolation naming `path`: a function name is 1 to 64 of
 // a-z, A-Z, 0-9, '_' and '-'; a tool_choice names a function among the tools, and one that requires a

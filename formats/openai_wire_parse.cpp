@@ -165,14 +165,7 @@ Tool parse_tool(const json& value, const std::string& path) {
   Tool tool;
   tool.type = reader.one_of("type", std::array{"function"}).value_or("function");
   ObjectReader function(reader.require("function"), reader.path_of("function"));
-  tool.name = function.required_string("name");
-  check_function_name(tool.name, function.path_of("name"));
-  tool.description = function.string("description").value_or("");
-  if (const json* parameters = function.find("parameters")) {
-    if (!parameters->is_object()) wrong_type(function.path_of("parameters"), "a JSON Schema object", *parameters);
-    tool.parameters = *parameters;
-  }
-  tool.strict = function.boolean("strict");
+  read_function_definition(function, tool);
   return tool;
 }
 
@@ -336,6 +329,17 @@ ChatRequest parse_request_object(const json& document, ApiFlavor flavor) {
 }
 
 }  // namespace
+
+void read_function_definition(ObjectReader& function, Tool& tool) {
+  tool.name = function.required_string("name");
+  check_function_name(tool.name, function.path_of("name"));
+  tool.description = function.string("description").value_or("");
+  if (const json* parameters = function.find("parameters")) {
+    if (!parameters->is_object()) wrong_type(function.path_of("parameters"), "a JSON Schema object", *parameters);
+    tool.parameters = *parameters;
+  }
+  tool.strict = function.boolean("strict");
+}
 
 void read_gateway_extensions(const json& fields, ChatRequest& request) {
   ObjectReader body(fields, "");
