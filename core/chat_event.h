@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "core/result.h"
 
@@ -46,6 +47,13 @@ struct ChoiceFinished {
   std::string stop_sequence{};  // the stop sequence that ended it, where the provider knows; '' otherwise
 };
 
+// One input's embedding vector (embedding requests only; they never stream). Doubles, so numbers an
+// upstream sent as JSON reach the client as it wrote them; float32 from base64 converts exactly.
+struct EmbeddingVector {
+  int index = 0;  // of the input it embeds
+  std::vector<double> values;
+};
+
 // An SSE comment from the upstream (a keep-alive such as ": OPENROUTER PROCESSING"): passed on to a
 // streaming client as a comment, never as data, and it promises nothing.
 struct UpstreamComment {
@@ -60,7 +68,8 @@ struct StreamFailed {
   Error error;
 };
 
-using ChatEvent = std::variant<TextDelta, ToolCallDelta, UsageReport, ChoiceFinished, UpstreamComment, StreamDone, StreamFailed>;
+using ChatEvent =
+    std::variant<TextDelta, ToolCallDelta, UsageReport, ChoiceFinished, EmbeddingVector, UpstreamComment, StreamDone, StreamFailed>;
 
 inline bool is_terminal(const ChatEvent& event) {
   return std::holds_alternative<StreamDone>(event) || std::holds_alternative<StreamFailed>(event);

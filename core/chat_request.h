@@ -16,8 +16,9 @@ namespace mg {
 enum class Role { system, developer, user, assistant, tool };
 const char* to_string(Role role);
 
-// Which public endpoint the request came through; decides the response shapes.
-enum class ApiFlavor { chat, completion };
+// What the request asks for: a chat answer, a text completion, or embeddings (the upstream endpoint it
+// takes, and the answer's events).
+enum class ApiFlavor { chat, completion, embedding };
 
 // The most choices (`n`) a request may ask for: every choice index in an answer is below it.
 inline constexpr int kMaxChoices = 128;
@@ -104,6 +105,19 @@ struct SamplingParams {
   std::optional<int> top_logprobs;  // [0, 20], needs logprobs
 };
 
+// What an embedding request embeds: strings, or texts already tokenised (arrays of token ids), never
+// both. `batch`: they came as an array of inputs rather than one alone, and go upstream so.
+struct EmbeddingInput {
+  std::vector<std::string> texts;
+  std::vector<std::vector<std::int64_t>> token_arrays;
+  bool batch = false;
+
+  std::size_t count() const { return texts.empty() ? token_arrays.size() : texts.size(); }
+};
+
+// How an embedding answer carries its vectors: JSON numbers, or little-endian float32 in base64.
+enum class EmbeddingEncoding { float_array, base64 };
+
 struct ChatRequest {
   ApiFlavor flavor = ApiFlavor::chat;
   std::string model;
@@ -127,6 +141,11 @@ struct ChatRequest {
   bool resume_stream = false;  // modelgate.resume: a broken stream continues on the next route
   // Set by the gateway when resuming: the assistant text already streamed, for the route to continue.
   std::string continuation_prefix;
+  // Embedding flavor: the inputs, the encoding asked for (nullopt: not sent, float by default) and the
+  // vector size, where the route can shorten its vectors.
+  EmbeddingInput embedding_input;
+  std::optional<EmbeddingEncoding> embedding_encoding;
+  std::optional<int> dimensions;
 
   // The chain of model ids the caller accepts, in order: `model` then `models`, without repeats.
   std::vector<std::string> requested_models() const;
@@ -134,6 +153,9 @@ struct ChatRequest {
   // A cheap estimate (about four characters a token): for context fit, expected cost, and usage when an
   // upstream reports none.
   std::int64_t estimated_prompt_tokens() const;
+  // The context a route needs, estimated: the prompt and max_tokens of an answer, or the longest input
+  // of an embedding batch (each input is embedded on its own).
+  std::int64_t estimated_context_need() const;
 };
 
 }  // namespace mg

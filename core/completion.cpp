@@ -41,6 +41,12 @@ void CompletionAccumulator::add(const ChatEvent& event) {
       result.native_finish_reason = finished.native_reason;
       result.stop_sequence = finished.stop_sequence;
     }
+    void operator()(const EmbeddingVector& vector) {
+      auto& embeddings = self.completion_.embeddings;
+      std::size_t wanted = static_cast<std::size_t>(std::max(vector.index, 0)) + 1;
+      if (embeddings.size() < wanted) embeddings.resize(wanted);
+      embeddings[wanted - 1] = vector.values;
+    }
     void operator()(const UpstreamComment&) {}
     void operator()(const StreamDone&) { self.done_ = true; }
     void operator()(const StreamFailed& failed) { self.failure_ = failed.error; }

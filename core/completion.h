@@ -20,6 +20,7 @@ struct ChoiceResult {
 struct Completion {
   std::vector<ChoiceResult> choices;
   std::optional<UsageReport> usage;
+  std::vector<std::vector<double>> embeddings{};  // by input index: an embedding request's answer
 };
 
 // Folds events into a Completion. Tool-call fragments are merged by (choice, index).

@@ -3,6 +3,7 @@
 // and leave the bytes to the API's AnswerFormat.
 #include "gateway/anthropic_answer.h"
 #include "gateway/completion_writers.h"
+#include "gateway/embeddings_answer.h"
 #include "gateway/responses_answer.h"
 
 namespace mg::gateway {
@@ -118,6 +119,7 @@ std::unique_ptr<AnswerFormat> make_answer_format(const ResponseIdentity& identit
   switch (identity.api) {
     case ClientApi::anthropic_messages: return make_anthropic_format(identity);
     case ClientApi::openai_responses: return make_responses_format(identity);
+    case ClientApi::openai_embeddings: return make_embeddings_format(identity);
     case ClientApi::openai_chat:
     case ClientApi::openai_completions: break;
   }

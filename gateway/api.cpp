@@ -7,6 +7,7 @@
 #include "gateway/chat_exchange.h"
 #include "gateway/router.h"
 #include "formats/anthropic_messages.h"
+#include "formats/openai_embeddings.h"
 #include "formats/openai_responses.h"
 #include "formats/openai_wire.h"
 #include "gateway/anthropic_answer.h"
@@ -22,7 +23,8 @@ struct Endpoint {
 
 constexpr std::array kEndpoints{
     Endpoint{"/v1/chat/completions", "POST"}, Endpoint{"/v1/completions", "POST"}, Endpoint{"/v1/messages", "POST"},
-    Endpoint{"/v1/messages/count_tokens", "POST"}, Endpoint{"/v1/responses", "POST"}, Endpoint{"/v1/models", "GET"},
+    Endpoint{"/v1/messages/count_tokens", "POST"}, Endpoint{"/v1/responses", "POST"}, Endpoint{"/v1/embeddings", "POST"},
+    Endpoint{"/v1/models", "GET"},
     Endpoint{"/v1/usage", "GET"},             Endpoint{"/health", "GET"},         Endpoint{"/ready", "GET"},
     Endpoint{"/metrics", "GET"},              Endpoint{"/dashboard", "GET"},      Endpoint{"/dashboard/data", "GET"},
     Endpoint{"/admin/keys", "GET, POST"},     Endpoint{"/admin/keys", "DELETE", true},
@@ -59,7 +61,7 @@ HttpReply method_not_allowed(const HttpRequest& request, std::string_view allowe
 
 HttpReply unknown_path(const HttpRequest& request) {
   return error_reply(Error::not_found("No endpoint " + request.method + " " + request.path +
-                                          "; this gateway serves /v1/chat/completions, /v1/completions, /v1/messages, /v1/responses and /v1/models",
+                                          "; this gateway serves /v1/chat/completions, /v1/completions, /v1/messages, /v1/responses, /v1/embeddings and /v1/models",
                                       "unknown_url"));
 }
 
@@ -93,7 +95,9 @@ double worst_case_cost_usd(const ChatRequest& request, const RoutedRequest& rout
   const std::int64_t prompt_tokens = request.estimated_prompt_tokens();
   double worst = 0;
   for (const RouteTarget& target : routed.chain) {
-    std::int64_t completion = request.max_tokens ? *request.max_tokens : std::max<std::int64_t>(1, target.entry->context_length - prompt_tokens);
+    std::int64_t completion = request.flavor == ApiFlavor::embedding ? 0  // priced by input alone
+                              : request.max_tokens ? *request.max_tokens
+                                                   : std::max<std::int64_t>(1, target.entry->context_length - prompt_tokens);
     worst = std::max(worst, expected_cost_usd(*target.entry, prompt_tokens, completion * std::max(1, request.n)));
   }
   return worst;
@@ -105,6 +109,7 @@ std::optional<ClientApi> completion_api(std::string_view path) {
   if (path == "/v1/completions") return ClientApi::openai_completions;
   if (path == "/v1/messages") return ClientApi::anthropic_messages;
   if (path == "/v1/responses") return ClientApi::openai_responses;
+  if (path == "/v1/embeddings") return ClientApi::openai_embeddings;
   return std::nullopt;
 }
 
@@ -118,6 +123,9 @@ Result<ChatRequest> parse_completion_request(ClientApi api, std::string_view bod
     case ClientApi::openai_responses:
       parsed_bytes = body.size();
       return parse_openai_responses(body, limits);
+    case ClientApi::openai_embeddings:
+      parsed_bytes = 2 * body.size();  // token ids take 8 bytes each where the body spends 2 to 7
+      return parse_embedding_request(body, limits);
     case ClientApi::openai_completions: return parse_chat_request(body, ApiFlavor::completion, limits, &parsed_bytes);
     case ClientApi::openai_chat: break;
   }

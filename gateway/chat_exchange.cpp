@@ -15,6 +15,7 @@ const char* answer_id_prefix(ClientApi api) {
     case ClientApi::openai_completions: return "cmpl-";
     case ClientApi::anthropic_messages: return "msg_";
     case ClientApi::openai_responses: return "resp_";
+    case ClientApi::openai_embeddings: return "emb-";  // never shown: an embeddings answer carries no id
     case ClientApi::openai_chat: break;
   }
   return "chatcmpl-";
@@ -43,6 +44,7 @@ ChatExchange::ChatExchange(std::shared_ptr<const ChatRequest> request, RoutedReq
   identity_.created = arrival_unix_ms_ / 1000;
   identity_.include_usage_in_stream = request_->include_usage;
   identity_.estimated_prompt_tokens = request_->estimated_prompt_tokens();
+  identity_.embedding_encoding = request_->embedding_encoding.value_or(EmbeddingEncoding::float_array);
   writer_ = request_->stream ? make_sse_writer(channel_, identity_) : make_json_writer(channel_, identity_);
   services_.state.active_generations.fetch_add(1, std::memory_order_relaxed);
 }

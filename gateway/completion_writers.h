@@ -19,7 +19,7 @@
 namespace mg::gateway {
 
 // The API a client spoke: the shapes of its answers and errors. Providers never see it.
-enum class ClientApi { openai_chat, openai_completions, anthropic_messages, openai_responses };
+enum class ClientApi { openai_chat, openai_completions, anthropic_messages, openai_responses, openai_embeddings };
 
 // Who is answering: fixed per request (id, created, API), updated per attempt (route).
 struct ResponseIdentity {
@@ -33,6 +33,7 @@ struct ResponseIdentity {
   double carried_cost_usd = 0;
   ClientApi api = ClientApi::openai_chat;
   std::int64_t estimated_prompt_tokens = 0;  // for what must be said before the route reports usage
+  EmbeddingEncoding embedding_encoding = EmbeddingEncoding::float_array;  // of an embeddings answer
 };
 
 // What the client is billed for a route's usage: it, plus what earlier routes of a resumed stream carried,

@@ -92,13 +92,18 @@ class ChainBuilder {
   ChainBuilder(const ChatRequest& request, const RoutingContext& context, const RoutingOptions& options)
       : request_(request), context_(context), options_(options), prefs_(request.provider ? *request.provider : kNoPreferences),
         prompt_tokens_(request.estimated_prompt_tokens()),
-        completion_tokens_(request.max_tokens ? *request.max_tokens : options.assumed_completion_tokens) {}
+        completion_tokens_(request.flavor == ApiFlavor::embedding ? 0 : request.max_tokens.value_or(options.assumed_completion_tokens)) {}
 
-  // Appends the ranked eligible routes of one model; false when the model is unknown.
+  // Appends the ranked eligible routes of one model; false when the model is unknown, or of the other
+  // kind (a chat model asked for embeddings).
   bool add_model(std::string_view requested) {
     ModelChoice choice = split_suffix(requested);
     const pricing::ModelEntry* model = context_.catalogue.find_model(choice.id);
     if (!model) return false;
+    if (model->kind != wanted_kind()) {
+      if (!other_kind_) other_kind_ = model;
+      return false;
+    }
     std::vector<Candidate> candidates;
     candidates.reserve(model->routes.size());
     for (std::uint32_t index : model->routes) {
@@ -111,6 +116,9 @@ class ChainBuilder {
     return true;
   }
 
+  // The first model asked for that serves the other kind of request; nullptr when none did.
+  const pricing::ModelEntry* other_kind() const { return other_kind_; }
+
   RoutePlan finish() {
     std::stable_partition(plan_.chain.begin(), plan_.chain.end(), [](const RouteEntry* route) { return !route->last_resort; });
     return std::move(plan_);
@@ -118,6 +126,10 @@ class ChainBuilder {
 
  private:
   static inline const ProviderPreferences kNoPreferences{};
+
+  pricing::ModelKind wanted_kind() const {
+    return request_.flavor == ApiFlavor::embedding ? pricing::ModelKind::embedding : pricing::ModelKind::chat;
+  }
 
   RoutingPolicy policy_for(const ModelChoice& choice) const {
     if (choice.suffix_policy) return *choice.suffix_policy;
@@ -128,7 +140,7 @@ class ChainBuilder {
   }
 
   bool eligible(const RouteEntry& route) {
-    std::int64_t needed = prompt_tokens_ + (request_.max_tokens ? *request_.max_tokens : 0);
+    std::int64_t needed = request_.estimated_context_need();
     if (!route.enabled) return exclude(route, "disabled");
     // The reason itself (a missing key's variable, a config error) is for the operator's log, not the client.
     if (!route.unavailable.empty()) return exclude(route, "not configured on this gateway");
@@ -225,6 +237,7 @@ class ChainBuilder {
   std::int64_t prompt_tokens_;
   std::int64_t completion_tokens_;
   RoutePlan plan_;
+  const pricing::ModelEntry* other_kind_ = nullptr;
 };
 
 Error no_model_error(const std::vector<std::string>& requested) {
@@ -234,6 +247,14 @@ Error no_model_error(const std::vector<std::string>& requested) {
                                  "model_not_found");
   error.param = "model";
   return error;
+}
+
+// The client asked a chat model for embeddings, or an embedding model for an answer.
+Error wrong_kind_error(const pricing::ModelEntry& model) {
+  bool embedding = model.kind == pricing::ModelKind::embedding;
+  return Error::invalid_request("The model '" + model.id + "' is " + (embedding ? "an embedding model; send it to POST /v1/embeddings"
+                                                                                   : "a chat model and serves no embeddings; ask an embedding model"),
+                                 "model", "model_kind_mismatch");
 }
 
 Error nothing_eligible_error(const RoutePlan& plan, int retry_after_s) {
@@ -254,7 +275,7 @@ Result<RoutePlan> plan_routes(const ChatRequest& request, const RoutingContext& 
   std::vector<std::string> requested = request.requested_models();
   bool any_known = false;
   for (const std::string& model : requested) any_known = builder.add_model(model) || any_known;
-  if (!any_known) return no_model_error(requested);
+  if (!any_known) return builder.other_kind() ? wrong_kind_error(*builder.other_kind()) : no_model_error(requested);
   RoutePlan plan = builder.finish();
   if (plan.chain.empty()) return nothing_eligible_error(plan, options.retry_after_s);
   return plan;

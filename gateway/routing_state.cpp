@@ -28,6 +28,7 @@ pricing::BuiltinRoute builtin_route_for(const Provider& provider, const ModelOff
   route.last_resort = offer.last_resort;
   route.description = offer.description;
   builtin.model_context_length = offer.context_length;
+  builtin.model_kind = offer.embedding ? pricing::ModelKind::embedding : pricing::ModelKind::chat;
   return builtin;
 }
 
@@ -161,6 +162,7 @@ nlohmann::json RoutingState::models_json(Audience audience) const {
                     {"created", 0},
                     {"owned_by", cheapest->provider},
                     {"context_length", model->context_length},
+                    {"kind", pricing::to_string(model->kind)},
                     {"pricing", {{"prompt", usd_per_token_text(cheapest->usd_per_mtok_input)},
                                  {"completion", usd_per_token_text(cheapest->usd_per_mtok_output)}}},
                     {"routes", std::move(routes)}});

@@ -171,7 +171,7 @@ int run_serve_command(const std::vector<std::string>& args) {
   // Everything about the start is logged before the "listening" line, which tells scripts the server is ready.
   if (LocalProvider* local = gateway.local()) log_local_engine(*local);
   log_access_rules(gateway, config);
-  if (config.fake_provider_enabled) log_warn("the test-only fake provider is enabled (models echo, slow, error, slow_error, flaky)");
+  if (config.fake_provider_enabled) log_warn("the test-only fake provider is enabled (models echo, slow, error, slow_error, flaky, embed, embed_error)");
   auto startup_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_at).count();
   log_info("modelgate listening on http://" + config.listen_host + ":" + std::to_string(gateway.port()) + " (" +
            std::to_string(config.effective_io_threads()) + " I/O threads, database " + pricing::printable_location(config.db_path) + ", started in " +

@@ -19,11 +19,11 @@ std::vector<ProviderRecord> load_providers(const Database& db) {
 std::vector<ModelRecord> load_models(const Database& db) {
   std::vector<ModelRecord> out;
   std::map<std::string, std::size_t> index;
-  Statement query = db.prepare("SELECT id, family, context_length, supports_tools, supports_json FROM models ORDER BY id");
+  Statement query = db.prepare("SELECT id, family, context_length, supports_tools, supports_json, kind FROM models ORDER BY id");
   while (query.step()) {
     index[query.text(0)] = out.size();
     out.push_back(ModelRecord{query.text(0), query.text(1), static_cast<int>(query.integer(2)), query.integer(3) != 0,
-                              query.integer(4) != 0, {}});
+                              query.integer(4) != 0, {}, model_kind_named(query.text(5)).value_or(ModelKind::chat)});
   }
   Statement aliases = db.prepare("SELECT alias, model_id FROM model_aliases ORDER BY alias");
   while (aliases.step()) out[index.at(aliases.text(1))].aliases.push_back(aliases.text(0));
@@ -68,6 +68,14 @@ void run_named(Statement& statement, const std::string& what) {
 
 }  // namespace
 
+const char* to_string(ModelKind kind) { return kind == ModelKind::embedding ? "embedding" : "chat"; }
+
+std::optional<ModelKind> model_kind_named(std::string_view name) {
+  if (name == "chat") return ModelKind::chat;
+  if (name == "embedding") return ModelKind::embedding;
+  return std::nullopt;
+}
+
 std::int64_t catalogue_version(const Database& db) { return db.meta_counter("catalogue_version"); }
 
 CatalogueData load_catalogue(const Database& db) { return CatalogueData{load_providers(db), load_models(db), load_routes(db)}; }
@@ -82,9 +90,10 @@ void upsert_provider(Database& db, const ProviderRecord& provider) {
 
 void upsert_model(Database& db, const ModelRecord& model) {
   Statement upsert = db.prepare(
-      "INSERT INTO models(id, family, context_length, supports_tools, supports_json) VALUES (?1, ?2, ?3, ?4, ?5)"
-      " ON CONFLICT(id) DO UPDATE SET family = ?2, context_length = ?3, supports_tools = ?4, supports_json = ?5");
-  upsert.bind(1, model.id).bind(2, model.family).bind(3, model.context_length).bind(4, model.supports_tools).bind(5, model.supports_json);
+      "INSERT INTO models(id, family, context_length, supports_tools, supports_json, kind) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+      " ON CONFLICT(id) DO UPDATE SET family = ?2, context_length = ?3, supports_tools = ?4, supports_json = ?5, kind = ?6");
+  upsert.bind(1, model.id).bind(2, model.family).bind(3, model.context_length).bind(4, model.supports_tools).bind(5, model.supports_json)
+      .bind(6, to_string(model.kind));
   run_named(upsert, "model '" + model.id + "'");
   Statement alias = db.prepare("INSERT INTO model_aliases(alias, model_id) VALUES (?1, ?2) ON CONFLICT(alias) DO UPDATE SET model_id = ?2");
   for (const std::string& name : model.aliases) {

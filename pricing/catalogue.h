@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pricing/database.h"
@@ -19,6 +20,13 @@ struct ProviderRecord {
   bool enabled = true;
 };
 
+// What a model serves: chat (and text completions), or embeddings. A request of one kind never routes to a
+// model of the other.
+enum class ModelKind { chat, embedding };
+const char* to_string(ModelKind kind);
+// "chat" or "embedding"; nullopt for anything else.
+std::optional<ModelKind> model_kind_named(std::string_view name);
+
 struct ModelRecord {
   std::string id;
   std::string family;
@@ -26,6 +34,7 @@ struct ModelRecord {
   bool supports_tools = false;
   bool supports_json = false;
   std::vector<std::string> aliases;
+  ModelKind kind = ModelKind::chat;
 };
 
 struct RouteRecord {

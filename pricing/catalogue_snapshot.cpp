@@ -36,7 +36,7 @@ std::shared_ptr<const CatalogueSnapshot> CatalogueSnapshot::build(const Catalogu
   for (const ModelRecord& model : data.models) {
     model_records[model.id] = &model;
     snapshot->model_by_name_[model.id] = static_cast<std::uint32_t>(snapshot->models_.size());
-    snapshot->models_.push_back(ModelEntry{model.id, model.context_length, model.supports_tools, model.supports_json, {}});
+    snapshot->models_.push_back(ModelEntry{model.id, model.context_length, model.supports_tools, model.supports_json, {}, model.kind});
   }
   for (const ModelRecord& model : data.models) {
     for (const std::string& alias : model.aliases) snapshot->model_by_name_.emplace(alias, snapshot->model_by_name_.at(model.id));
@@ -52,7 +52,8 @@ std::shared_ptr<const CatalogueSnapshot> CatalogueSnapshot::build(const Catalogu
     const RouteEntry& route = builtin.route;
     auto [it, added] = snapshot->model_by_name_.emplace(route.model_id, static_cast<std::uint32_t>(snapshot->models_.size()));
     if (added) {
-      snapshot->models_.push_back(ModelEntry{route.model_id, builtin.model_context_length, route.supports_tools, route.supports_json, {}});
+      snapshot->models_.push_back(
+          ModelEntry{route.model_id, builtin.model_context_length, route.supports_tools, route.supports_json, {}, builtin.model_kind});
     }
     snapshot->models_[it->second].routes.push_back(static_cast<std::uint32_t>(snapshot->routes_.size()));
     snapshot->routes_.push_back(route);

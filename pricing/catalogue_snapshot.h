@@ -42,12 +42,14 @@ struct ModelEntry {
   bool supports_tools = false;
   bool supports_json = false;
   std::vector<std::uint32_t> routes;  // indexes into CatalogueSnapshot::routes()
+  ModelKind kind = ModelKind::chat;
 };
 
 // A route served in-process (fake provider, local engine), added to the catalogue's own routes.
 struct BuiltinRoute {
   RouteEntry route;
   int model_context_length = 0;
+  ModelKind model_kind = ModelKind::chat;
 };
 
 // Why a provider cannot be used now, or '' when it can (checked once per snapshot, not per request).

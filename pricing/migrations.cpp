@@ -190,6 +190,12 @@ constexpr const char* kApiKeys = R"sql(
   BEGIN UPDATE gateway_meta SET value = value + 1 WHERE key = 'keys_version'; END;
 )sql";
 
+// A model serves chat or embeddings (pricing::ModelKind); every model before this one served chat. The
+// same words in both databases.
+constexpr const char* kModelKind = R"sql(
+  ALTER TABLE models ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat' CHECK (kind IN ('chat', 'embedding'));
+)sql";
+
 // PostgreSQL's words for the same schema: 64-bit integers and doubles where SQLite's INTEGER and REAL
 // are, identity columns for rowids, and trigger functions.
 constexpr const char* kMetaPostgres = R"sql(
@@ -331,6 +337,7 @@ const std::vector<Migration>& schema_migrations() {
       {4, catalogue_version.c_str(), kCatalogueVersionPostgres},
       {5, kSeedDialects, nullptr},
       {6, kApiKeys, kApiKeysPostgres},
+      {7, kModelKind, nullptr},
   };
   return migrations;
 }

@@ -148,8 +148,23 @@ class FakeStream : public std::enable_shared_from_this<FakeStream> {
   std::chrono::milliseconds between_delay_;
 };
 
+std::vector<ChatEvent> embedding_events(const ChatRequest& request) {
+  std::vector<ChatEvent> events;
+  const EmbeddingInput& input = request.embedding_input;
+  for (std::size_t i = 0; i < input.count(); ++i) {
+    bool text = !input.texts.empty();
+    double words = text ? static_cast<double>(count_words(input.texts[i])) : 0;
+    double size = static_cast<double>(text ? input.texts[i].size() : input.token_arrays[i].size());
+    events.push_back(EmbeddingVector{static_cast<int>(i), {words, size, static_cast<double>(i), 1.0}});
+  }
+  events.push_back(UsageReport{fake_prompt_tokens(request), 0, 0});
+  events.push_back(StreamDone{});
+  return events;
+}
+
 std::vector<ChatEvent> plan_events(const ChatRequest& request, const std::string& model_id) {
-  if (model_id == "error" || model_id == "slow_error") return {StreamFailed{injected_failure("failure before the first token")}};
+  if (model_id == "error" || model_id == "slow_error" || model_id == "embed_error") return {StreamFailed{injected_failure("failure before the first token")}};
+  if (request.flavor == ApiFlavor::embedding) return embedding_events(request);
   std::vector<ChatEvent> events = fake_answer_events(request);
   if (model_id == "flaky") {
     std::vector<ChatEvent> partial;
@@ -167,6 +182,8 @@ std::vector<ChatEvent> plan_events(const ChatRequest& request, const std::string
 std::int64_t fake_prompt_tokens(const ChatRequest& request) {
   if (request.flavor == ApiFlavor::completion) return count_words(request.prompt);
   std::int64_t count = 0;
+  for (const std::string& text : request.embedding_input.texts) count += count_words(text);
+  for (const auto& tokens : request.embedding_input.token_arrays) count += static_cast<std::int64_t>(tokens.size());
   for (const Message& message : request.messages) count += count_words(message.text());
   return count;
 }
@@ -190,6 +207,9 @@ std::vector<ModelOffer> FakeProvider::models() const {
   std::vector<ModelOffer> offers;
   for (const char* id : {"echo", "slow", "error", "slow_error", "flaky"}) {
     offers.push_back(ModelOffer{id, id, options_.echo_usd_per_mtok_input, options_.echo_usd_per_mtok_output, 32768, true, true, {}, false});
+  }
+  for (const char* id : {"embed", "embed_error"}) {
+    offers.push_back(ModelOffer{id, id, options_.echo_usd_per_mtok_input, 0, 8192, false, false, {}, false, true});
   }
   return offers;
 }

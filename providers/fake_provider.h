@@ -4,6 +4,8 @@
 //   error  fails before the first token (transient, as a 502 from an upstream would)
 //   slow_error  waits like slow, then fails before the first token
 //   flaky  sends two tokens, then fails mid-stream
+//   embed  (an embedding model) one vector per input: [its words, its characters or tokens, its index, 1]
+//   embed_error  (an embedding model) fails, as `error` does
 #pragma once
 
 #include <chrono>

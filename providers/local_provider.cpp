@@ -218,6 +218,9 @@ Result<std::int64_t> LocalProvider::count_prompt_tokens(const ChatRequest& reque
 }
 
 Result<std::shared_ptr<engine::ServingRequest>> LocalProvider::serving_request(const ChatRequest& request) const {
+  if (request.flavor == ApiFlavor::embedding) {
+    return Error::invalid_request("local engine: it serves no embeddings; ask an embedding model", "model", "embeddings_not_supported");
+  }
   if (request.n != 1) return cannot_serve("it answers one choice at a time (n = 1)");
   const engine::Engine& engine = serving_->engine();
   auto serving = std::make_shared<engine::ServingRequest>();

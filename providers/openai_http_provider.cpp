@@ -13,6 +13,7 @@
 
 #include "core/deadline.h"
 #include "core/json_text.h"
+#include "formats/openai_embeddings.h"
 #include "formats/openai_wire.h"
 #include "providers/upstream_attempt.h"
 #include "core/write_batch.h"
@@ -37,6 +38,15 @@ Error transport_error(const std::string& provider, const std::string& what, beas
   bool timed_out = ec == beast::error::timeout;
   return Error{timed_out ? 504 : 502, timed_out ? FailureClass::timeout : FailureClass::transient, "upstream_error",
                timed_out ? "upstream_timeout" : "upstream_unreachable", {}, provider + ": " + what + ": " + ec.message(), 0};
+}
+
+const char* endpoint_path(ApiFlavor flavor) {
+  switch (flavor) {
+    case ApiFlavor::completion: return "/completions";
+    case ApiFlavor::embedding: return "/embeddings";
+    case ApiFlavor::chat: break;
+  }
+  return "/chat/completions";
 }
 
 // One request to the upstream, start to finish, on the caller's strand (or one of its own). Exactly one
@@ -103,7 +113,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     out.reserve(512 + body.size());
     out += "POST ";
     out += provider_->base_url().path_prefix;
-    out += request_->flavor == ApiFlavor::chat ? "/chat/completions" : "/completions";
+    out += endpoint_path(request_->flavor);
     out += " HTTP/1.1\r\n";
     append_header(out, "Host", provider_->base_url().host_header());
     append_header(out, "User-Agent", "modelgate");
@@ -248,8 +258,10 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     attempt_->status = head.result_int();
     auto content_type = head[http::field::content_type];
     attempt_->streaming = attempt_->status == 200 && content_type.starts_with("text/event-stream");
-    if (attempt_->status == 200 && !attempt_->streaming && !content_type.starts_with("application/json")) {
-      return finish_with(Error::upstream(name() + ": answered with content type '" + std::string(content_type) + "', not JSON or an event stream",
+    bool json_expected = !attempt_->streaming || request_->flavor == ApiFlavor::embedding;  // embeddings never stream
+    if (attempt_->status == 200 && json_expected && !content_type.starts_with("application/json")) {
+      return finish_with(Error::upstream(name() + ": answered with content type '" + std::string(content_type) + "', not " +
+                                             (request_->flavor == ApiFlavor::embedding ? "JSON" : "JSON or an event stream"),
                                          FailureClass::transient));
     }
     auto retry_after = head[http::field::retry_after];
@@ -333,7 +345,11 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
       deliver(std::move(events));
     } else {
       std::vector<ChatEvent> events;
-      attempt_->decoder.on_body(attempt_->whole_body, events);
+      if (request_->flavor == ApiFlavor::embedding) {
+        decode_embedding_answer(attempt_->whole_body, request_->embedding_input.count(), request_->estimated_prompt_tokens(), events);
+      } else {
+        attempt_->decoder.on_body(attempt_->whole_body, events);
+      }
       deliver(std::move(events));
     }
     if (keep && stream_ && attempt_->status < 500) provider_->pool().put_back(std::move(*stream_));
@@ -411,7 +427,7 @@ Result<std::shared_ptr<OpenAiHttpProvider>> OpenAiHttpProvider::create(boost::as
 
 std::string OpenAiHttpProvider::request_body(const ChatRequest& request, const std::string& model_id) const {
   const Dialect& dialect = options_.dialect;
-  nlohmann::json body = to_openai_json(request);
+  nlohmann::json body = request.flavor == ApiFlavor::embedding ? to_openai_embedding_json(request) : to_openai_json(request);
   body["model"] = model_id;
   if (!request.continuation_prefix.empty()) dialect.ask_to_continue(body, request.continuation_prefix);
   // Bill from the upstream's own count.

@@ -29,6 +29,7 @@ struct ModelOffer {
   bool supports_json = false;
   std::string description;    // shown with the route in /v1/models; '' for none
   bool last_resort = false;  // the local engine: after every other route of a chain, whatever the policy
+  bool embedding = false;    // an embedding model: it serves embedding requests only, and chat never
 };
 
 // True when `executor` is an io_context's and this thread runs it. Each I/O thread runs an io_context of

@@ -88,7 +88,7 @@ nlohmann::json catalogue_json(const pricing::CatalogueData& data) {
   }
   for (const auto& m : data.models) {
     out["models"].push_back({{"id", m.id}, {"family", m.family}, {"context_length", m.context_length}, {"supports_tools", m.supports_tools},
-                             {"supports_json", m.supports_json}, {"aliases", m.aliases}});
+                             {"supports_json", m.supports_json}, {"kind", pricing::to_string(m.kind)}, {"aliases", m.aliases}});
   }
   for (const auto& r : data.routes) {
     out["routes"].push_back({{"model", r.model_id}, {"provider", r.provider}, {"upstream_model", r.upstream_model_id},

@@ -19,7 +19,7 @@ using nlohmann::json;
 
 const char* const kColumns[] = {"model", "provider", "upstream_model", "usd_per_mtok_input", "usd_per_mtok_output", "context_length",
                                 "quantization", "published_ttft_ms", "published_throughput_tok_s", "supports_tools", "supports_json",
-                                "enabled", "base_url", "api_key_env"};
+                                "enabled", "base_url", "api_key_env", "kind"};
 
 struct RowError {
   std::string message;
@@ -82,6 +82,14 @@ bool lists(const json& model, const char* parameter) {
   return parameters && parameters->is_array() && std::find(parameters->begin(), parameters->end(), parameter) != parameters->end();
 }
 
+// OpenRouter's embedding models list "embeddings" among architecture.output_modalities.
+bool outputs_embeddings(const json& model) {
+  const json* architecture = model.contains("architecture") ? &model["architecture"] : nullptr;
+  if (!architecture || !architecture->is_object() || !architecture->contains("output_modalities")) return false;
+  const json& outputs = (*architecture)["output_modalities"];
+  return outputs.is_array() && std::find(outputs.begin(), outputs.end(), "embeddings") != outputs.end();
+}
+
 ImportedRow openrouter_row(const json& model, const ImportOptions& options) {
   if (!model.is_object()) throw RowError{"a model must be an object"};
   if (!model.contains("id") || !model["id"].is_string() || model["id"].get<std::string>().empty()) throw RowError{"id is missing"};
@@ -95,12 +103,15 @@ ImportedRow openrouter_row(const json& model, const ImportOptions& options) {
   row.model.context_length = static_cast<int>(context->get<std::int64_t>());
   row.model.supports_tools = lists(model, "tools");
   row.model.supports_json = lists(model, "response_format") || lists(model, "structured_outputs");
+  row.model.kind = outputs_embeddings(model) ? pricing::ModelKind::embedding : pricing::ModelKind::chat;
   if (!model.contains("pricing") || !model["pricing"].is_object()) throw RowError{"pricing is missing"};
   row.route.model_id = row.model.id;
   row.route.provider = options.openrouter_provider;
   row.route.upstream_model_id = row.model.id;
   row.route.usd_per_mtok_input = per_token_to_per_mtok(model["pricing"].value("prompt", json()), "prompt");
-  row.route.usd_per_mtok_output = per_token_to_per_mtok(model["pricing"].value("completion", json()), "completion");
+  json completion_price = model["pricing"].value("completion", json());
+  bool priced_by_input_only = row.model.kind == pricing::ModelKind::embedding && completion_price.is_null();
+  row.route.usd_per_mtok_output = priced_by_input_only ? 0 : per_token_to_per_mtok(completion_price, "completion");
   row.route.context_length = row.model.context_length;
   if (model.contains("quantization") && model["quantization"].is_string()) row.route.quantization = model["quantization"].get<std::string>();
   check_no_control_characters(row.route.quantization, "quantization");
@@ -164,6 +175,13 @@ class CsvRow {
   std::vector<std::string> fields_;
 };
 
+pricing::ModelKind model_kind(const CsvRow& fields) {
+  std::string name = fields.text("kind", false);
+  if (name.empty()) return pricing::ModelKind::chat;
+  if (auto kind = pricing::model_kind_named(name)) return *kind;
+  throw RowError{"kind must be chat or embedding; got '" + name + "'"};
+}
+
 ImportedRow csv_row(const CsvRow& fields) {
   ImportedRow row;
   row.model.id = fields.text("model", true);
@@ -172,12 +190,15 @@ ImportedRow csv_row(const CsvRow& fields) {
   row.model.context_length = static_cast<int>(context);
   row.model.supports_tools = fields.flag("supports_tools", false);
   row.model.supports_json = fields.flag("supports_json", false);
+  row.model.kind = model_kind(fields);
   row.route.model_id = row.model.id;
   row.route.provider = fields.text("provider", true);
   row.route.upstream_model_id = fields.text("upstream_model", false);
   if (row.route.upstream_model_id.empty()) row.route.upstream_model_id = row.model.id;
   row.route.usd_per_mtok_input = *fields.number("usd_per_mtok_input", true);
-  row.route.usd_per_mtok_output = *fields.number("usd_per_mtok_output", true);
+  // An embedding route's price is per input token; it has no output to price.
+  bool priced_by_input_only = row.model.kind == pricing::ModelKind::embedding;
+  row.route.usd_per_mtok_output = fields.number("usd_per_mtok_output", !priced_by_input_only).value_or(0);
   row.route.context_length = row.model.context_length;
   row.route.quantization = fields.text("quantization", false);
   row.route.published_ttft_ms = fields.number("published_ttft_ms", false);
@@ -208,7 +229,7 @@ std::string csv_number(const std::optional<double>& value) {
 
 const char* const kRoutesCsvHeader =
     "model,provider,upstream_model,usd_per_mtok_input,usd_per_mtok_output,context_length,quantization,published_ttft_ms,"
-    "published_throughput_tok_s,supports_tools,supports_json,enabled,base_url,api_key_env";
+    "published_throughput_tok_s,supports_tools,supports_json,enabled,base_url,api_key_env,kind";
 
 std::variant<std::vector<ImportedRow>, ImportError> parse_openrouter_models(const std::string& text, const ImportOptions& options) {
   Result<json> document = parse_json_document(text);
@@ -299,7 +320,8 @@ std::string export_routes_csv(const pricing::CatalogueData& data) {
            csv_number(route.usd_per_mtok_input) + "," + csv_number(route.usd_per_mtok_output) + "," + std::to_string(route.context_length) +
            "," + csv_field(route.quantization) + "," + csv_number(route.published_ttft_ms) + "," + csv_number(route.published_throughput_tok_s) +
            "," + (model.supports_tools ? "true" : "false") + "," + (model.supports_json ? "true" : "false") + "," +
-           (route.enabled ? "true" : "false") + "," + csv_field(provider.base_url) + "," + csv_field(provider.api_key_env) + "\n";
+           (route.enabled ? "true" : "false") + "," + csv_field(provider.base_url) + "," + csv_field(provider.api_key_env) + "," +
+           pricing::to_string(model.kind) + "\n";
   }
   return out;
 }

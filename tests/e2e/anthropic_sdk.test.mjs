@@ -6,13 +6,13 @@
 //
 // Run with:  node --test tests/e2e/
 
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 
-import { startV3LocalGateway } from './chat_helpers.mjs';
-import { cleanupGateway, registerSecret, startGateway, stopGateway } from './gateway_process.mjs';
-import { MOCK_PRICES, MOCK_TEXT, MOCK_USAGE, createClientKey, importMockRoutes, ledgerRows, startMockUpstream } from './mock_upstream.mjs';
+import { useV3LocalClient } from './chat_helpers.mjs';
+import { stopGateway } from './gateway_process.mjs';
+import { MOCK_PRICES, MOCK_TEXT, MOCK_USAGE, ledgerRows, useMockGateway } from './mock_upstream.mjs';
 
 const WEATHER_TOOL = {
   name: 'get_weather',
@@ -30,28 +30,11 @@ function assertMockUsage(usage) {
 }
 
 describe('Anthropic Messages on a remote route', () => {
-  let upstream;
-  let gateway;
+  const mock = useMockGateway({ routing: { backoff_initial_ms: 10, backoff_max_ms: 20, resume_streams: false } });
   let client;
-  let key;
   const requestIds = [];
-
-  before(async () => {
-    upstream = await startMockUpstream();
-    gateway = await startGateway({ routing: { backoff_initial_ms: 10, backoff_max_ms: 20, resume_streams: false } }, {
-      beforeStart: async (paths) => {
-        await importMockRoutes(paths, upstream.port);
-        key = createClientKey(paths.db);
-        registerSecret(key);
-      },
-    });
-    client = new Anthropic({ apiKey: key, baseURL: `http://127.0.0.1:${gateway.port}`, maxRetries: 0 });
-  });
-
-  after(async () => {
-    if (gateway) await stopGateway(gateway);
-    await cleanupGateway(gateway);
-    upstream?.server.close();
+  before(() => {
+    client = new Anthropic({ apiKey: mock.key, baseURL: mock.url, maxRetries: 0 });
   });
 
   async function create(params) {
@@ -74,7 +57,7 @@ describe('Anthropic Messages on a remote route', () => {
     assert.equal(message.stop_reason, 'end_turn');
     assert.equal(message.stop_sequence, null);
     assertMockUsage(message.usage);
-    const sent = upstream.requests.at(-1).body;
+    const sent = mock.upstream.requests.at(-1).body;
     assert.deepEqual(sent.messages, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello there' }]);
     assert.deepEqual(sent.stop, ['###']);
     assert.equal(sent.max_tokens, 64);
@@ -107,8 +90,8 @@ describe('Anthropic Messages on a remote route', () => {
     const use = first.content.find((block) => block.type === 'tool_use');
     assert.equal(use.name, 'get_weather');
     assert.deepEqual(use.input, { city: 'Paris' });
-    assert.equal(upstream.requests.at(-1).body.tool_choice, 'required');
-    assert.deepEqual(upstream.requests.at(-1).body.tools[0].function.parameters, WEATHER_TOOL.input_schema);
+    assert.equal(mock.upstream.requests.at(-1).body.tool_choice, 'required');
+    assert.deepEqual(mock.upstream.requests.at(-1).body.tools[0].function.parameters, WEATHER_TOOL.input_schema);
 
     messages.push({ role: 'assistant', content: first.content });
     messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: 'Sunny, 21 C' }] });
@@ -117,7 +100,7 @@ describe('Anthropic Messages on a remote route', () => {
     requestIds.push((await stream.withResponse()).response.headers.get('x-request-id'));
     assert.deepEqual(second.content.map((block) => block.type), ['text']);
     assert.equal(second.content[0].text, 'The tool said: Sunny, 21 C');
-    const sent = upstream.requests.at(-1).body.messages;
+    const sent = mock.upstream.requests.at(-1).body.messages;
     assert.deepEqual(sent.at(-2).tool_calls, [{ id: use.id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }]);
     assert.deepEqual(sent.at(-1), { role: 'tool', tool_call_id: use.id, content: 'Sunny, 21 C' });
   });
@@ -149,7 +132,7 @@ describe('Anthropic Messages on a remote route', () => {
   });
 
   it('answers errors in Anthropic\'s shape: a bad key, a missing max_tokens, an unknown model', async () => {
-    const stranger = new Anthropic({ apiKey: 'mgk_nobody', baseURL: `http://127.0.0.1:${gateway.port}`, maxRetries: 0 });
+    const stranger = new Anthropic({ apiKey: 'mgk_nobody', baseURL: mock.url, maxRetries: 0 });
     await assert.rejects(stranger.messages.create({ model: 'mock-chat', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] }), (error) => {
       assert.ok(error instanceof Anthropic.AuthenticationError);
       assert.equal(error.error.type, 'error');
@@ -176,8 +159,8 @@ describe('Anthropic Messages on a remote route', () => {
   });
 
   it('left one ledger row per request, priced from the upstream\'s usage', async () => {
-    await stopGateway(gateway);  // flushes the ledger
-    const rows = ledgerRows(gateway.db);
+    await stopGateway(mock.gateway);  // flushes the ledger
+    const rows = ledgerRows(mock.gateway.db);
     const byId = new Map(rows.map((row) => [row.request_id, row]));
     for (const id of requestIds) assert.ok(byId.has(id), `a row for ${id}`);
     assert.equal(rows.length, requestIds.length + 3, 'and one for each of the three refused requests');
@@ -193,30 +176,19 @@ describe('Anthropic Messages on a remote route', () => {
 });
 
 describe('Anthropic Messages on the local engine (v3 vocabulary)', () => {
-  let gateway;
-  let client;
-
-  before(async () => {
-    gateway = await startV3LocalGateway();
-    client = new Anthropic({ apiKey: 'unused', baseURL: `http://127.0.0.1:${gateway.port}`, maxRetries: 0 });
-  });
-
-  after(async () => {
-    if (gateway) await stopGateway(gateway);
-    await cleanupGateway(gateway);
-  });
+  const local = useV3LocalClient((url) => new Anthropic({ apiKey: 'unused', baseURL: url, maxRetries: 0 }));
 
   it('answers whole and streamed, with exact usage and an exact token count', async () => {
     const messages = [{ role: 'user', content: 'Hello there' }];
-    const whole = await client.messages.create({ model: 'tiny-v3', max_tokens: 6, messages });
+    const whole = await local.client.messages.create({ model: 'tiny-v3', max_tokens: 6, messages });
     assert.equal(whole.model, 'tiny-v3');
     assert.ok(['end_turn', 'max_tokens'].includes(whole.stop_reason));
     assert.ok(whole.usage.output_tokens > 0 && whole.usage.output_tokens <= 6);
-    const counted = await client.messages.countTokens({ model: 'tiny-v3', messages });
+    const counted = await local.client.messages.countTokens({ model: 'tiny-v3', messages });
     assert.equal(counted.estimated, false);
     assert.equal(counted.input_tokens, whole.usage.input_tokens + whole.usage.cache_read_input_tokens);
 
-    const stream = client.messages.stream({ model: 'tiny-v3', max_tokens: 6, messages });
+    const stream = local.client.messages.stream({ model: 'tiny-v3', max_tokens: 6, messages });
     let text = '';
     stream.on('text', (delta) => { text += delta; });
     const final = await stream.finalMessage();
@@ -226,7 +198,7 @@ describe('Anthropic Messages on the local engine (v3 vocabulary)', () => {
 
   it('round-trips a tool: the engine\'s call as a tool_use block, then the result back', async () => {
     const messages = [{ role: 'user', content: 'What is the weather in Paris?' }];
-    const first = await client.messages.create({ model: 'tiny-v3', max_tokens: 64, tools: [WEATHER_TOOL], tool_choice: { type: 'tool', name: 'get_weather' }, messages });
+    const first = await local.client.messages.create({ model: 'tiny-v3', max_tokens: 64, tools: [WEATHER_TOOL], tool_choice: { type: 'tool', name: 'get_weather' }, messages });
     assert.equal(first.stop_reason, 'tool_use');
     const uses = first.content.filter((block) => block.type === 'tool_use');
     assert.equal(uses.length, 1);
@@ -236,7 +208,7 @@ describe('Anthropic Messages on the local engine (v3 vocabulary)', () => {
 
     messages.push({ role: 'assistant', content: first.content });
     messages.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: uses[0].id, content: '{"temperature": 21}' }] });
-    const stream = client.messages.stream({ model: 'tiny-v3', max_tokens: 8, tools: [WEATHER_TOOL], messages });
+    const stream = local.client.messages.stream({ model: 'tiny-v3', max_tokens: 8, tools: [WEATHER_TOOL], messages });
     const second = await stream.finalMessage();
     assert.ok(['end_turn', 'max_tokens', 'tool_use'].includes(second.stop_reason));
     const prompt = (usage) => usage.input_tokens + usage.cache_read_input_tokens;

@@ -5,7 +5,10 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { MODELGATE_BIN, startGateway } from './gateway_process.mjs';
+import { after, before } from 'node:test';
+import OpenAI from 'openai';
+
+import { MODELGATE_BIN, cleanupGateway, startGateway, stopGateway } from './gateway_process.mjs';
 
 export const V3_VOCAB = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'local_engine', 'data', 'mistral_tokenizer',
                                   'mistral_instruct_tokenizer_240323.model.v3');
@@ -16,6 +19,21 @@ export function startV3LocalGateway() {
     execFileSync(MODELGATE_BIN, ['synth-model', '--shape', 'tiny-mistral', '--type', 'Q8_0', '--vocab', V3_VOCAB, '--out', path.join(dir, 'v3.gguf')]);
   };
   return startGateway(({ dir }) => ({ local: { model: path.join(dir, 'v3.gguf'), model_id: 'tiny-v3', threads: 1 } }), { beforeStart: prepare });
+}
+
+/** In a describe(): a v3 local gateway (startV3LocalGateway) for its tests, and a client of it made by
+ *  `makeClient(url)` (an `openai` one by default), read as `.client` once the tests run. */
+export function useV3LocalClient(makeClient = (url) => new OpenAI({ apiKey: 'unused', baseURL: `${url}/v1`, maxRetries: 0 })) {
+  const local = {};
+  before(async () => {
+    local.gateway = await startV3LocalGateway();
+    local.client = makeClient(`http://127.0.0.1:${local.gateway.port}`);
+  });
+  after(async () => {
+    if (local.gateway) await stopGateway(local.gateway);
+    await cleanupGateway(local.gateway);
+  });
+  return local;
 }
 
 /** Rebuilds complete tool calls from streamed deltas, keyed by their index. */

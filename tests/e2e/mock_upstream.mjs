@@ -6,14 +6,18 @@
 //   mock-chat    answers "Hello from the mock upstream" (5 tokens), or calls the first tool when tools
 //                are given and the last message is not a tool result, or repeats a tool result;
 //   mock-broken  streams one chunk of text, then drops the connection;
-//   mock-embed   (embeddings) one vector of 4 numbers per input, 3 prompt tokens per input.
+//   mock-embed   (embeddings) one vector of 4 numbers per input (the first `dimensions` of them when
+//                asked), 3 prompt tokens per input, as numbers or base64 as asked;
+//   mock-embed-down  (embeddings) answers 503.
 
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 
-import { MODELGATE_BIN } from './gateway_process.mjs';
+import { after, before } from 'node:test';
+
+import { MODELGATE_BIN, cleanupGateway, registerSecret, startGateway, stopGateway } from './gateway_process.mjs';
 
 export const MOCK_USAGE = { prompt_tokens: 11, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 4 } };
 export const MOCK_TEXT = 'Hello from the mock upstream';
@@ -59,9 +63,20 @@ function wholeAnswer(res, request, answer) {
                            choices: [{ index: 0, message, finish_reason: answer.finish }], usage: MOCK_USAGE }));
 }
 
+/** The vector mock-embed answers for the input at `index`. */
+export function mockEmbedding(index, dimensions = 4) {
+  return [0.5, -0.25, 0.125 * (index + 1), 1].slice(0, dimensions);
+}
+
 function embeddings(res, request) {
-  const inputs = Array.isArray(request.input) ? request.input : [request.input];
-  const data = inputs.map((_, i) => ({ object: 'embedding', index: i, embedding: [0.5, -0.25, 0.125 * (i + 1), 1] }));
+  if (request.model === 'mock-embed-down') {
+    res.writeHead(503, { 'Content-Type': 'application/json' });
+    return res.end(JSON.stringify({ error: { message: 'embedding model overloaded', type: 'server_error' } }));
+  }
+  const single = typeof request.input === 'string' || typeof request.input[0] === 'number';
+  const inputs = single ? [request.input] : request.input;
+  const encode = (vector) => request.encoding_format === 'base64' ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector;
+  const data = inputs.map((_, i) => ({ object: 'embedding', index: i, embedding: encode(mockEmbedding(i, request.dimensions)) }));
   res.writeHead(200, { 'Content-Type': 'application/json' });
   res.end(JSON.stringify({ object: 'list', model: request.model, data, usage: { prompt_tokens: 3 * inputs.length, total_tokens: 3 * inputs.length } }));
 }
@@ -90,11 +105,14 @@ export async function startMockUpstream() {
 }
 
 const CSV_HEADER = 'model,provider,upstream_model,usd_per_mtok_input,usd_per_mtok_output,context_length,quantization,' +
-                   'published_ttft_ms,published_throughput_tok_s,supports_tools,supports_json,enabled,base_url,api_key_env';
+                   'published_ttft_ms,published_throughput_tok_s,supports_tools,supports_json,enabled,base_url,api_key_env,kind';
 
-/** Imports routes to the mock (provider "mockup") for `models` into the gateway's database. */
+/** Imports routes to the mock (provider "mockup") for `models` into the gateway's database; mock-embed* are embedding models. */
 export async function importMockRoutes({ dir, db }, port, models = ['mock-chat', 'mock-broken']) {
-  const rows = models.map((model) => `${model},mockup,${model},${MOCK_PRICES.input},${MOCK_PRICES.output},32768,,,,true,true,true,http://127.0.0.1:${port}/v1,`);
+  const rows = models.map((model) => {
+    const kind = model.startsWith('mock-embed') ? 'embedding' : 'chat';
+    return `${model},mockup,${model},${MOCK_PRICES.input},${MOCK_PRICES.output},32768,,,,true,true,true,http://127.0.0.1:${port}/v1,,${kind}`;
+  });
   await writeFile(path.join(dir, 'mock-routes.csv'), [CSV_HEADER, ...rows].join('\n') + '\n');
   execFileSync(MODELGATE_BIN, ['catalogue', '--db', db, 'import', path.join(dir, 'mock-routes.csv')]);
 }
@@ -113,4 +131,28 @@ import json, sqlite3, sys
 rows = sqlite3.connect(sys.argv[1]).execute("select ${columns.join(', ')} from usage_ledger order by rowid").fetchall()
 print(json.dumps([dict(zip(${JSON.stringify(columns)}, r)) for r in rows]))`;
   return JSON.parse(execFileSync('/usr/bin/python3', ['-c', script, db], { encoding: 'utf8' }));
+}
+
+/** In a describe(): the mock upstream, and a gateway started with `config` whose routes to the mock serve
+ *  `models` and whose database holds a client key, for its tests. Read `.upstream`, `.gateway`, `.key` and
+ *  `.url` (the gateway's) once the tests run. */
+export function useMockGateway(config, models) {
+  const mock = {};
+  before(async () => {
+    mock.upstream = await startMockUpstream();
+    mock.gateway = await startGateway(config, {
+      beforeStart: async (paths) => {
+        await importMockRoutes(paths, mock.upstream.port, models);
+        mock.key = createClientKey(paths.db);
+        registerSecret(mock.key);
+      },
+    });
+    mock.url = `http://127.0.0.1:${mock.gateway.port}`;
+  });
+  after(async () => {
+    if (mock.gateway) await stopGateway(mock.gateway);
+    await cleanupGateway(mock.gateway);
+    mock.upstream?.server.close();
+  });
+  return mock;
 }

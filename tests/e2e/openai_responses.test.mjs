@@ -5,13 +5,13 @@
 //
 // Run with:  node --test tests/e2e/
 
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
-import { startV3LocalGateway } from './chat_helpers.mjs';
-import { cleanupGateway, registerSecret, startGateway, stopGateway } from './gateway_process.mjs';
-import { MOCK_PRICES, MOCK_TEXT, MOCK_USAGE, createClientKey, importMockRoutes, ledgerRows, startMockUpstream } from './mock_upstream.mjs';
+import { useV3LocalClient } from './chat_helpers.mjs';
+import { stopGateway } from './gateway_process.mjs';
+import { MOCK_PRICES, MOCK_TEXT, MOCK_USAGE, ledgerRows, useMockGateway } from './mock_upstream.mjs';
 
 const WEATHER_TOOL = {
   type: 'function',
@@ -31,28 +31,11 @@ function assertMockUsage(usage) {
 }
 
 describe('OpenAI Responses on a remote route', () => {
-  let upstream;
-  let gateway;
+  const mock = useMockGateway({ routing: { resume_streams: false } });
   let client;
   const requestIds = [];
-
-  before(async () => {
-    upstream = await startMockUpstream();
-    let key;
-    gateway = await startGateway({ routing: { resume_streams: false } }, {
-      beforeStart: async (paths) => {
-        await importMockRoutes(paths, upstream.port);
-        key = createClientKey(paths.db);
-        registerSecret(key);
-      },
-    });
-    client = new OpenAI({ apiKey: key, baseURL: `http://127.0.0.1:${gateway.port}/v1`, maxRetries: 0 });
-  });
-
-  after(async () => {
-    if (gateway) await stopGateway(gateway);
-    await cleanupGateway(gateway);
-    upstream?.server.close();
+  before(() => {
+    client = new OpenAI({ apiKey: mock.key, baseURL: `${mock.url}/v1`, maxRetries: 0 });
   });
 
   async function create(params) {
@@ -71,7 +54,7 @@ describe('OpenAI Responses on a remote route', () => {
     assert.equal(data.output[0].type, 'message');
     assert.deepEqual(data.output[0].content.map((part) => part.type), ['output_text']);
     assertMockUsage(data.usage);
-    const sent = upstream.requests.at(-1).body;
+    const sent = mock.upstream.requests.at(-1).body;
     assert.deepEqual(sent.messages, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello there' }]);
     assert.equal(sent.max_tokens, 64);
   });
@@ -108,14 +91,14 @@ describe('OpenAI Responses on a remote route', () => {
     assert.ok(call, 'a function_call item');
     assert.equal(call.name, 'get_weather');
     assert.equal(call.arguments, '{"city":"Paris"}');
-    assert.equal(upstream.requests.at(-1).body.tools[0].function.name, 'get_weather');
+    assert.equal(mock.upstream.requests.at(-1).body.tools[0].function.name, 'get_weather');
 
     input.push(call, { type: 'function_call_output', call_id: call.call_id, output: 'Sunny, 21 C' });
     const stream = await client.responses.create({ model: 'mock-chat', input, tools: [WEATHER_TOOL], stream: true });
     let text = '';
     for await (const event of stream) if (event.type === 'response.output_text.delta') text += event.delta;
     assert.equal(text, 'The tool said: Sunny, 21 C');
-    const sent = upstream.requests.at(-1).body.messages;
+    const sent = mock.upstream.requests.at(-1).body.messages;
     assert.deepEqual(sent.at(-2), { role: 'assistant', content: null, tool_calls: [{ id: call.call_id, type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] });
     assert.deepEqual(sent.at(-1), { role: 'tool', tool_call_id: call.call_id, content: 'Sunny, 21 C' });
   });
@@ -136,7 +119,7 @@ describe('OpenAI Responses on a remote route', () => {
   it('passes a json_schema text format on as the route\'s response_format', async () => {
     const schema = { type: 'object', properties: { answer: { type: 'string' } }, required: ['answer'], additionalProperties: false };
     await create({ model: 'mock-chat', input: 'JSON please', text: { format: { type: 'json_schema', name: 'reply', schema, strict: true } } });
-    assert.deepEqual(upstream.requests.at(-1).body.response_format, { type: 'json_schema', json_schema: { name: 'reply', schema, strict: true } });
+    assert.deepEqual(mock.upstream.requests.at(-1).body.response_format, { type: 'json_schema', json_schema: { name: 'reply', schema, strict: true } });
   });
 
   it('ends a stream that breaks mid-way with response.failed, never response.completed', async () => {
@@ -165,8 +148,8 @@ describe('OpenAI Responses on a remote route', () => {
   });
 
   it('left one priced ledger row per answered request', async () => {
-    await stopGateway(gateway);
-    const rows = ledgerRows(gateway.db);
+    await stopGateway(mock.gateway);
+    const rows = ledgerRows(mock.gateway.db);
     const byId = new Map(rows.map((row) => [row.request_id, row]));
     for (const id of requestIds) {
       const row = byId.get(id);
@@ -181,23 +164,12 @@ describe('OpenAI Responses on a remote route', () => {
 });
 
 describe('OpenAI Responses on the local engine (v3 vocabulary)', () => {
-  let gateway;
-  let client;
-
-  before(async () => {
-    gateway = await startV3LocalGateway();
-    client = new OpenAI({ apiKey: 'unused', baseURL: `http://127.0.0.1:${gateway.port}/v1`, maxRetries: 0 });
-  });
-
-  after(async () => {
-    if (gateway) await stopGateway(gateway);
-    await cleanupGateway(gateway);
-  });
+  const local = useV3LocalClient();
 
   it('holds a json_schema format: the output parses and has what the schema requires', async () => {
     const schema = { type: 'object', properties: { city: { type: 'string', maxLength: 8 }, sunny: { type: 'boolean' } },
                      required: ['city', 'sunny'], additionalProperties: false };
-    const stream = client.responses.stream({ model: 'tiny-v3', input: 'Weather as JSON', max_output_tokens: 64,
+    const stream = local.client.responses.stream({ model: 'tiny-v3', input: 'Weather as JSON', max_output_tokens: 64,
                                              text: { format: { type: 'json_schema', name: 'weather', schema, strict: true } } });
     const final = await stream.finalResponse();
     assert.equal(final.status, 'completed', JSON.stringify(final.incomplete_details));
@@ -208,13 +180,13 @@ describe('OpenAI Responses on the local engine (v3 vocabulary)', () => {
 
   it('round-trips a function call made by the engine', async () => {
     const input = [{ role: 'user', content: 'What is the weather in Paris?' }];
-    const first = await client.responses.create({ model: 'tiny-v3', input, tools: [WEATHER_TOOL], tool_choice: { type: 'function', name: 'get_weather' } });
+    const first = await local.client.responses.create({ model: 'tiny-v3', input, tools: [WEATHER_TOOL], tool_choice: { type: 'function', name: 'get_weather' } });
     const calls = first.output.filter((item) => item.type === 'function_call');
     assert.equal(calls.length, 1);
     assert.equal(calls[0].name, 'get_weather');
     assert.equal(typeof JSON.parse(calls[0].arguments).city, 'string');
     input.push(calls[0], { type: 'function_call_output', call_id: calls[0].call_id, output: '{"temperature": 21}' });
-    const second = await client.responses.create({ model: 'tiny-v3', input, tools: [WEATHER_TOOL], max_output_tokens: 8 });
+    const second = await local.client.responses.create({ model: 'tiny-v3', input, tools: [WEATHER_TOOL], max_output_tokens: 8 });
     assert.ok(['completed', 'incomplete'].includes(second.status));
     assert.ok(second.usage.input_tokens > first.usage.input_tokens, 'the function output is in the prompt');
   });

@@ -2,6 +2,7 @@
 #include "tools/catalogue_import.h"
 
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -71,6 +72,41 @@ TEST_F(CatalogueImportTest, CsvAddsProvidersGivenABaseUrl) {
   ASSERT_NE(find_route(data, "mistral-7b-instruct", "my-vllm"), nullptr);
 }
 
+// An embedding model's route is priced per input token: its output price may be left out, and its kind
+// survives an export and an import.
+TEST_F(CatalogueImportTest, EmbeddingModelsKeepTheirKindFromCsvAndOpenRouter) {
+  auto csv = import_catalogue(db_,
+                              "model,provider,usd_per_mtok_input,usd_per_mtok_output,context_length,kind\n"
+                              "text-embed-small,deepinfra,0.02,,8191,embedding\n"
+                              "chat-model,deepinfra,0.1,0.2,4096,\n",
+                              {});
+  ASSERT_TRUE(std::holds_alternative<std::size_t>(csv)) << std::get<ImportError>(csv).message;
+  auto openrouter = import_catalogue(db_, R"({"data": [{"id": "openai/text-embedding-3-large", "context_length": 8192,
+                                             "architecture": {"input_modalities": ["text"], "output_modalities": ["embeddings"]},
+                                             "pricing": {"prompt": "0.00000013"}}]})", {});
+  ASSERT_TRUE(std::holds_alternative<std::size_t>(openrouter)) << std::get<ImportError>(openrouter).message;
+  auto data = pricing::load_catalogue(db_);
+  std::map<std::string, pricing::ModelKind> kinds;
+  for (const auto& model : data.models) kinds[model.id] = model.kind;
+  EXPECT_EQ(kinds["text-embed-small"], pricing::ModelKind::embedding);
+  EXPECT_EQ(kinds["openai/text-embedding-3-large"], pricing::ModelKind::embedding);
+  EXPECT_EQ(kinds["chat-model"], pricing::ModelKind::chat);
+  EXPECT_EQ(kinds["mistral-7b-instruct"], pricing::ModelKind::chat);  // the seed, from before kinds
+  const auto* embed = find_route(data, "text-embed-small", "deepinfra");
+  ASSERT_NE(embed, nullptr);
+  EXPECT_EQ(embed->usd_per_mtok_output, 0);
+  std::string exported = dump();
+  EXPECT_NE(exported.find("\ntext-embed-small,deepinfra,text-embed-small,0.02,0,8191,,,,false,false,true,https://api.deepinfra.com/v1/openai,"
+                          "DEEPINFRA_API_KEY,embedding\n"),
+            std::string::npos)
+      << exported;
+  db_.exec("DELETE FROM routes");
+  db_.exec("DELETE FROM models");
+  auto back = import_catalogue(db_, exported, {});
+  ASSERT_TRUE(std::holds_alternative<std::size_t>(back)) << std::get<ImportError>(back).message;
+  EXPECT_EQ(dump(), exported);
+}
+
 struct BadFile {
   const char* name;
   const char* text;
@@ -117,6 +153,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadFile{"CsvZeroContext", "model,provider,usd_per_mtok_input,usd_per_mtok_output,context_length\n"
                                   "a,deepinfra,0.1,0.2,0\n", 2, "context_length must be a positive integer"},
         BadFile{"CsvEmpty", "", 0, "the file is empty"},
+        BadFile{"CsvUnknownKind", "model,provider,usd_per_mtok_input,usd_per_mtok_output,context_length,kind\n"
+                                  "a,deepinfra,0.1,0.2,4096,vision\n", 2, "kind must be chat or embedding; got 'vision'"},
+        BadFile{"CsvChatRouteWithoutOutputPrice", "model,provider,usd_per_mtok_input,usd_per_mtok_output,context_length\n"
+                                                  "a,deepinfra,0.1,,4096\n", 2, "usd_per_mtok_output is empty"},
         BadFile{"JsonSyntax", "{\"data\": [\n  {\"id\": \"x\",\n", 0, "not valid JSON"},
         BadFile{"JsonNoDataArray", "{\"models\": []}", 1, "an object with a \"data\" array"},
         BadFile{"JsonBadPriceOnThirdModel", "{\"data\": [\n"
