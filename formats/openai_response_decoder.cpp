@@ -35,14 +35,6 @@ UsageReport usage_report(const UsageFragment& usage) {
 
 }  // namespace
 
-FinishReason normalise_finish_reason(std::string_view native) {
-  if (native == "length" || native == "max_tokens" || native == "model_length") return FinishReason::length;
-  if (native == "tool_calls" || native == "function_call" || native == "tool_use") return FinishReason::tool_calls;
-  if (native == "content_filter" || native == "safety") return FinishReason::content_filter;
-  if (native == "error") return FinishReason::error;
-  return FinishReason::stop;  // "stop", "eos", "end_turn", "stop_sequence" and anything new
-}
-
 std::string_view OpenAiResponseDecoder::body_key(bool streamed) const {
   if (flavor_ != ApiFlavor::chat) return {};
   return streamed ? "delta" : "message";

@@ -12,23 +12,20 @@
 
 #include "core/chat_event.h"
 #include "core/chat_request.h"
+#include "formats/answer_decoder.h"
 #include "formats/openai_answer_reader.h"
 
 namespace mg {
 
-FinishReason normalise_finish_reason(std::string_view native);
-
-class OpenAiResponseDecoder {
+class OpenAiResponseDecoder final : public AnswerDecoder {
  public:
   OpenAiResponseDecoder(ApiFlavor flavor, std::int64_t estimated_prompt_tokens)
       : flavor_(flavor), estimated_prompt_tokens_(estimated_prompt_tokens) {}
 
-  // One `data:` payload of a stream; "[DONE]" completes it.
-  void on_stream_data(std::string_view data, std::vector<ChatEvent>& out);
-  // The byte stream ended; without [DONE] that is a failure, never a clean end.
-  void on_stream_end(std::vector<ChatEvent>& out);
-  // A whole non-streamed body.
-  void on_body(std::string_view body, std::vector<ChatEvent>& out);
+  // "[DONE]" completes a stream; a stream that ends without it failed.
+  void on_stream_data(std::string_view data, std::vector<ChatEvent>& out) override;
+  void on_stream_end(std::vector<ChatEvent>& out) override;
+  void on_body(std::string_view body, std::vector<ChatEvent>& out) override;
 
   bool finished() const { return finished_; }
 

@@ -56,6 +56,15 @@ std::vector<Dialect> make_presets() {
   llamacpp.renames = {{"repetition_penalty", "repeat_penalty"}, {"max_completion_tokens", "max_tokens"}};
 
   // Ollama's OpenAI layer takes a subset of the fields and needs no key.
+  // Anthropic's Messages API: its own request and answer formats (formats/anthropic_upstream.h), its key
+  // in x-api-key, and the API version it answers in. It continues a trailing assistant turn (prefill).
+  Dialect& anthropic = add("anthropic");
+  anthropic.wire = WireApi::anthropic_messages;
+  anthropic.auth_header = "x-api-key";
+  anthropic.auth_prefix.clear();
+  anthropic.extra_headers = {{"anthropic-version", "2023-06-01"}};
+  anthropic.asks_for_stream_usage = false;  // it reports usage in its events unasked
+
   Dialect& ollama = add("ollama");
   ollama.auth_header.clear();
   ollama.renames = {{"max_completion_tokens", "max_tokens"}};

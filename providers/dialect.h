@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
+#include "formats/answer_decoder.h"
 
 namespace mg {
 
@@ -24,6 +25,7 @@ enum class ContinuationStyle {
 
 struct Dialect {
   std::string name;
+  WireApi wire = WireApi::openai_chat;  // the API the upstream speaks: OpenAI's chat completions, or Anthropic's Messages
   std::string auth_header = "Authorization";  // '' sends no key at all
   std::string auth_prefix = "Bearer ";
   std::vector<std::pair<std::string, std::string>> extra_headers;
@@ -40,7 +42,8 @@ struct Dialect {
 };
 
 // The shipped presets: openai (any OpenAI-compatible server, unchanged), openai-platform, openrouter,
-// deepinfra, together, mistral, groq, fireworks, vllm, llamacpp, ollama.
+// deepinfra, together, mistral, groq, fireworks, vllm, llamacpp, ollama; and anthropic (Anthropic's
+// Messages API, and the servers that speak it).
 const std::vector<Dialect>& dialect_presets();
 
 // Dialects by name: the presets, plus those defined in the config file.

@@ -13,6 +13,7 @@
 
 #include "core/deadline.h"
 #include "core/json_text.h"
+#include "formats/anthropic_upstream.h"
 #include "formats/openai_embeddings.h"
 #include "formats/openai_wire.h"
 #include "providers/upstream_attempt.h"
@@ -40,7 +41,8 @@ Error transport_error(const std::string& provider, const std::string& what, beas
                timed_out ? "upstream_timeout" : "upstream_unreachable", {}, provider + ": " + what + ": " + ec.message(), 0};
 }
 
-const char* endpoint_path(ApiFlavor flavor) {
+const char* endpoint_path(WireApi wire, ApiFlavor flavor) {
+  if (wire == WireApi::anthropic_messages) return "/messages";
   switch (flavor) {
     case ApiFlavor::completion: return "/completions";
     case ApiFlavor::embedding: return "/embeddings";
@@ -113,7 +115,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     out.reserve(512 + body.size());
     out += "POST ";
     out += provider_->base_url().path_prefix;
-    out += endpoint_path(request_->flavor);
+    out += endpoint_path(dialect.wire, request_->flavor);
     out += " HTTP/1.1\r\n";
     append_header(out, "Host", provider_->base_url().host_header());
     append_header(out, "User-Agent", "modelgate");
@@ -135,7 +137,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
   // A fresh start for what one attempt reads and decodes (see upstream_attempt.h).
   void start_attempt() {
-    attempt_.emplace(request_->flavor, request_->estimated_prompt_tokens(), provider_->options().api_key,
+    attempt_.emplace(make_answer_decoder(provider_->options().dialect.wire, request_->flavor, request_->estimated_prompt_tokens()),
+                     provider_->options().api_key,
                      [this](SseEvent&& event) { on_sse_event(std::move(event)); },
                      [this](std::string_view comment) { deliver_single(UpstreamComment{std::string(comment)}); });
   }
@@ -341,14 +344,14 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
       finish_with(upstream_status_error(name(), attempt_->status, attempt_->whole_body, attempt_->retry_after_s));
     } else if (attempt_->streaming) {
       std::vector<ChatEvent> events;
-      attempt_->decoder.on_stream_end(events);  // a clean end without [DONE] is still a failure
+      attempt_->decoder->on_stream_end(events);  // a clean end without [DONE] is still a failure
       deliver(std::move(events));
     } else {
       std::vector<ChatEvent> events;
       if (request_->flavor == ApiFlavor::embedding) {
         decode_embedding_answer(attempt_->whole_body, request_->embedding_input.count(), request_->estimated_prompt_tokens(), events);
       } else {
-        attempt_->decoder.on_body(attempt_->whole_body, events);
+        attempt_->decoder->on_body(attempt_->whole_body, events);
       }
       deliver(std::move(events));
     }
@@ -358,7 +361,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
   void on_sse_event(SseEvent&& event) {
     std::vector<ChatEvent> events;
-    attempt_->decoder.on_stream_data(event.data, events);
+    attempt_->decoder->on_stream_data(event.data, events);
     deliver(std::move(events));
   }
 
@@ -425,9 +428,21 @@ Result<std::shared_ptr<OpenAiHttpProvider>> OpenAiHttpProvider::create(boost::as
       new OpenAiHttpProvider(std::move(executor), std::move(options), std::move(url).value(), std::move(tls)));
 }
 
-std::string OpenAiHttpProvider::request_body(const ChatRequest& request, const std::string& model_id) const {
+namespace {
+
+// The request in the upstream's wire API; an error when that API cannot express it.
+Result<nlohmann::json> wire_json(const ChatRequest& request, WireApi wire) {
+  if (wire == WireApi::anthropic_messages) return to_anthropic_json(request);
+  return request.flavor == ApiFlavor::embedding ? to_openai_embedding_json(request) : to_openai_json(request);
+}
+
+}  // namespace
+
+Result<std::string> OpenAiHttpProvider::request_body(const ChatRequest& request, const std::string& model_id) const {
   const Dialect& dialect = options_.dialect;
-  nlohmann::json body = request.flavor == ApiFlavor::embedding ? to_openai_embedding_json(request) : to_openai_json(request);
+  Result<nlohmann::json> wire_body = wire_json(request, dialect.wire);
+  if (!wire_body) return wire_body.error();
+  nlohmann::json body = std::move(wire_body).value();
   body["model"] = model_id;
   if (!request.continuation_prefix.empty()) dialect.ask_to_continue(body, request.continuation_prefix);
   // Bill from the upstream's own count.
@@ -441,8 +456,13 @@ std::string OpenAiHttpProvider::request_body(const ChatRequest& request, const s
 
 void OpenAiHttpProvider::chat_stream(std::shared_ptr<const ChatRequest> request, const std::string& model_id, const RequestContext& context,
                                      EventSink sink) {
-  std::string body = request_body(*request, model_id);
-  std::make_shared<UpstreamCall>(shared_from_this(), std::move(request), std::move(body), context, std::move(sink))->start();
+  Result<std::string> body = request_body(*request, model_id);
+  if (!body) {
+    Error refused = body.error();
+    refused.message = name() + ": " + refused.message;
+    return sink(StreamFailed{std::move(refused)});
+  }
+  std::make_shared<UpstreamCall>(shared_from_this(), std::move(request), std::move(body).value(), context, std::move(sink))->start();
 }
 
 Error upstream_status_error(const std::string& provider, unsigned status, const std::string& body, int retry_after_s) {

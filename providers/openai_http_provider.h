@@ -1,5 +1,5 @@
-// A provider that speaks the OpenAI chat completions protocol over HTTP to an upstream (vLLM, llama.cpp
-// server, Ollama, OpenRouter, DeepInfra, ...): keep-alive connections from a pool, true pass-through
+// A provider that speaks the OpenAI chat completions protocol (or, as its dialect says, Anthropic's
+// Messages API) over HTTP to an upstream (vLLM, llama.cpp server, Ollama, OpenRouter, DeepInfra, ...): keep-alive connections from a pool, true pass-through
 // streaming (each SSE event becomes ChatEvents as it arrives), timeouts for connect, first byte and
 // the gap between chunks, and upstream failures mapped to FailureClass for the router.
 #pragma once
@@ -47,8 +47,9 @@ class OpenAiHttpProvider final : public Provider, public std::enable_shared_from
   boost::asio::any_io_executor executor() const { return executor_; }
   boost::asio::ssl::context* tls_context() { return tls_.get(); }  // nullptr for plain http
 
-  // The JSON body sent upstream for `request` on `model_id`.
-  std::string request_body(const ChatRequest& request, const std::string& model_id) const;
+  // The JSON body sent upstream for `request` on `model_id`, in the dialect's wire API; an error when that
+  // API cannot express the request.
+  Result<std::string> request_body(const ChatRequest& request, const std::string& model_id) const;
 
  private:
   OpenAiHttpProvider(boost::asio::any_io_executor executor, UpstreamOptions options, BaseUrl base_url,

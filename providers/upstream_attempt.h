@@ -14,7 +14,9 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
-#include "formats/openai_response_decoder.h"
+#include <memory>
+
+#include "formats/answer_decoder.h"
 #include "providers/secret_redactor.h"
 #include "core/sse_parser.h"
 
@@ -23,9 +25,9 @@ namespace mg {
 struct UpstreamAttempt {
   static constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
-  UpstreamAttempt(ApiFlavor flavor, std::int64_t estimated_prompt_tokens, std::string_view api_key, SseParser::EventHandler on_event,
+  UpstreamAttempt(std::unique_ptr<AnswerDecoder> answer_decoder, std::string_view api_key, SseParser::EventHandler on_event,
                   SseParser::CommentHandler on_comment)
-      : sse(std::move(on_event), std::move(on_comment)), decoder(flavor, estimated_prompt_tokens), redactor(api_key) {
+      : sse(std::move(on_event), std::move(on_comment)), decoder(std::move(answer_decoder)), redactor(api_key) {
     buffer.reserve(kReadBufferBytes);  // reads of 512 bytes (Beast's start) would take a system call per event
   }
 
@@ -38,7 +40,7 @@ struct UpstreamAttempt {
   int retry_after_s = 0;
   std::string whole_body;  // of a non-streamed answer or an error
   SseParser sse;
-  OpenAiResponseDecoder decoder;
+  std::unique_ptr<AnswerDecoder> decoder;  // for the upstream's wire API
   SecretRedactor redactor;  // of the events decoded from this attempt's answer
 };
 

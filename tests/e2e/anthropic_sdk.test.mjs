@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 
 import { useV3LocalClient } from './chat_helpers.mjs';
-import { stopGateway } from './gateway_process.mjs';
-import { MOCK_PRICES, MOCK_TEXT, MOCK_USAGE, ledgerRows, useMockGateway } from './mock_upstream.mjs';
+import { MOCK_PRICES, MOCK_TEXT, MOCK_USAGE, finalLedger, useMockGateway } from './mock_upstream.mjs';
 
 const WEATHER_TOOL = {
   name: 'get_weather',
@@ -159,19 +158,16 @@ describe('Anthropic Messages on a remote route', () => {
   });
 
   it('left one ledger row per request, priced from the upstream\'s usage', async () => {
-    await stopGateway(mock.gateway);  // flushes the ledger
-    const rows = ledgerRows(mock.gateway.db);
-    const byId = new Map(rows.map((row) => [row.request_id, row]));
-    for (const id of requestIds) assert.ok(byId.has(id), `a row for ${id}`);
+    const { all: rows, of } = await finalLedger(mock, requestIds);
     assert.equal(rows.length, requestIds.length + 3, 'and one for each of the three refused requests');
-    const answered = requestIds.map((id) => byId.get(id)).filter((row) => row.status === 200 && !row.error_code);
+    const answered = of.filter((row) => row.status === 200 && !row.error_code);
     assert.equal(answered.length, requestIds.length - 1);
     for (const row of answered) {
       assert.equal(row.route, 'mockup/mock-chat');
       assert.ok(Math.abs(row.cost_usd - MOCK_COST) < 1e-12, `cost ${row.cost_usd}, expected ${MOCK_COST}`);
       assert.match(row.api_key_id, /^key_/);
     }
-    assert.ok(byId.get(requestIds.at(-1)).error_code, 'the broken stream\'s row says it failed');
+    assert.ok(of.at(-1).error_code, 'the broken stream\'s row says it failed');
   });
 });
 

@@ -1,6 +1,7 @@
-// An OpenAI-compatible upstream on loopback for the end-to-end tests of the gateway's other client APIs
-// (Anthropic Messages, OpenAI Responses, embeddings): whatever API the client spoke, the gateway calls
-// this with OpenAI's chat completions and embeddings, over real HTTP. It records what it was sent.
+// An upstream on loopback for the end-to-end tests of the gateway's other client APIs (Anthropic
+// Messages, OpenAI Responses, embeddings): whatever API the client spoke, the gateway calls this with
+// OpenAI's chat completions and embeddings, or, for a provider of the `anthropic` dialect, with
+// Anthropic's Messages API (POST /v1/messages), over real HTTP. It records what it was sent.
 //
 // Models:
 //   mock-chat    answers "Hello from the mock upstream" (5 tokens), or calls the first tool when tools
@@ -9,7 +10,10 @@
 //   mock-embed   (embeddings) one vector of 4 numbers per input (the first `dimensions` of them when
 //                asked), 3 prompt tokens per input, as numbers or base64 as asked;
 //   mock-embed-down  (embeddings) answers 503.
+// On /v1/messages (Anthropic's API, its events as its reference gives them), any model answers as
+// mock-chat does, with ANTHROPIC_USAGE; mock-broken streams one text delta, then drops the connection.
 
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -22,6 +26,7 @@ import { MODELGATE_BIN, cleanupGateway, registerSecret, startGateway, stopGatewa
 export const MOCK_USAGE = { prompt_tokens: 11, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 4 } };
 export const MOCK_TEXT = 'Hello from the mock upstream';
 export const MOCK_PRICES = { input: 1.0, output: 2.0 };  // USD per million tokens, in the catalogue below
+export const ANTHROPIC_USAGE = { input_tokens: 7, cache_read_input_tokens: 4, cache_creation_input_tokens: 2, output_tokens: 5 };
 
 function chatAnswer(request) {
   const last = request.messages.at(-1);
@@ -30,6 +35,48 @@ function chatAnswer(request) {
     return { call: { id: 'call_mock_1', name: request.tools[0].function.name, arguments: '{"city":"Paris"}' }, finish: 'tool_calls' };
   }
   return { text: MOCK_TEXT, finish: 'stop' };
+}
+
+// The same answers in Anthropic's words: a tool_result block is repeated, tools are called.
+function anthropicAnswer(request) {
+  const result = request.messages.at(-1).content.find?.((block) => block.type === 'tool_result');
+  if (result) return { text: `The tool said: ${result.content.map((block) => block.text).join('')}`, finish: 'end_turn' };
+  if (request.tools?.length && request.tool_choice?.type !== 'none') {
+    return { call: { id: 'toolu_mock_1', name: request.tools[0].name, input: { city: 'Paris' } }, finish: 'tool_use' };
+  }
+  return { text: MOCK_TEXT, finish: 'end_turn' };
+}
+
+function anthropicEvent(res, type, fields) {
+  res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...fields })}\n\n`);
+}
+
+function anthropicMessages(res, request) {
+  const answer = anthropicAnswer(request);
+  const message = { id: 'msg_mock', type: 'message', role: 'assistant', model: request.model };
+  const block = answer.call ? { type: 'tool_use', ...answer.call } : { type: 'text', text: answer.text };
+  if (!request.stream) {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    return res.end(JSON.stringify({ ...message, content: [block], stop_reason: answer.finish, stop_sequence: null, usage: ANTHROPIC_USAGE }));
+  }
+  res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+  const { output_tokens: outputTokens, ...inputUsage } = ANTHROPIC_USAGE;
+  anthropicEvent(res, 'message_start', { message: { ...message, content: [], stop_reason: null, stop_sequence: null, usage: { ...inputUsage, output_tokens: 1 } } });
+  anthropicEvent(res, 'content_block_start', { index: 0, content_block: answer.call ? { ...block, input: {} } : { type: 'text', text: '' } });
+  anthropicEvent(res, 'ping', {});
+  if (request.model === 'mock-broken') {
+    anthropicEvent(res, 'content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'Half an answer' } });
+    return setTimeout(() => res.socket.destroy(), 50);
+  }
+  const pieces = answer.call ? ['{"city":', ' "Paris"}'] : answer.text.split(/(?= )/);
+  for (const piece of pieces) {
+    const delta = answer.call ? { type: 'input_json_delta', partial_json: piece } : { type: 'text_delta', text: piece };
+    anthropicEvent(res, 'content_block_delta', { index: 0, delta });
+  }
+  anthropicEvent(res, 'content_block_stop', { index: 0 });
+  anthropicEvent(res, 'message_delta', { delta: { stop_reason: answer.finish, stop_sequence: null }, usage: { output_tokens: outputTokens } });
+  anthropicEvent(res, 'message_stop', {});
+  return res.end();
 }
 
 function chunk(model, delta, finish = null, extra = {}) {
@@ -89,8 +136,9 @@ export async function startMockUpstream() {
     req.on('data', (data) => { body += data; });
     req.on('end', () => {
       const request = JSON.parse(body);
-      requests.push({ path: req.url, body: request });
+      requests.push({ path: req.url, headers: req.headers, body: request });
       if (req.url.endsWith('/embeddings')) return embeddings(res, request);
+      if (req.url.endsWith('/messages')) return anthropicMessages(res, request);
       if (request.model === 'mock-broken') {
         res.writeHead(200, { 'Content-Type': 'text/event-stream' });
         res.write(chunk(request.model, { role: 'assistant', content: 'Half an answer' }));
@@ -107,11 +155,11 @@ export async function startMockUpstream() {
 const CSV_HEADER = 'model,provider,upstream_model,usd_per_mtok_input,usd_per_mtok_output,context_length,quantization,' +
                    'published_ttft_ms,published_throughput_tok_s,supports_tools,supports_json,enabled,base_url,api_key_env,kind';
 
-/** Imports routes to the mock (provider "mockup") for `models` into the gateway's database; mock-embed* are embedding models. */
-export async function importMockRoutes({ dir, db }, port, models = ['mock-chat', 'mock-broken']) {
+/** Imports routes to the mock (provider `provider`) for `models` into the gateway's database; mock-embed* are embedding models. */
+export async function importMockRoutes({ dir, db }, port, models = ['mock-chat', 'mock-broken'], provider = 'mockup') {
   const rows = models.map((model) => {
     const kind = model.startsWith('mock-embed') ? 'embedding' : 'chat';
-    return `${model},mockup,${model},${MOCK_PRICES.input},${MOCK_PRICES.output},32768,,,,true,true,true,http://127.0.0.1:${port}/v1,,${kind}`;
+    return `${model},${provider},${model},${MOCK_PRICES.input},${MOCK_PRICES.output},32768,,,,true,true,true,http://127.0.0.1:${port}/v1,,${kind}`;
   });
   await writeFile(path.join(dir, 'mock-routes.csv'), [CSV_HEADER, ...rows].join('\n') + '\n');
   execFileSync(MODELGATE_BIN, ['catalogue', '--db', db, 'import', path.join(dir, 'mock-routes.csv')]);
@@ -121,6 +169,19 @@ export async function importMockRoutes({ dir, db }, port, models = ['mock-chat',
 export function createClientKey(db, name = 'e2e') {
   const created = execFileSync(MODELGATE_BIN, ['keys', '--db', db, 'create', '--name', name], { encoding: 'utf8' });
   return created.trim().split('\n')[1];
+}
+
+/** Stops the mock's gateway, which flushes its ledger; returns every ledger row (`all`) and the rows of
+ *  `requestIds` in their order (`of`), asserting that each has one. */
+export async function finalLedger(mock, requestIds) {
+  await stopGateway(mock.gateway);
+  const all = ledgerRows(mock.gateway.db);
+  const byId = new Map(all.map((row) => [row.request_id, row]));
+  const of = requestIds.map((id) => {
+    assert.ok(byId.has(id), `a row for ${id}`);
+    return byId.get(id);
+  });
+  return { all, of };
 }
 
 /** The ledger's rows (these columns of each), read with Python's sqlite3 (Debian's python3, which the engine's oracles need too). */
@@ -136,13 +197,13 @@ print(json.dumps([dict(zip(${JSON.stringify(columns)}, r)) for r in rows]))`;
 /** In a describe(): the mock upstream, and a gateway started with `config` whose routes to the mock serve
  *  `models` and whose database holds a client key, for its tests. Read `.upstream`, `.gateway`, `.key` and
  *  `.url` (the gateway's) once the tests run. */
-export function useMockGateway(config, models) {
+export function useMockGateway(config, models, provider) {
   const mock = {};
   before(async () => {
     mock.upstream = await startMockUpstream();
     mock.gateway = await startGateway(config, {
       beforeStart: async (paths) => {
-        await importMockRoutes(paths, mock.upstream.port, models);
+        await importMockRoutes(paths, mock.upstream.port, models, provider);
         mock.key = createClientKey(paths.db);
         registerSecret(mock.key);
       },

@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
 import { useV3LocalClient } from './chat_helpers.mjs';
-import { stopGateway } from './gateway_process.mjs';
-import { MOCK_PRICES, ledgerRows, mockEmbedding, useMockGateway } from './mock_upstream.mjs';
+import { MOCK_PRICES, finalLedger, mockEmbedding, useMockGateway } from './mock_upstream.mjs';
 
 const TOKENS_PER_INPUT = 3;  // what mock-embed reports
 
@@ -88,12 +87,9 @@ describe('OpenAI embeddings on a remote route', () => {
   });
 
   it('left one ledger row per answered request, priced by its input tokens', async () => {
-    await stopGateway(mock.gateway);
-    const rows = ledgerRows(mock.gateway.db);
-    const byId = new Map(rows.map((row) => [row.request_id, row]));
-    for (const { id, inputs } of answered) {
-      const row = byId.get(id);
-      assert.ok(row, `a row for ${id}`);
+    const { all: rows, of } = await finalLedger(mock, answered.map(({ id }) => id));
+    for (const [i, row] of of.entries()) {
+      const { inputs } = answered[i];
       assert.equal(row.status, 200);
       assert.equal(row.route, 'mockup/mock-embed');
       assert.equal(row.prompt_tokens, inputs * TOKENS_PER_INPUT);

@@ -10,8 +10,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
 import { useV3LocalClient } from './chat_helpers.mjs';
-import { stopGateway } from './gateway_process.mjs';
-import { MOCK_PRICES, MOCK_TEXT, MOCK_USAGE, ledgerRows, useMockGateway } from './mock_upstream.mjs';
+import { MOCK_PRICES, MOCK_TEXT, MOCK_USAGE, finalLedger, useMockGateway } from './mock_upstream.mjs';
 
 const WEATHER_TOOL = {
   type: 'function',
@@ -148,12 +147,8 @@ describe('OpenAI Responses on a remote route', () => {
   });
 
   it('left one priced ledger row per answered request', async () => {
-    await stopGateway(mock.gateway);
-    const rows = ledgerRows(mock.gateway.db);
-    const byId = new Map(rows.map((row) => [row.request_id, row]));
-    for (const id of requestIds) {
-      const row = byId.get(id);
-      assert.ok(row, `a row for ${id}`);
+    const { all: rows, of } = await finalLedger(mock, requestIds);
+    for (const row of of) {
       assert.equal(row.status, 200);
       assert.equal(row.route, 'mockup/mock-chat');
       assert.ok(Math.abs(row.cost_usd - MOCK_COST) < 1e-12, `cost ${row.cost_usd}`);

@@ -29,7 +29,7 @@ json body_for(const Dialect& dialect, const json& wire, const std::string& prefi
   boost::asio::io_context io;
   auto provider = OpenAiHttpProvider::create(io.get_executor(), options);
   EXPECT_TRUE(provider);
-  return json::parse((*provider)->request_body(*request, "upstream-id"));
+  return json::parse((*provider)->request_body(*request, "upstream-id").value());
 }
 
 const json kFullRequest = {

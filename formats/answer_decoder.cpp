@@ -1,0 +1,21 @@
+#include "formats/answer_decoder.h"
+
+#include "formats/anthropic_upstream.h"
+#include "formats/openai_response_decoder.h"
+
+namespace mg {
+
+FinishReason normalise_finish_reason(std::string_view native) {
+  if (native == "length" || native == "max_tokens" || native == "model_length") return FinishReason::length;
+  if (native == "tool_calls" || native == "function_call" || native == "tool_use") return FinishReason::tool_calls;
+  if (native == "content_filter" || native == "safety") return FinishReason::content_filter;
+  if (native == "error") return FinishReason::error;
+  return FinishReason::stop;  // "stop", "eos", "end_turn", "stop_sequence" and anything new
+}
+
+std::unique_ptr<AnswerDecoder> make_answer_decoder(WireApi wire, ApiFlavor flavor, std::int64_t estimated_prompt_tokens) {
+  if (wire == WireApi::anthropic_messages) return std::make_unique<AnthropicAnswerDecoder>(estimated_prompt_tokens);
+  return std::make_unique<OpenAiResponseDecoder>(flavor, estimated_prompt_tokens);
+}
+
+}  // namespace mg
