@@ -43,6 +43,7 @@ struct Message {
   std::string name;
   std::vector<ToolCall> tool_calls;  // assistant messages
   std::string tool_call_id;          // tool messages
+  bool tool_error = false;           // a tool message reporting that the tool failed (Anthropic's is_error)
   nlohmann::json extra = nlohmann::json::object();  // unmodelled message fields (e.g. "refusal", "prefix")
 
   // The message's text: the string content, or its text parts joined.

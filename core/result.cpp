@@ -12,6 +12,7 @@ const char* to_string(FailureClass failure) {
     case FailureClass::timeout: return "timeout";
     case FailureClass::permanent: return "permanent";
     case FailureClass::cancelled: return "cancelled";
+    case FailureClass::unsupported: return "unsupported";
   }
   return "unknown";
 }

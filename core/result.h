@@ -18,9 +18,18 @@ enum class FailureClass {
   timeout,       // deadline passed
   permanent,     // route cannot serve this request
   cancelled,     // the client went away
+  unsupported,   // the route cannot express this request (its API, or the local engine, lacks a feature),
+                 // found before anything was sent: fall back
 };
 
 const char* to_string(FailureClass failure);
+
+// A failure that says nothing of the route's health: circuits and uptime leave it out (a client's own
+// fault, its leaving, a rate limit, a request the route cannot take).
+inline bool says_nothing_about_the_route(FailureClass failure) {
+  return failure == FailureClass::rate_limit || failure == FailureClass::caller_fault || failure == FailureClass::cancelled ||
+         failure == FailureClass::unsupported;
+}
 
 struct Error {
   int http_status = 500;

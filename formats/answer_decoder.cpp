@@ -6,9 +6,11 @@
 namespace mg {
 
 FinishReason normalise_finish_reason(std::string_view native) {
-  if (native == "length" || native == "max_tokens" || native == "model_length") return FinishReason::length;
+  if (native == "length" || native == "max_tokens" || native == "model_length" || native == "model_context_window_exceeded") {
+    return FinishReason::length;
+  }
   if (native == "tool_calls" || native == "function_call" || native == "tool_use") return FinishReason::tool_calls;
-  if (native == "content_filter" || native == "safety") return FinishReason::content_filter;
+  if (native == "content_filter" || native == "safety" || native == "refusal") return FinishReason::content_filter;
   if (native == "error") return FinishReason::error;
   return FinishReason::stop;  // "stop", "eos", "end_turn", "stop_sequence" and anything new
 }

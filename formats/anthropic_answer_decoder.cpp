@@ -9,13 +9,24 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::int64_t kMaxContentBlocks = 4096;  // block indices key the decoder's state: bounded, not trusted
+constexpr std::int64_t kMaxContentBlocks = 4096;
 
 Error malformed(const std::string& what) { return Error::upstream("upstream sent a malformed Anthropic " + what, FailureClass::transient); }
 
-std::int64_t count(const json& usage, const char* field) {
-  const json* value = usage.contains(field) ? &usage[field] : nullptr;
-  return value && value->is_number_integer() ? value->get<std::int64_t>() : 0;
+// A usage count when the field holds one; a null, a negative or a missing count says nothing.
+std::optional<std::int64_t> count(const json& usage, const char* field) {
+  auto value = usage.find(field);
+  if (value == usage.end() || !value->is_number_integer() || value->get<std::int64_t>() < 0) return std::nullopt;
+  return value->get<std::int64_t>();
+}
+
+// The event's content block index, or -1 when it has none in range (block indices key the decoder's
+// state: bounded, not trusted).
+std::int64_t block_index(const json& event) {
+  auto index = event.find("index");
+  if (index == event.end() || !index->is_number_integer()) return -1;
+  std::int64_t value = index->get<std::int64_t>();
+  return value >= 0 && value < kMaxContentBlocks ? value : -1;
 }
 
 std::string text_field(const json& object, const char* field) {
@@ -39,6 +50,8 @@ void AnthropicAnswerDecoder::on_event(const json& event, std::vector<ChatEvent>&
     start_block(event, out);
   } else if (type == "content_block_delta") {
     add_delta(event, out);
+  } else if (type == "content_block_stop") {
+    end_block(event, out);
   } else if (type == "message_delta") {
     if (event.contains("usage")) read_usage(event["usage"]);
     if (event.contains("delta")) finish_choice(event["delta"], out);
@@ -47,16 +60,16 @@ void AnthropicAnswerDecoder::on_event(const json& event, std::vector<ChatEvent>&
   } else if (type == "error") {
     std::string message = text_field(event.value("error", json()), "message");
     fail(Error::upstream("upstream error: " + (message.empty() ? std::string("(no message)") : message), FailureClass::transient), out);
-  }  // ping, content_block_stop, and event types added later: nothing to say
+  }  // ping, and event types added later: nothing to say
 }
 
 void AnthropicAnswerDecoder::start_block(const json& event, std::vector<ChatEvent>& out) {
   const json block = event.value("content_block", json::object());
   if (text_field(block, "type") != "tool_use") return;  // a text block starts empty; thinking blocks are not passed on
-  std::int64_t index = event.value("index", json(-1)).is_number_integer() ? event["index"].get<std::int64_t>() : -1;
-  if (index < 0 || index >= kMaxContentBlocks) return fail(malformed("content block index"), out);
+  std::int64_t index = block_index(event);
+  if (index < 0) return fail(malformed("content block index"), out);
   int call = tool_calls_++;
-  tool_call_of_block_[index] = call;
+  tool_call_of_block_[index] = ToolBlock{call, false};
   out.push_back(ToolCallDelta{0, call, text_field(block, "id"), text_field(block, "name"), ""});
   ++content_events_;
 }
@@ -68,26 +81,36 @@ void AnthropicAnswerDecoder::add_delta(const json& event, std::vector<ChatEvent>
     out.push_back(TextDelta{0, text_field(delta, "text")});
     ++content_events_;
   } else if (type == "input_json_delta") {
-    std::int64_t index = event.value("index", json(-1)).is_number_integer() ? event["index"].get<std::int64_t>() : -1;
-    auto call = tool_call_of_block_.find(index);
-    if (call == tool_call_of_block_.end()) return fail(malformed("input_json_delta outside a tool_use block"), out);
-    out.push_back(ToolCallDelta{0, call->second, "", "", text_field(delta, "partial_json")});
+    auto block = tool_call_of_block_.find(block_index(event));
+    if (block == tool_call_of_block_.end()) return fail(malformed("input_json_delta outside a tool_use block"), out);
+    std::string arguments = text_field(delta, "partial_json");
+    if (arguments.empty()) return;
+    block->second.has_arguments = true;
+    out.push_back(ToolCallDelta{0, block->second.call, "", "", std::move(arguments)});
     ++content_events_;
   }  // thinking and signature deltas are not passed on
 }
 
-// Counts arrive in parts: input at message_start, output (cumulative) at message_delta.
+// A tool call whose input had no fields streamed none: its arguments are "{}", as in a whole message.
+void AnthropicAnswerDecoder::end_block(const json& event, std::vector<ChatEvent>& out) {
+  auto block = tool_call_of_block_.find(block_index(event));
+  if (block == tool_call_of_block_.end() || block->second.has_arguments) return;
+  block->second.has_arguments = true;
+  out.push_back(ToolCallDelta{0, block->second.call, "", "", "{}"});
+}
+
+// Counts arrive in parts (input at message_start, output, cumulative, at message_delta), and a later
+// event may repeat some as null: only the counts an event holds replace what came before.
 void AnthropicAnswerDecoder::read_usage(const json& usage) {
   if (!usage.is_object()) return;
   UsageReport report = usage_.value_or(UsageReport{});
-  std::int64_t cache_read = count(usage, "cache_read_input_tokens");
-  std::int64_t cache_write = count(usage, "cache_creation_input_tokens");
-  if (usage.contains("input_tokens")) {
-    report.prompt_tokens = count(usage, "input_tokens") + cache_read + cache_write;
-    report.cached_prompt_tokens = cache_read;
-    report.cache_write_prompt_tokens = cache_write;
-  }
-  if (usage.contains("output_tokens")) report.completion_tokens = count(usage, "output_tokens");
+  if (auto cache_read = count(usage, "cache_read_input_tokens")) cache_read_ = *cache_read;
+  if (auto cache_write = count(usage, "cache_creation_input_tokens")) cache_write_ = *cache_write;
+  if (auto input = count(usage, "input_tokens")) input_tokens_ = *input;
+  report.prompt_tokens = input_tokens_ + cache_read_ + cache_write_;
+  report.cached_prompt_tokens = cache_read_;
+  report.cache_write_prompt_tokens = cache_write_;
+  if (auto output = count(usage, "output_tokens")) report.completion_tokens = *output;
   usage_ = report;
 }
 
@@ -128,7 +151,8 @@ void AnthropicAnswerDecoder::on_body(std::string_view body, std::vector<ChatEven
       out.push_back(TextDelta{0, text_field(block, "text")});
       ++content_events_;
     } else if (type == "tool_use") {
-      out.push_back(ToolCallDelta{0, tool_calls_++, text_field(block, "id"), text_field(block, "name"), block.value("input", json::object()).dump()});
+      json input = block.value("input", json::object());
+      out.push_back(ToolCallDelta{0, tool_calls_++, text_field(block, "id"), text_field(block, "name"), input.dump()});
       ++content_events_;
     }
   }

@@ -26,6 +26,7 @@ struct Block {
   std::string name;          // tool_use
   json input;                // tool_use
   std::string tool_use_id;   // tool_result
+  bool is_error = false;     // tool_result
   std::vector<ContentPart> images;  // image; a tool_result's images
 };
 
@@ -81,6 +82,7 @@ Block parse_block(od::Value value, const od::Path& path) {
     if (!block.input.is_object()) wrong_type(reader.path_of("input"), "an object", block.input);
   } else if (block.type == "tool_result") {
     block.tool_use_id = reader.required_string("tool_use_id");
+    block.is_error = reader.boolean("is_error").value_or(false);
     if (const json* content = reader.find("content")) read_tool_result_content(*content, reader.path_of("content"), block);
   } else if (block.type == "image") {
     block.images.push_back(image_part(reader));
@@ -131,6 +133,7 @@ void append_message(od::Value value, const od::Path& path, std::vector<Message>&
       result.role = Role::tool;
       result.tool_call_id = std::move(block.tool_use_id);
       result.content = std::move(block.text);
+      result.tool_error = block.is_error;
       out.push_back(std::move(result));
       for (ContentPart& image : block.images) message.content_parts.push_back(std::move(image));
     } else if (block.type == "tool_use") {

@@ -3,6 +3,7 @@
 // the canonical ChatEvents. The client side of the same API is anthropic_messages.h.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,8 +21,9 @@ inline constexpr int kAnthropicDefaultMaxTokens = 4096;
 
 // The Messages API body for `request` (`model` still to be set): system and developer messages as
 // `system`, tool calls as tool_use blocks, tool messages as tool_result blocks in a user turn, images as
-// image blocks. A request the API cannot express (n > 1, a non-text, non-image part, tool-call arguments
-// that are no JSON object) gives an error naming it.
+// image blocks. A request the API cannot express (n > 1, a JSON response_format, logprobs, a non-text,
+// non-image part, tool-call arguments that are no JSON object, no turn at all) gives an error naming it;
+// seed and the penalties, which it has no words for, are left out.
 Result<nlohmann::json> to_anthropic_json(const ChatRequest& request);
 
 // Reads message_start, content_block_start/delta/stop, message_delta, message_stop, ping and error
@@ -39,14 +41,20 @@ class AnthropicAnswerDecoder final : public AnswerDecoder {
   void on_event(const nlohmann::json& event, std::vector<ChatEvent>& out);
   void start_block(const nlohmann::json& event, std::vector<ChatEvent>& out);
   void add_delta(const nlohmann::json& event, std::vector<ChatEvent>& out);
+  void end_block(const nlohmann::json& event, std::vector<ChatEvent>& out);
   void read_usage(const nlohmann::json& usage);
   void finish_choice(const nlohmann::json& fields, std::vector<ChatEvent>& out);
   void finish(std::vector<ChatEvent>& out);
   void fail(Error error, std::vector<ChatEvent>& out);
 
   std::int64_t estimated_prompt_tokens_;
-  std::map<std::int64_t, int> tool_call_of_block_;  // content block index -> tool call index, for tool_use blocks
+  struct ToolBlock {
+    int call;            // the tool call's index
+    bool has_arguments;  // some of its input has been streamed
+  };
+  std::map<std::int64_t, ToolBlock> tool_call_of_block_;  // by content block index, for tool_use blocks
   int tool_calls_ = 0;
+  std::int64_t input_tokens_ = 0, cache_read_ = 0, cache_write_ = 0;  // as reported so far
   std::int64_t content_events_ = 0;  // the output count when the upstream reports none
   std::optional<UsageReport> usage_;
   bool finished_ = false;

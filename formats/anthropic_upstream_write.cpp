@@ -26,11 +26,16 @@ json image_block(const json& part) {
   return {{"type", "image"}, {"source", {{"type", "url"}, {"url", url}}}};
 }
 
+// Anthropic refuses text blocks of whitespace alone: they say nothing, so they are left out.
+void append_text_block(json& blocks, const std::string& text) {
+  if (text.find_first_not_of(" \t\r\n") != std::string::npos) blocks.push_back({{"type", "text"}, {"text", text}});
+}
+
 json content_blocks(const Message& message) {
   json blocks = json::array();
-  if (message.content && !message.content->empty()) blocks.push_back({{"type", "text"}, {"text", *message.content}});
+  if (message.content) append_text_block(blocks, *message.content);
   for (const ContentPart& part : message.content_parts) {
-    if (part.type == "text") blocks.push_back({{"type", "text"}, {"text", part.text}});
+    if (part.type == "text") append_text_block(blocks, part.text);
     else if (part.type == "image_url") blocks.push_back(image_block(part.raw));
     else throw Unsupported{"a '" + part.type + "' content part"};
   }
@@ -45,6 +50,7 @@ json tool_use_block(const ToolCall& call) {
 
 json tool_result_block(const Message& message) {
   json result = {{"type", "tool_result"}, {"tool_use_id", message.tool_call_id}};
+  if (message.tool_error) result["is_error"] = true;
   json blocks = content_blocks(message);
   if (!blocks.empty()) result["content"] = std::move(blocks);
   return result;
@@ -78,6 +84,7 @@ void write_conversation(const ChatRequest& request, json& body) {
       }
     }
   }
+  if (turns.empty()) throw Unsupported{"a conversation without a user or assistant message"};
   if (!system.empty()) body["system"] = system;
   body["messages"] = std::move(turns);
 }
@@ -96,11 +103,39 @@ json tool_choice_json(const ChatRequest& request) {
   return choice;
 }
 
+// A tool's input_schema: Anthropic requires an object schema with its type.
+json input_schema(const nlohmann::json& parameters) {
+  json schema = parameters.is_object() ? parameters : json::object();
+  if (!schema.contains("type")) schema["type"] = "object";
+  return schema;
+}
+
+// Anthropic refuses tool_use blocks in a conversation that declares no tools: a conversation that used
+// tools earlier and offers none now declares the ones it called, and forbids calling them.
+json tools_called_earlier(const ChatRequest& request) {
+  json tools = json::array();
+  std::vector<std::string> names;
+  for (const Message& message : request.messages) {
+    for (const ToolCall& call : message.tool_calls) {
+      if (std::find(names.begin(), names.end(), call.name) != names.end()) continue;
+      names.push_back(call.name);
+      tools.push_back({{"name", call.name}, {"input_schema", input_schema(json())}});
+    }
+  }
+  return tools;
+}
+
 void write_tools(const ChatRequest& request, json& body) {
-  if (request.tools.empty()) return;
+  if (request.tools.empty()) {
+    json earlier = tools_called_earlier(request);
+    if (earlier.empty()) return;
+    body["tools"] = std::move(earlier);
+    body["tool_choice"] = {{"type", "none"}};
+    return;
+  }
   json tools = json::array();
   for (const Tool& tool : request.tools) {
-    json entry = {{"name", tool.name}, {"input_schema", tool.parameters.is_object() ? tool.parameters : json{{"type", "object"}}}};
+    json entry = {{"name", tool.name}, {"input_schema", input_schema(tool.parameters)}};
     if (!tool.description.empty()) entry["description"] = tool.description;
     tools.push_back(std::move(entry));
   }
@@ -108,10 +143,12 @@ void write_tools(const ChatRequest& request, json& body) {
   body["tool_choice"] = tool_choice_json(request);
 }
 
+// Anthropic's temperature range is [0, 1]; its newer models refuse temperature and top_p together, so
+// top_p goes only without a temperature. Seeds and the penalties have no Anthropic counterpart.
 void write_sampling(const ChatRequest& request, json& body) {
   const SamplingParams& sampling = request.sampling;
-  if (sampling.temperature) body["temperature"] = std::min(*sampling.temperature, 1.0);  // Anthropic's range is [0, 1]
-  if (sampling.top_p) body["top_p"] = *sampling.top_p;
+  if (sampling.temperature) body["temperature"] = std::min(*sampling.temperature, 1.0);
+  else if (sampling.top_p) body["top_p"] = *sampling.top_p;
   if (sampling.top_k) body["top_k"] = *sampling.top_k;
   if (!request.stop.empty()) body["stop_sequences"] = request.stop;
   if (!request.user.empty()) body["metadata"] = {{"user_id", request.user}};
@@ -121,11 +158,13 @@ void write_sampling(const ChatRequest& request, json& body) {
 
 Result<json> to_anthropic_json(const ChatRequest& request) {
   auto refuse = [](const std::string& why) {
-    return Error{422, FailureClass::permanent, "invalid_request_error", "unsupported_by_route", {},
+    return Error{422, FailureClass::unsupported, "invalid_request_error", "unsupported_by_route", {},
                  "Anthropic's Messages API cannot take " + why, 0};
   };
   if (request.flavor != ApiFlavor::chat) return refuse("a text completion or embeddings; it answers chat only");
   if (request.n != 1) return refuse("n > 1; it answers one choice");
+  if (request.response_format && request.response_format->type != ResponseFormat::Type::text) return refuse("a JSON response_format");
+  if (request.sampling.logprobs) return refuse("logprobs");
   json body = json::object();
   try {
     write_conversation(request, body);

@@ -32,15 +32,26 @@ std::uint32_t float_bits(double value) { return std::bit_cast<std::uint32_t>(sta
 std::vector<double> read_vector(od::value value) {
   if (value.type() == od::json_type::string) {
     Result<std::vector<double>> decoded = float32_from_base64(value.get_string().value());
-    if (!decoded) throw std::runtime_error(decoded.error().message);
+    if (!decoded) throw std::runtime_error("an embedding is not base64 of float32 values");
     return std::move(decoded).value();
   }
   std::vector<double> values;
   for (double number : value.get_array()) {
-    if (!std::isfinite(static_cast<float>(number))) throw std::runtime_error("a number outside float32's range");
+    if (!(std::fabs(number) <= std::numeric_limits<float>::max())) throw std::runtime_error("a number outside float32's range");
     values.push_back(number);
   }
   return values;
+}
+
+// usage.prompt_tokens when it is a count; a null or odd usage is no usage (the estimate is billed).
+std::optional<std::int64_t> prompt_tokens_of(od::value usage) {
+  if (usage.type() != od::json_type::object) return std::nullopt;
+  std::optional<std::int64_t> tokens;
+  for (od::field count : usage.get_object()) {
+    std::int64_t value = 0;
+    if (count.unescaped_key().value() == "prompt_tokens" && !count.value().get_int64().get(value) && value >= 0) tokens = value;
+  }
+  return tokens;
 }
 
 EmbeddingVector read_item(od::value item, std::size_t position) {
@@ -89,9 +100,7 @@ DecodedAnswer read_answer(std::string_view body) {
       std::size_t position = 0;
       for (od::value item : field.value().get_array()) answer.vectors.push_back(read_item(item, position++));
     } else if (key == "usage") {
-      for (od::field count : field.value().get_object()) {
-        if (count.unescaped_key().value() == "prompt_tokens") answer.prompt_tokens = count.value().get_int64();
-      }
+      answer.prompt_tokens = prompt_tokens_of(field.value());
     } else if (key == "error" && field.value().type() != od::json_type::null) {
       answer.error = error_message(field.value());
     }
@@ -129,10 +138,7 @@ void decode_embedding_answer(std::string_view body, std::size_t input_count, std
   DecodedAnswer answer;
   try {
     answer = read_answer(body);
-  } catch (const simdjson::simdjson_error& e) {
-    out.push_back(StreamFailed{malformed_answer(e.what())});
-    return;
-  } catch (const std::runtime_error& e) {
+  } catch (const std::exception& e) {  // simdjson's errors, and read_answer's own
     out.push_back(StreamFailed{malformed_answer(e.what())});
     return;
   }

@@ -17,7 +17,8 @@
 
 namespace mg {
 
-// The most inputs one request may embed, and the most tokens in one token-array input (OpenAI's limits).
+// The most inputs one request may embed (OpenAI's limit), and the most token ids one token-array input may
+// hold here: a bound on memory, far above any model's context (OpenAI's is 8192 tokens an input).
 inline constexpr std::size_t kMaxEmbeddingInputs = 2048;
 inline constexpr std::size_t kMaxEmbeddingInputTokens = 1'000'000;
 

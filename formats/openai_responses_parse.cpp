@@ -105,6 +105,7 @@ Tool parse_tool(od::Value value, const od::Path& path) {
   if (type != "function") unsupported(reader.path_of("type"), "the hosted tool '" + type + "' is OpenAI's own; declare a function instead");
   Tool tool;
   read_function_definition(reader, tool);  // the Responses API's tool is chat's function object, flat
+  if (!tool.strict) tool.strict = true;    // unlike chat's, strict unless the client says otherwise
   return tool;
 }
 

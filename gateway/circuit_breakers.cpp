@@ -60,10 +60,7 @@ bool CircuitBreakers::would_trip(std::int64_t calls, std::int64_t failures) cons
 }
 
 void CircuitBreakers::record(const std::string& route, const std::optional<Error>& failure, Clock::time_point now) {
-  if (failure && (failure->failure == FailureClass::rate_limit || failure->failure == FailureClass::caller_fault ||
-                  failure->failure == FailureClass::cancelled)) {
-    return;
-  }
+  if (failure && says_nothing_about_the_route(failure->failure)) return;
   std::lock_guard lock(mutex_);
   Breaker& breaker = breakers_[route];
   if (effective(breaker, now) == CircuitState::half_open) {

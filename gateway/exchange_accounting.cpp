@@ -14,10 +14,6 @@ double milliseconds_between(SteadyTime from, SteadyTime to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
 }
 
-bool says_nothing_about_the_route(FailureClass failure) {
-  return failure == FailureClass::rate_limit || failure == FailureClass::caller_fault || failure == FailureClass::cancelled;
-}
-
 }  // namespace
 
 pricing::CallSample sample_for(const AttemptRecord& attempt, SteadyTime finished) {

@@ -91,7 +91,7 @@ class ChainBuilder {
  public:
   ChainBuilder(const ChatRequest& request, const RoutingContext& context, const RoutingOptions& options)
       : request_(request), context_(context), options_(options), prefs_(request.provider ? *request.provider : kNoPreferences),
-        prompt_tokens_(request.estimated_prompt_tokens()),
+        prompt_tokens_(request.estimated_prompt_tokens()), context_need_(request.estimated_context_need()),
         completion_tokens_(request.flavor == ApiFlavor::embedding ? 0 : request.max_tokens.value_or(options.assumed_completion_tokens)) {}
 
   // Appends the ranked eligible routes of one model; false when the model is unknown, or of the other
@@ -140,7 +140,7 @@ class ChainBuilder {
   }
 
   bool eligible(const RouteEntry& route) {
-    std::int64_t needed = request_.estimated_context_need();
+    const std::int64_t needed = context_need_;
     if (!route.enabled) return exclude(route, "disabled");
     // The reason itself (a missing key's variable, a config error) is for the operator's log, not the client.
     if (!route.unavailable.empty()) return exclude(route, "not configured on this gateway");
@@ -235,6 +235,7 @@ class ChainBuilder {
   const RoutingOptions& options_;
   const ProviderPreferences& prefs_;
   std::int64_t prompt_tokens_;
+  std::int64_t context_need_;
   std::int64_t completion_tokens_;
   RoutePlan plan_;
   const pricing::ModelEntry* other_kind_ = nullptr;

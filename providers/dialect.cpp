@@ -55,7 +55,6 @@ std::vector<Dialect> make_presets() {
   Dialect& llamacpp = add("llamacpp");
   llamacpp.renames = {{"repetition_penalty", "repeat_penalty"}, {"max_completion_tokens", "max_tokens"}};
 
-  // Ollama's OpenAI layer takes a subset of the fields and needs no key.
   // Anthropic's Messages API: its own request and answer formats (formats/anthropic_upstream.h), its key
   // in x-api-key, and the API version it answers in. It continues a trailing assistant turn (prefill).
   Dialect& anthropic = add("anthropic");
@@ -65,6 +64,7 @@ std::vector<Dialect> make_presets() {
   anthropic.extra_headers = {{"anthropic-version", "2023-06-01"}};
   anthropic.asks_for_stream_usage = false;  // it reports usage in its events unasked
 
+  // Ollama's OpenAI layer takes a subset of the fields and needs no key.
   Dialect& ollama = add("ollama");
   ollama.auth_header.clear();
   ollama.renames = {{"max_completion_tokens", "max_tokens"}};
@@ -106,7 +106,10 @@ void Dialect::ask_to_continue(json& body, const std::string& prefix) const {
     body["prompt"] = body["prompt"].get<std::string>() + prefix;
     return;
   }
-  json message = {{"role", "assistant"}, {"content", prefix}};
+  // Anthropic refuses a final assistant turn that ends in whitespace; the route writes it again.
+  std::string text = wire == WireApi::anthropic_messages ? prefix.substr(0, prefix.find_last_not_of(" \t\r\n") + 1) : prefix;
+  if (text.empty()) return;  // nothing to continue: the route starts afresh
+  json message = {{"role", "assistant"}, {"content", text}};
   if (continuation == ContinuationStyle::mistral_prefix) message["prefix"] = true;
   body["messages"].push_back(std::move(message));
   if (continuation == ContinuationStyle::vllm_continue_final) {

@@ -18,7 +18,7 @@ namespace {
 // The route cannot serve this request, but another might: the router moves on (or, this being the last
 // route, the client learns why).
 Error cannot_serve(std::string message) {
-  return Error{422, FailureClass::permanent, "invalid_request_error", "unsupported_by_local_engine", {}, "local engine: " + std::move(message), 0};
+  return Error{422, FailureClass::unsupported, "invalid_request_error", "unsupported_by_local_engine", {}, "local engine: " + std::move(message), 0};
 }
 
 bool is_mistral_call_id(std::string_view id) {
@@ -127,7 +127,7 @@ class LocalAnswer {
     }
     FinishReason reason = finish_reason_of(result.finish_reason);
     if (in_tool_calls_) reason = emit_tool_calls(reason);
-    sink_(ChoiceFinished{0, reason, result.finish_reason});
+    sink_(ChoiceFinished{0, reason, result.finish_reason, reason == FinishReason::stop ? result.stop_sequence : std::string()});
     sink_(UsageReport{result.prompt_tokens, result.completion_tokens, result.cached_prompt_tokens});
     sink_(StreamDone{});
   }

@@ -173,7 +173,7 @@ int run_usage_command(const std::vector<std::string>& args) {
   auto grouping = groupings.find(group_by);
   if (grouping == groupings.end()) return cli_usage_error(spec.command, "--group-by must be model, route, key or day; got '" + group_by + "'");
   try {
-    pricing::UsageFilter filter{parse_ms(from_ms), parse_ms(to_ms), grouping->second};
+    pricing::UsageFilter filter{parse_ms(from_ms), parse_ms(to_ms), grouping->second, std::nullopt};
     pricing::Database db = pricing::Database::open(db_path);
     TextTable table({group_by == "key" ? "KEY" : group_by == "day" ? "DAY (UTC)" : group_by == "route" ? "ROUTE" : "MODEL", "REQUESTS", "FAILED",
                      "PROMPT TOK", "COMPLETION TOK", "COST $", "AVG TTFT ms", "AVG DURATION ms"});

@@ -30,6 +30,7 @@ std::optional<std::int32_t> Generation::step(std::span<float> logits, const Piec
     return std::nullopt;
   }
   if (text.stopped) {
+    stop_sequence_ = std::move(text.stop);
     end("stop");  // the stop string and whatever was held back with it are never sent
     return std::nullopt;
   }

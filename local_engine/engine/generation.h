@@ -51,6 +51,7 @@ class Generation {
   // "stop" (EOS, a stop string, or a constraint complete), "length" (max_tokens or the context),
   // "cancelled".
   const std::string& finish_reason() const { return finish_reason_; }
+  const std::string& stop_sequence() const { return stop_sequence_; }  // the stop string that ended it; '' for none
   std::uint32_t completion_tokens() const { return completion_tokens_; }
   const std::vector<std::int32_t>& generated() const { return generated_; }  // without the EOS
 
@@ -67,6 +68,7 @@ class Generation {
   std::vector<std::int32_t> generated_;
   std::uint32_t completion_tokens_ = 0;
   std::string finish_reason_;
+  std::string stop_sequence_;
 };
 
 }  // namespace mg::engine

@@ -12,12 +12,19 @@ StopStringMatcher::Step StopStringMatcher::feed(std::string_view piece) {
   if (stopped_) return {"", true};
   pending_.append(piece);
   std::size_t first_stop = std::string::npos;
-  for (const std::string& stop : stops_) first_stop = std::min(first_stop, pending_.find(stop));
-  if (first_stop != std::string::npos) {
+  const std::string* found = nullptr;
+  for (const std::string& stop : stops_) {
+    std::size_t at = pending_.find(stop);
+    if (at < first_stop) {
+      first_stop = at;
+      found = &stop;
+    }
+  }
+  if (found) {
     stopped_ = true;
     std::string before = pending_.substr(0, first_stop);
     pending_.clear();
-    return {std::move(before), true};
+    return {std::move(before), true, *found};
   }
   std::size_t held = longest_held_suffix();
   Step step{pending_.substr(0, pending_.size() - held), false};

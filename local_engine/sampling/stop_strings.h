@@ -15,6 +15,7 @@ class StopStringMatcher {
   struct Step {
     std::string text;      // safe to send now
     bool stopped = false;  // a stop string was found; `text` is everything before it
+    std::string stop{};    // which one (the earliest in the text; the first listed of those found there)
   };
 
   // Takes the next piece of generated text.

@@ -255,6 +255,7 @@ void ServingEngine::finish(Running& r, std::string reason, std::string error) {
   const Clock::time_point now = Clock::now();
   r.result.completion_tokens = r.generation.completion_tokens();
   r.result.finish_reason = std::move(reason);
+  r.result.stop_sequence = r.generation.stop_sequence();
   r.result.error = std::move(error);
   r.result.queue_seconds = seconds_between(r.request->submitted, r.first_fed.value_or(now));
   r.result.first_token_seconds = r.first_token ? seconds_between(r.request->submitted, *r.first_token) : 0.0;

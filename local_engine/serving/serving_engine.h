@@ -40,6 +40,7 @@ struct ServingResult {
   std::uint32_t cached_prompt_tokens = 0;  // of prompt_tokens, taken from the prefix cache
   std::uint32_t completion_tokens = 0;
   std::string finish_reason;  // "stop", "length", "cancelled", or "error" (then `error` says why)
+  std::string stop_sequence;  // the stop string that ended the answer; '' for none
   std::string error;
   double queue_seconds = 0;        // from submit() to the first step that fed it
   double first_token_seconds = 0;  // from submit() to the first sampled token

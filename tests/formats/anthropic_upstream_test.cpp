@@ -37,7 +37,7 @@ TEST(AnthropicUpstreamWriteTest, AConversationOfEveryKindBecomesTheMessagesBody)
   Result<json> body = to_anthropic_json(openai_request(kConversation));
   ASSERT_TRUE(body.ok()) << body.error().message;
   json expected = json::parse(R"({
-    "system": "Be terse.\nUse tools.", "max_tokens": 100, "stream": true, "temperature": 1.0, "top_p": 0.9,
+    "system": "Be terse.\nUse tools.", "max_tokens": 100, "stream": true, "temperature": 1.0,
     "stop_sequences": ["END"], "metadata": {"user_id": "u-1"},
     "messages": [
       {"role": "user", "content": [{"type": "text", "text": "What is in "},
@@ -59,6 +59,40 @@ TEST(AnthropicUpstreamWriteTest, AConversationOfEveryKindBecomesTheMessagesBody)
   EXPECT_EQ(read_back->tools.front().name, "lookup");
 }
 
+// An Anthropic client's failed tool reaches an Anthropic route still marked as failed.
+TEST(AnthropicUpstreamWriteTest, AToolResultsErrorFlagReachesTheRoute) {
+  Result<ChatRequest> parsed = parse_anthropic_messages(R"({"model":"m","max_tokens":8,"messages":[
+    {"role":"user","content":"Weather?"},
+    {"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}]},
+    {"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","is_error":true,"content":"timed out"}]}]})",
+                                                        AnthropicBody::message);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  Result<json> body = to_anthropic_json(*parsed);
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ((*body)["messages"][2]["content"][0],
+            json::parse(R"({"type":"tool_result","tool_use_id":"toolu_1","is_error":true,"content":[{"type":"text","text":"timed out"}]})"));
+}
+
+// What Anthropic's API refuses is not sent: tool_use blocks with no tools declared, a schema without its
+// type, text blocks of whitespace, temperature with top_p.
+TEST(AnthropicUpstreamWriteTest, TheBodyKeepsToWhatTheApiAccepts) {
+  Result<json> body = to_anthropic_json(openai_request(R"({"model":"m","temperature":0.5,"top_p":0.9,"messages":[
+    {"role":"user","content":[{"type":"text","text":"  "},{"type":"text","text":"Weather?"}]},
+    {"role":"assistant","content":null,"tool_calls":[{"id":"t1","type":"function","function":{"name":"get_weather","arguments":""}}]},
+    {"role":"tool","tool_call_id":"t1","content":"Sunny"}]})"));
+  ASSERT_TRUE(body.ok()) << body.error().message;
+  EXPECT_EQ((*body)["messages"][0]["content"], json::parse(R"([{"type":"text","text":"Weather?"}])"));
+  EXPECT_EQ((*body)["messages"][1]["content"][0]["input"], json::object());
+  EXPECT_EQ((*body)["tools"], json::parse(R"([{"name":"get_weather","input_schema":{"type":"object"}}])"));
+  EXPECT_EQ((*body)["tool_choice"], json::parse(R"({"type":"none"})"));
+  EXPECT_EQ((*body)["temperature"], 0.5);
+  EXPECT_FALSE(body->contains("top_p"));
+  body = to_anthropic_json(openai_request(R"({"model":"m","messages":[{"role":"user","content":"Hi"}],
+    "tools":[{"type":"function","function":{"name":"f","parameters":{"properties":{}}}}]})"));
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ((*body)["tools"][0]["input_schema"], json::parse(R"({"type":"object","properties":{}})"));
+}
+
 TEST(AnthropicUpstreamWriteTest, MaxTokensIsAlwaysSentAndWhatTheApiCannotExpressIsRefused) {
   Result<json> body = to_anthropic_json(openai_request(R"({"model":"m","messages":[{"role":"user","content":"Hi"}]})"));
   ASSERT_TRUE(body.ok());
@@ -66,10 +100,12 @@ TEST(AnthropicUpstreamWriteTest, MaxTokensIsAlwaysSentAndWhatTheApiCannotExpress
   EXPECT_EQ((*body)["messages"], json::parse(R"([{"role":"user","content":[{"type":"text","text":"Hi"}]}])"));
   for (const char* refused : {R"({"model":"m","n":2,"messages":[{"role":"user","content":"Hi"}]})",
                               R"({"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AA==","format":"wav"}}]}]})",
-                              R"({"model":"m","messages":[{"role":"user","content":"Hi"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"[1]"}}]}]})"}) {
+                              R"({"model":"m","messages":[{"role":"user","content":"Hi"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"[1]"}}]}]})",
+                              R"({"model":"m","messages":[{"role":"user","content":"Hi"}],"response_format":{"type":"json_object"}})",
+                              R"({"model":"m","messages":[{"role":"system","content":"Only a system prompt"}]})"}) {
     Result<json> written = to_anthropic_json(openai_request(refused));
     ASSERT_FALSE(written.ok()) << refused;
-    EXPECT_EQ(written.error().failure, FailureClass::permanent);  // another route may take it
+    EXPECT_EQ(written.error().failure, FailureClass::unsupported);  // another route may take it; this one is not to blame
     EXPECT_TRUE(written.error().message.starts_with("Anthropic's Messages API cannot take ")) << written.error().message;
   }
 }
@@ -159,6 +195,24 @@ TEST(AnthropicAnswerDecoderTest, CacheReadsAndWritesArePartOfThePromptAsOpenAiCo
   EXPECT_EQ(usage.completion_tokens, 3);
   EXPECT_EQ(answer.completion().choices[0].stop_sequence, "###");
   EXPECT_EQ(answer.completion().choices[0].finish_reason, FinishReason::stop);
+}
+
+// A tool without input streams no partial_json; a later event repeating usage as null keeps the counts.
+TEST(AnthropicAnswerDecoderTest, ANoInputToolCallHasEmptyObjectArgumentsAndNullUsageChangesNothing) {
+  std::string stream = std::string("event: message_start\n") +
+                       R"(data: {"type":"message_start","message":{"usage":{"input_tokens":10,"cache_read_input_tokens":5,"output_tokens":1}}})" +
+                       "\n\nevent: content_block_start\n" +
+                       R"(data: {"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"toolu_9","name":"now","input":{}}})" +
+                       "\n\nevent: content_block_stop\n" R"(data: {"type":"content_block_stop","index":0})" +
+                       "\n\nevent: message_delta\n" +
+                       R"(data: {"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"input_tokens":null,"cache_read_input_tokens":null,"output_tokens":4}})" +
+                       "\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  CompletionAccumulator answer = decode_stream(stream);
+  ASSERT_TRUE(answer.done());
+  EXPECT_EQ(answer.completion().choices[0].tool_calls[0].arguments, "{}");
+  EXPECT_EQ(answer.completion().usage->prompt_tokens, 15);
+  EXPECT_EQ(answer.completion().usage->cached_prompt_tokens, 5);
+  EXPECT_EQ(answer.completion().usage->completion_tokens, 4);
 }
 
 TEST(AnthropicAnswerDecoderTest, AnErrorEventOrAStreamCutBeforeMessageStopFails) {

@@ -112,6 +112,15 @@ TEST(AnthropicMessagesParseTest, NumbersReadAsNlohmannReadsThem) {
   EXPECT_EQ(parsed.value().tools[0].parameters.dump(), json::parse(schema).dump());
 }
 
+// The Responses API's function tools are strict unless the client says otherwise; chat's are not.
+TEST(OpenAiResponsesParseTest, AFunctionToolIsStrictUnlessSaidOtherwise) {
+  json tools = upstream_json(parse_openai_responses(R"({"model":"m","input":"Hi","tools":[
+      {"type":"function","name":"a","parameters":{"type":"object"}},
+      {"type":"function","name":"b","parameters":{"type":"object"},"strict":false}]})"))["tools"];
+  EXPECT_EQ(tools[0]["function"]["strict"], true);
+  EXPECT_EQ(tools[1]["function"]["strict"], false);
+}
+
 TEST(OpenAiResponsesParseTest, InstructionsAndEveryItemKindBecomeTheOpenAiConversation) {
   const char* body = R"({
     "model": "mistral-7b-instruct", "instructions": "You are terse.", "max_output_tokens": 128, "temperature": 1.2, "top_p": 0.5,

@@ -103,11 +103,15 @@ TEST(EmbeddingAnswerTest, NumbersAndBase64DecodeAlikeInTheOrderOfTheInputs) {
   EXPECT_TRUE(std::holds_alternative<StreamDone>(events[3]));
 }
 
-TEST(EmbeddingAnswerTest, AnAnswerWithoutUsageIsBilledTheEstimate) {
-  std::vector<ChatEvent> events;
-  decode_embedding_answer(R"({"data":[{"index":0,"embedding":[1]}]})", 1, 42, events);
-  ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(std::get<UsageReport>(events[1]).prompt_tokens, 42);
+TEST(EmbeddingAnswerTest, AnAnswerWithoutUsableUsageIsBilledTheEstimate) {
+  for (const char* body : {R"({"data":[{"index":0,"embedding":[1]}]})", R"({"data":[{"index":0,"embedding":[1]}],"usage":null})",
+                           R"({"data":[{"index":0,"embedding":[1]}],"usage":{"prompt_tokens":-5}})",
+                           R"({"data":[{"index":0,"embedding":[1]}],"usage":{"prompt_tokens":"9"}})"}) {
+    std::vector<ChatEvent> events;
+    decode_embedding_answer(body, 1, 42, events);
+    ASSERT_EQ(events.size(), 3u) << body;
+    EXPECT_EQ(std::get<UsageReport>(events[1]).prompt_tokens, 42) << body;
+  }
 }
 
 TEST(EmbeddingAnswerTest, AMalformedAnswerFailsTransientlySoTheNextRouteIsTried) {

@@ -59,11 +59,14 @@ TEST(CircuitBreakersTest, TotalsTripWhenEveryCallFailedOrByTheErrorRate) {
   EXPECT_FALSE(breakers.would_trip(0, 0));
 }
 
-TEST(CircuitBreakersTest, RateLimitsAndCallerFaultsSayNothingAboutHealth) {
+// Nor does a request the route cannot express (n > 1 to Anthropic's API): one client sending those must
+// not open the route's circuit for everyone.
+TEST(CircuitBreakersTest, RateLimitsCallerFaultsAndUnsupportedRequestsSayNothingAboutHealth) {
   CircuitBreakers breakers(CircuitOptions{2, 0.5, 10, 2, 1000ms});
   for (int i = 0; i < 10; ++i) {
     breakers.record("r", kRateLimited);
     breakers.record("r", Error::invalid_request("bad"));
+    breakers.record("r", Error{422, FailureClass::unsupported, "invalid_request_error", "unsupported_by_route", {}, "no n > 1", 0});
   }
   EXPECT_EQ(breakers.state("r"), CircuitState::closed);
   EXPECT_TRUE(breakers.allow("unknown-route"));

@@ -3,6 +3,9 @@
 // work whole and streamed, and the metrics count every request. Parameterised over OpenAI chat
 // completions, Anthropic Messages, OpenAI Responses and embeddings, through the real server.
 #include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -104,8 +107,25 @@ class ClientApiTest : public ::testing::TestWithParam<ClientApi> {
   }
 };
 
+// The access log's lines, once it has written `expected` of them (its writer wakes every 100 ms).
+std::vector<json> access_log_lines(const std::filesystem::path& file, std::size_t expected) {
+  std::vector<json> lines;
+  for (int wait = 0; wait < 50 && lines.size() < expected; ++wait) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    lines.clear();
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  }
+  return lines;
+}
+
 TEST_P(ClientApiTest, KeysBudgetsAndRateLimitsRefuseAlikeInTheApisOwnShape) {
-  TestGateway gateway([](gateway::ServerConfig& config) { config.admin_key = kTestAdminKey; });
+  TempDir logs;
+  const std::filesystem::path access_log = logs.path() / "access.log";
+  TestGateway gateway([&](gateway::ServerConfig& config) {
+    config.admin_key = kTestAdminKey;
+    config.access_log = access_log.string();
+  });
   const ClientApi& api = GetParam();
   json limited = create_key_as_admin(gateway, {{"name", "limited"}, {"requests_per_minute", 2}, {"allowed_models", {api.model("echo")}}});
   json spent = create_key_as_admin(gateway, {{"name", "spent"}, {"budget_usd_day", 0}});
@@ -141,6 +161,12 @@ TEST_P(ClientApiTest, KeysBudgetsAndRateLimitsRefuseAlikeInTheApisOwnShape) {
     if (name.starts_with("modelgate_requests_total{")) counted += value;
   }
   EXPECT_EQ(counted, static_cast<double>(rows.size()));
+
+  std::vector<json> lines = access_log_lines(access_log, rows.size());
+  ASSERT_EQ(lines.size(), rows.size());
+  std::map<std::string, int> logged_status;
+  for (const json& line : lines) logged_status[line["request_id"]] = line["status"];
+  for (const json& row : rows) EXPECT_EQ(logged_status[row["request_id"]], row["status"]) << row.dump();
 }
 
 TEST_P(ClientApiTest, FallsBackPastAFailingModelWholeAndStreamed) {

@@ -29,7 +29,7 @@ TEST(ExchangeAccountingTest, RoutesTriedAreTheBytesTheDomWrites) {
   const std::vector<std::string> texts = {"", "mock/m", "quote \" back \\ slash", std::string("nul \0 ctl \x1f", 12), "tab\tnew\nline",
                                           "日本語 😀", "bad \xff byte", "cut \xe6\x97"};
   const std::vector<FailureClass> failures = {FailureClass::transient, FailureClass::timeout, FailureClass::rate_limit,
-                                              FailureClass::cancelled, FailureClass::permanent};
+                                              FailureClass::cancelled, FailureClass::permanent, FailureClass::unsupported};
   std::mt19937 random(7);
   auto pick = [&](const auto& from) { return from[random() % from.size()]; };
   EXPECT_EQ(routes_tried_json({}), "[]");

@@ -37,11 +37,12 @@ TEST(StopStringsTest, HoldsBackOnlyWhatCouldStillBecomeAStop) {
   EXPECT_EQ(matcher.flush(), "</");  // generation ended before the stop completed
 }
 
-TEST(StopStringsTest, TheEarliestOfSeveralStopsWins) {
+TEST(StopStringsTest, TheEarliestOfSeveralStopsWinsAndIsNamed) {
   StopStringMatcher matcher({"world", "lo w", ""});
-  bool stopped = false;
-  EXPECT_EQ(run(matcher, {"hello world"}, &stopped), "hel");
-  EXPECT_TRUE(stopped);
+  auto step = matcher.feed("hello world");
+  EXPECT_EQ(step.text, "hel");
+  EXPECT_TRUE(step.stopped);
+  EXPECT_EQ(step.stop, "lo w");  // what Anthropic's stop_sequence reports
 }
 
 TEST(StopStringsTest, MultiByteStopsSplitInsideACharacter) {
