@@ -1,6 +1,7 @@
 #include "formats/answer_decoder.h"
 
 #include "formats/anthropic_upstream.h"
+#include "formats/openai_embeddings.h"
 #include "formats/openai_response_decoder.h"
 
 namespace mg {
@@ -15,9 +16,17 @@ FinishReason normalise_finish_reason(std::string_view native) {
   return FinishReason::stop;  // "stop", "eos", "end_turn", "stop_sequence" and anything new
 }
 
-std::unique_ptr<AnswerDecoder> make_answer_decoder(WireApi wire, ApiFlavor flavor, std::int64_t estimated_prompt_tokens) {
+Error upstream_error(const std::string& message) {
+  return Error::upstream("upstream error: " + (message.empty() ? std::string("(no message)") : message), FailureClass::transient);
+}
+
+std::unique_ptr<AnswerDecoder> make_answer_decoder(WireApi wire, const ChatRequest& request) {
+  const std::int64_t estimated_prompt_tokens = request.estimated_prompt_tokens();
   if (wire == WireApi::anthropic_messages) return std::make_unique<AnthropicAnswerDecoder>(estimated_prompt_tokens);
-  return std::make_unique<OpenAiResponseDecoder>(flavor, estimated_prompt_tokens);
+  if (request.flavor == ApiFlavor::embedding) {
+    return std::make_unique<EmbeddingAnswerDecoder>(request.embedding_input.count(), estimated_prompt_tokens);
+  }
+  return std::make_unique<OpenAiResponseDecoder>(request.flavor, estimated_prompt_tokens);
 }
 
 }  // namespace mg

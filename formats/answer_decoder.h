@@ -19,6 +19,9 @@ enum class WireApi { openai_chat, anthropic_messages };
 // A provider's finish reason in the gateway's words ("end_turn" is stop, "max_tokens" is length, ...).
 FinishReason normalise_finish_reason(std::string_view native);
 
+// An error the upstream reported in its answer (in-band, or a 200 body holding one): worth another try.
+Error upstream_error(const std::string& message);
+
 class AnswerDecoder {
  public:
   virtual ~AnswerDecoder() = default;
@@ -30,8 +33,8 @@ class AnswerDecoder {
   virtual void on_body(std::string_view body, std::vector<ChatEvent>& out) = 0;
 };
 
-// The decoder for `wire`, for a request of `flavor` whose prompt is estimated at `estimated_prompt_tokens`
-// (billed when the upstream reports no usage).
-std::unique_ptr<AnswerDecoder> make_answer_decoder(WireApi wire, ApiFlavor flavor, std::int64_t estimated_prompt_tokens);
+// The decoder of `request`'s answer from an upstream that speaks `wire`. The request's estimated prompt
+// is billed when the upstream reports no usage.
+std::unique_ptr<AnswerDecoder> make_answer_decoder(WireApi wire, const ChatRequest& request);
 
 }  // namespace mg

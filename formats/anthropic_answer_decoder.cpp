@@ -58,8 +58,7 @@ void AnthropicAnswerDecoder::on_event(const json& event, std::vector<ChatEvent>&
   } else if (type == "message_stop") {
     finish(out);
   } else if (type == "error") {
-    std::string message = text_field(event.value("error", json()), "message");
-    fail(Error::upstream("upstream error: " + (message.empty() ? std::string("(no message)") : message), FailureClass::transient), out);
+    fail(upstream_error(text_field(event.value("error", json()), "message")), out);
   }  // ping, and event types added later: nothing to say
 }
 

@@ -72,6 +72,7 @@ EmbeddingVector read_item(od::value item, std::size_t position) {
   return vector;
 }
 
+// The error's message; '' when it has none.
 std::string error_message(od::value error) {
   if (error.type() == od::json_type::string) return std::string(error.get_string().value());
   for (od::field field : error.get_object()) {
@@ -79,7 +80,7 @@ std::string error_message(od::value error) {
       return std::string(field.value().get_string().value());
     }
   }
-  return "(no message)";
+  return {};
 }
 
 // Every vector of the answer, in order of input; throws what is wrong with it.
@@ -142,13 +143,27 @@ void decode_embedding_answer(std::string_view body, std::size_t input_count, std
     out.push_back(StreamFailed{malformed_answer(e.what())});
     return;
   }
-  if (answer.error) return out.push_back(StreamFailed{Error::upstream("upstream error: " + *answer.error, FailureClass::transient)});
+  if (answer.error) return out.push_back(StreamFailed{upstream_error(*answer.error)});
   if (auto wrong = misfit(answer.vectors, input_count)) return out.push_back(StreamFailed{malformed_answer(*wrong)});
   for (EmbeddingVector& vector : answer.vectors) out.push_back(std::move(vector));
   UsageReport usage;
   usage.prompt_tokens = answer.prompt_tokens.value_or(estimated_prompt_tokens);
   out.push_back(usage);
   out.push_back(StreamDone{});
+}
+
+void EmbeddingAnswerDecoder::on_stream_data(std::string_view, std::vector<ChatEvent>& out) { on_stream_end(out); }
+
+void EmbeddingAnswerDecoder::on_stream_end(std::vector<ChatEvent>& out) {
+  if (finished_) return;
+  finished_ = true;
+  out.push_back(StreamFailed{malformed_answer("an event stream; embeddings are answered whole")});
+}
+
+void EmbeddingAnswerDecoder::on_body(std::string_view body, std::vector<ChatEvent>& out) {
+  if (finished_) return;
+  finished_ = true;
+  decode_embedding_answer(body, input_count_, estimated_prompt_tokens_, out);
 }
 
 std::string float32_base64(const std::vector<double>& values) {

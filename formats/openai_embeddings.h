@@ -13,6 +13,7 @@
 #include "core/chat_request.h"
 #include "core/completion.h"
 #include "core/result.h"
+#include "formats/answer_decoder.h"
 #include "formats/openai_wire.h"
 
 namespace mg {
@@ -34,6 +35,23 @@ nlohmann::json to_openai_embedding_json(const ChatRequest& request);
 // UsageReport (`estimated_prompt_tokens` when it reports none) and StreamDone; or one StreamFailed when
 // the answer is malformed or does not hold exactly one vector for each of `input_count` inputs.
 void decode_embedding_answer(std::string_view body, std::size_t input_count, std::int64_t estimated_prompt_tokens, std::vector<ChatEvent>& out);
+
+// decode_embedding_answer as an upstream call's decoder: an embeddings answer is one JSON body, and an
+// event stream in its place fails.
+class EmbeddingAnswerDecoder final : public AnswerDecoder {
+ public:
+  EmbeddingAnswerDecoder(std::size_t input_count, std::int64_t estimated_prompt_tokens)
+      : input_count_(input_count), estimated_prompt_tokens_(estimated_prompt_tokens) {}
+
+  void on_stream_data(std::string_view data, std::vector<ChatEvent>& out) override;
+  void on_stream_end(std::vector<ChatEvent>& out) override;
+  void on_body(std::string_view body, std::vector<ChatEvent>& out) override;
+
+ private:
+  std::size_t input_count_;
+  std::int64_t estimated_prompt_tokens_;
+  bool finished_ = false;
+};
 
 // The client's answer: {"object":"list","data":[{"object":"embedding","index","embedding"}],"model","usage"},
 // usage with OpenRouter's `cost`, as the chat answers carry it.

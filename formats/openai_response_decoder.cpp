@@ -21,9 +21,6 @@ Error index_out_of_range(const char* what, std::int64_t limit) {
                          FailureClass::transient);
 }
 
-Error upstream_error(const std::string& message) {
-  return Error::upstream("upstream error: " + (message.empty() ? std::string("(no message)") : message), FailureClass::transient);
-}
 
 UsageReport usage_report(const UsageFragment& usage) {
   UsageReport report;

@@ -137,7 +137,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
 
   // A fresh start for what one attempt reads and decodes (see upstream_attempt.h).
   void start_attempt() {
-    attempt_.emplace(make_answer_decoder(provider_->options().dialect.wire, request_->flavor, request_->estimated_prompt_tokens()),
+    attempt_.emplace(make_answer_decoder(provider_->options().dialect.wire, *request_),
                      provider_->options().api_key,
                      [this](SseEvent&& event) { on_sse_event(std::move(event)); },
                      [this](std::string_view comment) { deliver_single(UpstreamComment{std::string(comment)}); });
@@ -261,10 +261,8 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
     attempt_->status = head.result_int();
     auto content_type = head[http::field::content_type];
     attempt_->streaming = attempt_->status == 200 && content_type.starts_with("text/event-stream");
-    bool json_expected = !attempt_->streaming || request_->flavor == ApiFlavor::embedding;  // embeddings never stream
-    if (attempt_->status == 200 && json_expected && !content_type.starts_with("application/json")) {
-      return finish_with(Error::upstream(name() + ": answered with content type '" + std::string(content_type) + "', not " +
-                                             (request_->flavor == ApiFlavor::embedding ? "JSON" : "JSON or an event stream"),
+    if (attempt_->status == 200 && !attempt_->streaming && !content_type.starts_with("application/json")) {
+      return finish_with(Error::upstream(name() + ": answered with content type '" + std::string(content_type) + "', not JSON or an event stream",
                                          FailureClass::transient));
     }
     auto retry_after = head[http::field::retry_after];
@@ -348,11 +346,7 @@ class UpstreamCall : public std::enable_shared_from_this<UpstreamCall> {
       deliver(std::move(events));
     } else {
       std::vector<ChatEvent> events;
-      if (request_->flavor == ApiFlavor::embedding) {
-        decode_embedding_answer(attempt_->whole_body, request_->embedding_input.count(), request_->estimated_prompt_tokens(), events);
-      } else {
-        attempt_->decoder->on_body(attempt_->whole_body, events);
-      }
+      attempt_->decoder->on_body(attempt_->whole_body, events);
       deliver(std::move(events));
     }
     if (keep && stream_ && attempt_->status < 500) provider_->pool().put_back(std::move(*stream_));

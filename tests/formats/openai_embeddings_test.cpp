@@ -138,6 +138,18 @@ TEST(EmbeddingAnswerTest, AMalformedAnswerFailsTransientlySoTheNextRouteIsTried)
   }
 }
 
+// Embeddings are answered whole: an upstream streaming events instead fails the route, once.
+TEST(EmbeddingAnswerTest, AnEventStreamInPlaceOfTheAnswerFailsTheRoute) {
+  Result<ChatRequest> request = parse_embedding_request(R"({"model":"e","input":"x"})");
+  ASSERT_TRUE(request.ok());
+  std::unique_ptr<AnswerDecoder> decoder = make_answer_decoder(WireApi::openai_chat, *request);
+  std::vector<ChatEvent> events;
+  decoder->on_stream_data(R"({"data":[{"index":0,"embedding":[1]}]})", events);
+  decoder->on_stream_end(events);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(std::get<StreamFailed>(events[0]).error.failure, FailureClass::transient);
+}
+
 TEST(EmbeddingAnswerTest, Base64IsLittleEndianFloat32AsPythonWritesIt) {
   EXPECT_EQ(float32_base64({1.0, -2.0, 0.5}), kOneMinusTwoHalf);
   EXPECT_EQ(float32_base64({0.1, -3.25}), kTenthMinusThreeQuarter);  // 0.1 rounds to float32, as numpy.float32 does
