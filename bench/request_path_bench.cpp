@@ -6,8 +6,8 @@
 
 #include "gateway/completion_writers.h"
 #include "providers/fake_provider.h"
-#include "core/json_ondemand.h"
 #include "formats/anthropic_messages.h"
+#include "formats/openai_answer_reader.h"
 #include "formats/openai_wire.h"
 
 namespace {
@@ -33,10 +33,8 @@ void BM_ParseChatRequest(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseChatRequest)->Arg(1)->Arg(16)->Arg(128);
 
-// The JSON readers side by side on the same body: the hand-written reader the OpenAI parser uses
-// (core/json_reader.h, into the DOM it reads) and simdjson's On-Demand API (core/json_ondemand.h) walking
-// the same document into the same DOM.
-void BM_ReadJsonHandWritten(benchmark::State& state) {
+// The same body read into nlohmann's DOM (parse_json_document): what the typed parse saves.
+void BM_ReadJsonDocument(benchmark::State& state) {
   std::string body = chat_request_json(static_cast<int>(state.range(0)));
   for (auto _ : state) {
     Result<nlohmann::json> document = parse_json_document(body);
@@ -44,19 +42,21 @@ void BM_ReadJsonHandWritten(benchmark::State& state) {
   }
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
 }
-BENCHMARK(BM_ReadJsonHandWritten)->Arg(1)->Arg(16)->Arg(128);
+BENCHMARK(BM_ReadJsonDocument)->Arg(1)->Arg(16)->Arg(128);
 
-void BM_ReadJsonOnDemand(benchmark::State& state) {
-  std::string body = chat_request_json(static_cast<int>(state.range(0)));
+// An upstream's stream chunk (Arg 0) and whole answer (Arg 1), as the answer decoder reads them.
+void BM_ReadAnswerChunk(benchmark::State& state) {
+  const bool whole = state.range(0) == 1;
+  const std::string text =
+      whole ? R"({"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"mistral-7b-instruct","choices":[{"index":0,"message":{"role":"assistant","content":"Paris is the capital of France."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20}})"
+            : R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"mistral-7b-instruct","choices":[{"index":0,"delta":{"content":" token"},"finish_reason":null}]})";
   for (auto _ : state) {
-    nlohmann::json document;
-    Status read = ondemand::parse_with_ondemand(body, {}, [&](ondemand::Value root) { document = ondemand::as_dom(root); });
-    benchmark::DoNotOptimize(read);
-    benchmark::DoNotOptimize(document);
+    std::optional<AnswerChunk> chunk = read_answer_chunk(text, whole ? "message" : "delta");
+    benchmark::DoNotOptimize(chunk);
   }
-  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * body.size()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * text.size()));
 }
-BENCHMARK(BM_ReadJsonOnDemand)->Arg(1)->Arg(16)->Arg(128);
+BENCHMARK(BM_ReadAnswerChunk)->Arg(0)->Arg(1);
 
 // The same conversation as an Anthropic Messages body, through its On-Demand parser into the typed
 // request: against BM_ParseChatRequest, the whole parse on each reader.

@@ -114,10 +114,10 @@ std::vector<std::string> ObjectReader::string_list(std::string_view key) {
   return out;
 }
 
-void ObjectReader::violate_not_one_of(std::string_view key, const std::string& got, const std::vector<std::string>& allowed) const {
+void violate_not_one_of(const std::string& path, const std::string& got, const std::vector<std::string>& allowed) {
   std::string list;
   for (const std::string& option : allowed) list += (list.empty() ? "" : ", ") + option;
-  violate(path_of(key), "must be one of " + list + "; got \"" + got + "\"");
+  violate(path, "must be one of " + list + "; got \"" + got + "\"");
 }
 
 json ObjectReader::unread() const {

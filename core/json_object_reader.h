@@ -24,6 +24,8 @@ struct SchemaViolation {
 [[noreturn]] void violate(const std::string& path, const std::string& message);
 [[noreturn]] void wrong_type(const std::string& path, const char* expected, const nlohmann::json& got);
 std::string index_path(const std::string& path, std::size_t index);
+// "'path' must be one of a, b, c; got \"x\"".
+[[noreturn]] void violate_not_one_of(const std::string& path, const std::string& got, const std::vector<std::string>& allowed);
 
 class ObjectReader {
  public:
@@ -49,7 +51,7 @@ class ObjectReader {
   std::optional<std::string> one_of(std::string_view key, const std::array<const char*, N>& allowed) {
     auto value = string(key);
     if (value && std::find(allowed.begin(), allowed.end(), *value) == allowed.end()) {
-      violate_not_one_of(key, *value, std::vector<std::string>(allowed.begin(), allowed.end()));
+      violate_not_one_of(path_of(key), *value, std::vector<std::string>(allowed.begin(), allowed.end()));
     }
     return value;
   }
@@ -60,8 +62,6 @@ class ObjectReader {
   void reject_unread() const;
 
  private:
-  [[noreturn]] void violate_not_one_of(std::string_view key, const std::string& got, const std::vector<std::string>& allowed) const;
-
   const nlohmann::json& object_;
   std::string path_;
   std::vector<const std::string*> read_;  // keys of the members read, the object's own (no copies per lookup)

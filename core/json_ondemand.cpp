@@ -1,5 +1,8 @@
 #include "core/json_ondemand.h"
 
+#include <charconv>
+#include <optional>
+
 namespace mg::ondemand {
 namespace {
 
@@ -29,32 +32,197 @@ std::string describe(simdjson::error_code code) {
   }
 }
 
-}  // namespace
+// The heap budget of the parse running on this thread (charge() finds it there: the Values a parser
+// walks exist only inside parse_with_ondemand or read_document, and so does the budget).
+class Budget {
+ public:
+  Budget(std::size_t limit, std::size_t text_bytes) : limit_(limit), text_bytes_(text_bytes), outer_(current_) { current_ = this; }
+  ~Budget() { current_ = outer_; }
+  Budget(const Budget&) = delete;
+  Budget& operator=(const Budget&) = delete;
 
-Status parse_with_ondemand(std::string_view body, const Limits& limits, const std::function<void(Value)>& read_root) {
-  if (body.size() > limits.max_body_bytes) return syntax_error("it is larger than " + std::to_string(limits.max_body_bytes) + " bytes", -1);
-  simdjson::ondemand::parser parser(limits.max_body_bytes);
-  if (auto error = parser.allocate(body.size())) return syntax_error(describe(error), -1);
-  simdjson::padded_string padded(body);
+  static Budget* current() { return current_; }
+  std::size_t spent() const { return spent_; }
+
+  void charge(std::size_t bytes) {
+    spent_ += bytes;
+    if (spent_ <= limit_) return;
+    throw SchemaViolation{Error{413, FailureClass::caller_fault, "invalid_request_error", "request_too_complex", {},
+                                "the request's JSON would take more than " + std::to_string(limit_ >> 20) + " MiB of memory once parsed (" +
+                                    std::to_string(text_bytes_) + " bytes of text); send fewer, larger values",
+                                0}};
+  }
+
+ private:
+  static thread_local Budget* current_;
+  std::size_t limit_;
+  std::size_t text_bytes_;
+  std::size_t spent_ = 0;
+  Budget* outer_;
+};
+
+thread_local Budget* Budget::current_ = nullptr;
+
+// A UTF-8 byte order mark before the text, which nlohmann skips and simdjson 3.0 does not.
+std::string_view without_byte_order_mark(std::string_view text) {
+  constexpr std::string_view kMark = "\xEF\xBB\xBF";
+  return text.substr(0, kMark.size()) == kMark ? text.substr(kMark.size()) : text;
+}
+
+// A parser for one document. Small ones, every stream chunk among them, share one per thread: a parser's
+// buffers cost two allocations, and its capacity is kept small so no thread holds a large body's worth.
+class ParserLease {
+ public:
+  ParserLease(std::size_t text_bytes, std::size_t max_bytes) : capacity_(text_bytes) {
+    if (text_bytes <= kSharedCapacity && !shared_in_use_) {
+      shared_in_use_ = true;
+      parser_ = &shared();
+      capacity_ = kSharedCapacity;  // allocated once: the same capacity again costs nothing
+    } else {
+      own_.emplace(max_bytes);
+      parser_ = &*own_;
+    }
+  }
+  ~ParserLease() {
+    if (!own_) shared_in_use_ = false;
+  }
+  ParserLease(const ParserLease&) = delete;
+  ParserLease& operator=(const ParserLease&) = delete;
+
+  simdjson::ondemand::parser& parser() { return *parser_; }
+  simdjson::error_code allocate() { return parser_->allocate(capacity_); }
+
+ private:
+  static constexpr std::size_t kSharedCapacity = 64 * 1024;
+  static simdjson::ondemand::parser& shared() {
+    thread_local simdjson::ondemand::parser parser(kSharedCapacity);
+    return parser;
+  }
+  static thread_local bool shared_in_use_;  // a document read while another is open gets its own
+
+  std::size_t capacity_;
+  std::optional<simdjson::ondemand::parser> own_;
+  simdjson::ondemand::parser* parser_ = nullptr;
+};
+
+thread_local bool ParserLease::shared_in_use_ = false;
+
+// Runs `read` over the document of `text` (and the text's end, where the document's tokens point),
+// reporting what goes wrong as an Error. `read` returns whether it has checked itself that nothing
+// follows the value (simdjson cannot, for a scalar root).
+Status with_document(std::string_view text, const Limits& limits, std::size_t* parsed_bytes,
+                     const std::function<bool(simdjson::ondemand::document&, const char* end)>& read) {
+  if (text.size() > limits.max_body_bytes) return syntax_error("it is larger than " + std::to_string(limits.max_body_bytes) + " bytes", -1);
+  text = without_byte_order_mark(text);
+  ParserLease lease(text.size(), limits.max_body_bytes);
+  simdjson::ondemand::parser& parser = lease.parser();
+  if (auto error = lease.allocate()) return syntax_error(describe(error), -1);
+  simdjson::padded_string padded(text);
   simdjson::ondemand::document document;
+  Budget budget(limits.max_parsed_bytes, text.size());
+  auto report_spent = [&] {
+    if (parsed_bytes) *parsed_bytes = budget.spent();
+  };
   try {
     if (auto error = parser.iterate(padded).get(document)) return syntax_error(describe(error), -1);
-    json_type type = document.type();
-    if (type != json_type::object) {
-      throw SchemaViolation{Error::invalid_request(std::string("the request body must be a JSON object; got ") +
-                                                   (type == json_type::array ? "an array" : "a scalar"), {}, "invalid_type")};
-    }
-    read_root(document.get_value());
+    const bool whole = read(document, padded.data() + padded.size());
+    report_spent();
     const char* rest = nullptr;
-    if (document.current_location().get(rest) != simdjson::OUT_OF_BOUNDS) return syntax_error("there are bytes after the JSON value", rest ? rest - padded.data() : -1);
+    if (!whole && document.current_location().get(rest) != simdjson::OUT_OF_BOUNDS) return syntax_error("there are bytes after the JSON value", rest ? rest - padded.data() : -1);
     return Ok{};
   } catch (const SchemaViolation& violation) {
+    report_spent();
     return violation.error;
   } catch (const simdjson::simdjson_error& e) {
+    report_spent();
     std::int64_t offset = -1;
     if (const char* at = nullptr; !document.current_location().get(at)) offset = at - padded.data();
     return syntax_error(describe(e.error()), offset);
   }
+}
+
+// A JSON number's double, correctly rounded. simdjson 3.0.1 checks the grammar (and throws for "01",
+// "1." or "1e400") but misreads some long mantissas (0.40009074020526895765 as 0.0311...), so the
+// value comes from std::from_chars; simdjson's only where that finds it out of range (an underflow, 0).
+template <class Source>
+double exact_double(Source& source) {
+  std::string_view token = source.raw_json_token();  // before get_double moves past it
+  token = token.substr(0, token.find_last_not_of(" \t\r\n") + 1);
+  const double checked = source.get_double().value();
+  double value = 0;
+  auto [end, error] = std::from_chars(token.data(), token.data() + token.size(), value);
+  return error == std::errc() && end == token.data() + token.size() ? value : checked;
+}
+
+// A number as nlohmann reads it: an integer is unsigned unless written with a minus sign ("-0" too);
+// a fraction, an exponent or an integer beyond 64 bits is a double. A successful get_* consumes the
+// value, a failed one does not. `Source` is a Value or, for a scalar root, the document.
+template <class Source>
+json number_node(Source& source) {
+  simdjson::ondemand::number_type type{};
+  if (source.get_number_type().get(type)) throw simdjson::simdjson_error(simdjson::NUMBER_ERROR);
+  const std::string_view token = source.raw_json_token();
+  const bool negative = token.substr(0, 1) == "-";
+  std::int64_t as_signed = 0;
+  std::uint64_t as_unsigned = 0;
+  if (type == simdjson::ondemand::number_type::signed_integer && !source.get_int64().get(as_signed)) {
+    return negative ? json(as_signed) : json(static_cast<std::uint64_t>(as_signed));
+  }
+  if (type == simdjson::ondemand::number_type::unsigned_integer && !source.get_uint64().get(as_unsigned)) return as_unsigned;
+  return exact_double(source);
+}
+
+// A document whose root is a scalar: simdjson reads those from the document itself, not as a Value.
+// The scalar's token runs to the next token or to the end: it must run to the end.
+json scalar_document(simdjson::ondemand::document& document, const char* end) {
+  std::string_view token = document.raw_json_token();
+  if (token.data() + token.size() != end) throw simdjson::simdjson_error(simdjson::TRAILING_CONTENT);
+  switch (document.type()) {
+    case json_type::number: return number_node(document);
+    case json_type::string: return std::string(document.get_string().value());
+    case json_type::boolean:
+    case json_type::null: {  // simdjson 3.0 reads a root literal followed by junk ("false9") or whitespace wrongly
+      std::string_view literal = token.substr(0, token.find_last_not_of(" \t\r\n") + 1);
+      if (literal == "null") return nullptr;
+      if (literal == "true" || literal == "false") return literal == "true";
+      throw simdjson::simdjson_error(simdjson::T_ATOM_ERROR);
+    }
+    default: break;
+  }
+  throw simdjson::simdjson_error(simdjson::INCORRECT_TYPE);
+}
+
+}  // namespace
+
+Status parse_with_ondemand(std::string_view body, const Limits& limits, const std::function<void(Value)>& read_root, std::size_t* parsed_bytes) {
+  return with_document(body, limits, parsed_bytes, [&](simdjson::ondemand::document& document, const char*) {
+    json_type type = document.type();
+    if (type != json_type::object) {
+      throw SchemaViolation{Error::invalid_request(std::string("'body' must be a JSON object; got ") +
+                                                   (type == json_type::array ? "an array" : "a scalar"), "body", "invalid_type")};
+    }
+    read_root(document.get_value());
+    return false;
+  });
+}
+
+Result<nlohmann::json> read_document(std::string_view text, const Limits& limits, std::size_t* parsed_bytes) {
+  json out;
+  Status read = with_document(text, limits, parsed_bytes, [&](simdjson::ondemand::document& document, const char* end) {
+    json_type type = document.type();
+    if (type == json_type::object || type == json_type::array) {
+      out = as_dom(document.get_value());
+      return false;
+    }
+    out = scalar_document(document, end);
+    return true;
+  });
+  if (!read) return read.error();
+  return out;
+}
+
+void charge(std::size_t bytes) {
+  if (Budget* budget = Budget::current()) budget->charge(bytes);
 }
 
 std::string Path::str() const {
@@ -82,13 +250,14 @@ const char* type_name(Value& value) {
 
 void wrong_type(const Path& path, const char* expected, Value& got) {
   std::string name = path.str();
-  if (name.empty()) name = "body";
-  throw SchemaViolation{Error::invalid_request("'" + name + "' must be " + expected + "; got " + type_name(got), name, "invalid_type")};
+  mg::wrong_type(name.empty() ? "body" : name, expected, as_dom(got));
 }
 
 std::string string(Value value, const Path& path) {
   if (value.type() != json_type::string) wrong_type(path, "a string", value);
-  return std::string(value.get_string().value());
+  std::string_view text = value.get_string().value();
+  charge(HeapCost::string_buffer(text.size()));
+  return std::string(text);
 }
 
 bool boolean(Value value, const Path& path) {
@@ -98,7 +267,7 @@ bool boolean(Value value, const Path& path) {
 
 double number(Value value, const Path& path, double min, double max) {
   if (value.type() != json_type::number) wrong_type(path, "a number", value);
-  double got = value.get_double();
+  double got = exact_double(value);
   if (got < min || got > max) {
     violate(path, "must be between " + json(min).dump() + " and " + json(max).dump() + "; got " + json(got).dump());
   }
@@ -118,31 +287,31 @@ std::int64_t integer(Value value, const Path& path, std::int64_t min, std::int64
 json as_dom(Value value) {
   switch (value.type()) {
     case json_type::object: {
+      charge(HeapCost::dom_object());
       json out = json::object();
       for (simdjson::ondemand::field member : value.get_object()) {
         std::string key(member.unescaped_key().value());
+        charge(HeapCost::dom_member(key.size()));
         out[std::move(key)] = as_dom(member.value());
       }
       return out;
     }
     case json_type::array: {
+      charge(HeapCost::dom_array());
       json out = json::array();
-      for (Value element : value.get_array()) out.push_back(as_dom(element));
+      json::array_t& elements = out.get_ref<json::array_t&>();
+      for (Value element : value.get_array()) {
+        charge_slot(elements);
+        elements.push_back(as_dom(element));
+      }
       return out;
     }
-    case json_type::number: {
-      // A successful get_* consumes the value, a failed one does not: integers first, then a double
-      // (a fraction, an exponent, or an integer beyond 64 bits, as nlohmann reads them), which throws
-      // for what JSON's grammar or a double cannot hold ("01", "1.", "1e400").
-      simdjson::ondemand::number_type type{};
-      if (value.get_number_type().get(type)) throw simdjson::simdjson_error(simdjson::NUMBER_ERROR);
-      std::int64_t as_signed = 0;
-      std::uint64_t as_unsigned = 0;
-      if (type == simdjson::ondemand::number_type::signed_integer && !value.get_int64().get(as_signed)) return as_signed;
-      if (type == simdjson::ondemand::number_type::unsigned_integer && !value.get_uint64().get(as_unsigned)) return as_unsigned;
-      return value.get_double().value();
+    case json_type::number: return number_node(value);
+    case json_type::string: {
+      std::string_view text = value.get_string().value();
+      charge(HeapCost::dom_string(text.size()));
+      return std::string(text);
     }
-    case json_type::string: return std::string(value.get_string().value());
     case json_type::boolean: return value.get_bool().value();
     case json_type::null:
       if (!value.is_null()) throw simdjson::simdjson_error(simdjson::N_ATOM_ERROR);

@@ -1,15 +1,22 @@
-// Typed, path-aware reading of untrusted JSON with simdjson's On-Demand API, for the request parsers of
-// the newer client APIs (formats/anthropic_messages_parse.cpp, formats/openai_responses_parse.cpp). A
-// parser walks each object's fields once, in the client's order, and reads every value it meets: a value
-// it does not model is still read whole (as_dom), so nothing in the document escapes validation.
+// Typed, path-aware reading of untrusted JSON with simdjson's On-Demand API: every client API's request
+// parser (formats/*_parse.cpp) and the gateway's one JSON document reader (read_document). A parser
+// walks each object's fields once, in the client's order, and reads every value it meets: a value it
+// does not model is still read whole (as_dom or validate), so nothing in the document escapes validation.
 // Violations are thrown as SchemaViolation (json_object_reader.h) and simdjson_error, and caught by
 // parse_with_ondemand() alone; neither crosses an API boundary.
+//
+// A parse builds within a budget of heap (Limits::max_parsed_bytes): a text of tiny values costs tens of
+// times its length once parsed, so a bound on the text alone does not bound the memory. as_dom and
+// string() count what they build; a parser counts its own records with charge(). Past the budget the
+// parse stops with 413 request_too_complex.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <simdjson.h>
@@ -23,13 +30,50 @@ using Value = simdjson::ondemand::value;
 
 struct Limits {
   std::size_t max_body_bytes = 64u << 20;
+  std::size_t max_parsed_bytes = SIZE_MAX;  // heap the parse may build
 };
 
-// Parses `body` and hands its root value to `read_root`, which throws on a violation. Syntax errors,
-// trailing bytes and invalid UTF-8 come back as 400 errors naming what was wrong. On-Demand does not
-// bound nesting as it reads: the caller checks the depth first (formats/ondemand_request.h does), which
-// also bounds as_dom's recursion.
-Status parse_with_ondemand(std::string_view body, const Limits& limits, const std::function<void(Value)>& read_root);
+// Parses `body`, an object, and hands its root value to `read_root`, which throws on a violation. Syntax
+// errors, trailing bytes and invalid UTF-8 come back as 400 errors naming what was wrong. On-Demand does
+// not bound nesting as it reads: the caller checks the depth first (formats/ondemand_request.h does),
+// which also bounds as_dom's recursion. `parsed_bytes`, when given, gets the heap the parse counted.
+Status parse_with_ondemand(std::string_view body, const Limits& limits, const std::function<void(Value)>& read_root,
+                           std::size_t* parsed_bytes = nullptr);
+
+// Any JSON text (a scalar too) as nlohmann's DOM, as nlohmann::json::parse reads it: the same values and
+// types, the last of duplicate keys wins. Nesting is the caller's to bound first, as above.
+Result<nlohmann::json> read_document(std::string_view text, const Limits& limits, std::size_t* parsed_bytes = nullptr);
+
+// What a parsed value takes on the heap, as glibc's allocator and libstdc++ lay it out (an estimate a few
+// percent high or low; what matters is that it grows as the true cost does).
+struct HeapCost {
+  static std::size_t chunk(std::size_t bytes) { return std::max<std::size_t>(32, (bytes + 8 + 15) & ~std::size_t{15}); }
+  // A std::string's own buffer, beyond the short-string space inside it.
+  static std::size_t string_buffer(std::size_t length) { return length > 15 ? chunk(length + 1) : 0; }
+  // A DOM node that owns a heap object: a string, an object or an array.
+  static std::size_t dom_string(std::size_t length) { return chunk(sizeof(std::string)) + string_buffer(length); }
+  static std::size_t dom_object() { return chunk(sizeof(nlohmann::json::object_t)); }
+  static std::size_t dom_array() { return chunk(sizeof(nlohmann::json::array_t)); }
+  // An object's member: its map node, with the key.
+  static std::size_t dom_member(std::size_t key_length) { return chunk(32 + sizeof(std::string) + sizeof(nlohmann::json)) + string_buffer(key_length); }
+  // What simdjson holds while it reads a text, beside what the parse builds, until the parse ends: the
+  // padded copy, the structural index (4 bytes a byte) and the string buffer (5/3 of a byte a byte).
+  static std::size_t reader(std::size_t text_bytes) { return text_bytes + 4 * text_bytes + 5 * text_bytes / 3; }
+};
+
+// Counts `bytes` of heap the running parse builds; throws past its budget. Outside a parse, nothing.
+void charge(std::size_t bytes);
+// Counts the slot one more element takes in `elements`: a vector doubles when it is full.
+template <class T>
+void charge_slot(const std::vector<T>& elements) {
+  if (elements.size() == elements.capacity()) charge(sizeof(T) * std::max<std::size_t>(1, elements.capacity()));
+}
+// Appends a record a parser builds, counting its slot.
+template <class T>
+void append_counted(std::vector<T>& elements, T element) {
+  charge_slot(elements);
+  elements.push_back(std::move(element));
+}
 
 // Where a value is in the body, for error messages ("messages[2].content"): parent links, made into text
 // only when something names it, so walking a body costs no string per field. A Path lives on the stack
@@ -54,6 +98,7 @@ class Path {
 bool is_null(Value& value);
 // The JSON type's name, for errors: "string", "number", "object", ...
 const char* type_name(Value& value);
+// Throws naming the value it got (read whole, as for_each's callers have not yet read it).
 [[noreturn]] void wrong_type(const Path& path, const char* expected, Value& got);
 
 std::string string(Value value, const Path& path);

@@ -19,6 +19,7 @@ enum class AnthropicBody {
 
 // Parses a Messages API body. Fields the gateway cannot honour on any route (server tools, documents,
 // MCP servers) are refused by name; `thinking` and `service_tier` are accepted and not passed on.
-Result<ChatRequest> parse_anthropic_messages(std::string_view body, AnthropicBody kind, const JsonLimits& limits = {});
+Result<ChatRequest> parse_anthropic_messages(std::string_view body, AnthropicBody kind, const JsonLimits& limits = {},
+                                             std::size_t* parsed_bytes = nullptr);
 
 }  // namespace mg

@@ -108,7 +108,7 @@ void append_message(od::Value value, const od::Path& path, std::vector<Message>&
         text_content = od::string(field, field_path);
       } else {
         od::for_each_element(field, field_path, [&](od::Value element, const od::Path& element_path) {
-          blocks.push_back(parse_block(element, element_path));
+          od::append_counted(blocks, parse_block(element, element_path));
         });
       }
     } else {
@@ -121,7 +121,7 @@ void append_message(od::Value value, const od::Path& path, std::vector<Message>&
   message.role = role == "user" ? Role::user : Role::assistant;
   if (text_content) {
     message.content = std::move(text_content);
-    out.push_back(std::move(message));
+    od::append_counted(out, std::move(message));
     return;
   }
   for (std::size_t i = 0; i < blocks.size(); ++i) {
@@ -134,7 +134,7 @@ void append_message(od::Value value, const od::Path& path, std::vector<Message>&
       result.tool_call_id = std::move(block.tool_use_id);
       result.content = std::move(block.text);
       result.tool_error = block.is_error;
-      out.push_back(std::move(result));
+      od::append_counted(out, std::move(result));
       for (ContentPart& image : block.images) message.content_parts.push_back(std::move(image));
     } else if (block.type == "tool_use") {
       if (message.role != Role::assistant) violate(block_path(), "a tool_use block belongs in an assistant message");
@@ -155,7 +155,7 @@ void append_message(od::Value value, const od::Path& path, std::vector<Message>&
     message.content = message.text();
     message.content_parts.clear();
   }
-  if (message.content || !message.content_parts.empty() || !message.tool_calls.empty()) out.push_back(std::move(message));
+  if (message.content || !message.content_parts.empty() || !message.tool_calls.empty()) od::append_counted(out, std::move(message));
 }
 
 std::string parse_system(od::Value value, const od::Path& path) {
@@ -256,7 +256,7 @@ class RequestReader {
     else if (key == "top_p") request_.sampling.top_p = od::number(value, path, 0, 1);
     else if (key == "top_k") request_.sampling.top_k = static_cast<int>(od::integer(value, path, 0, std::numeric_limits<int>::max()));
     else if (key == "metadata") read_metadata(value, path);
-    else if (key == "tools") od::for_each_element(value, path, [&](od::Value tool, const od::Path& at) { request_.tools.push_back(parse_tool(tool, at)); });
+    else if (key == "tools") od::for_each_element(value, path, [&](od::Value tool, const od::Path& at) { od::append_counted(request_.tools, parse_tool(tool, at)); });
     else if (key == "tool_choice") request_.tool_choice = parse_tool_choice(value, path, parallel_disabled_);
     else if (is_gateway_extension(key)) extensions_[std::string(key)] = od::as_dom(value);
     else if (key == "mcp_servers" || key == "container") unsupported(path, "");
@@ -294,9 +294,9 @@ class RequestReader {
 
 }  // namespace
 
-Result<ChatRequest> parse_anthropic_messages(std::string_view body, AnthropicBody kind, const JsonLimits& limits) {
+Result<ChatRequest> parse_anthropic_messages(std::string_view body, AnthropicBody kind, const JsonLimits& limits, std::size_t* parsed_bytes) {
   RequestReader reader(kind);
-  return read_ondemand_request(body, limits, reader);
+  return read_ondemand_request(body, limits, parsed_bytes, reader);
 }
 
 }  // namespace mg

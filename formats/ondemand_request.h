@@ -1,4 +1,4 @@
-// The one way the newer client APIs' parsers run: a reader class walks the body's root object
+// The one way every client API's parser runs: a reader class walks the body's root object
 // On-Demand (core/json_ondemand.h) and hands back the request it built.
 #pragma once
 
@@ -12,9 +12,11 @@ namespace mg {
 
 // `reader` has read(ondemand::Value root), which throws on a violation, and take().
 template <class Reader>
-Result<ChatRequest> read_ondemand_request(std::string_view body, const JsonLimits& limits, Reader& reader) {
+Result<ChatRequest> read_ondemand_request(std::string_view body, const JsonLimits& limits, std::size_t* parsed_bytes, Reader& reader) {
   if (Status depth = check_nesting_depth(body, limits.max_depth); !depth) return depth.error();
-  Status read = ondemand::parse_with_ondemand(body, {}, [&](ondemand::Value root) { reader.read(root); });
+  ondemand::Limits budget;
+  budget.max_parsed_bytes = limits.max_parsed_bytes;
+  Status read = ondemand::parse_with_ondemand(body, budget, [&](ondemand::Value root) { reader.read(root); }, parsed_bytes);
   if (!read) return read.error();
   return reader.take();
 }

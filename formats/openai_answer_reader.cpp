@@ -1,209 +1,180 @@
 #include "formats/openai_answer_reader.h"
 
-#include "core/json_reader.h"
+#include "core/json_ondemand.h"
+#include "formats/openai_wire.h"
 
 namespace mg {
 namespace {
 
-// Where a value sits: the container it is in, as far as the reader cares.
-enum class Place { root, choices, choice, body, tool_calls, call, function, usage, details, error, skipped };
+namespace od = ondemand;
+using simdjson::ondemand::json_type;
+using simdjson::ondemand::number_type;
 
-// A value as the SAX events give it: containers only by their kind; scalars that matter, by value.
-struct Value {
-  enum class Kind { object, array, string, integer, other } kind;
-  std::string* string = nullptr;
-  std::int64_t integer = 0;
+// A wrong type counts as absent: the value is still read, so a malformed one fails the chunk.
+std::string text_or_empty(od::Value value) {
+  if (value.type() == json_type::string) return std::string(value.get_string().value());
+  od::validate(value);
+  return {};
+}
 
-  std::string text() const { return kind == Kind::string ? std::move(*string) : std::string(); }
-  std::int64_t number() const { return kind == Kind::integer ? integer : 0; }
-  bool is_object() const { return kind == Kind::object; }
-  bool is_array() const { return kind == Kind::array; }
-};
+std::int64_t integer_or_zero(od::Value value) {
+  if (value.type() != json_type::number) {
+    od::validate(value);
+    return 0;
+  }
+  number_type type{};
+  std::int64_t as_signed = 0;
+  std::uint64_t as_unsigned = 0;
+  if (!value.get_number_type().get(type)) {
+    if (type == number_type::signed_integer && !value.get_int64().get(as_signed)) return as_signed;
+    if (type == number_type::unsigned_integer && !value.get_uint64().get(as_unsigned)) {
+      return static_cast<std::int64_t>(as_unsigned);  // huge ones wrap: out of any range, as a DOM's get<int64_t> gives them
+    }
+  }
+  value.get_double().value();  // a fraction or exponent: not an integer; throws when malformed
+  return 0;
+}
 
-class AnswerSax {
+bool is_object(od::Value& value) { return value.type() == json_type::object; }
+
+// Calls `on_member(key, value)` for each member of an object.
+template <class OnMember>
+void for_each_member(od::Value object, OnMember&& on_member) {
+  for (simdjson::ondemand::field member : object.get_object()) on_member(member.unescaped_key().value(), member.value());
+}
+
+// The fields the decoder needs, picked as a DOM would give them: the last of duplicate keys wins.
+class ChunkReader {
  public:
-  AnswerSax(std::string_view body_key, std::size_t max_depth) : body_key_(body_key), max_depth_(max_depth) {}
+  explicit ChunkReader(std::string_view body_key) : body_key_(body_key) {}
+
+  void read(od::Value root) {
+    for_each_member(root, [&](std::string_view key, od::Value value) {
+      if (key == "choices") read_choices(value);
+      else if (key == "usage") read_usage(value);
+      else if (key == "error") read_error(value);
+      else od::validate(value);
+    });
+  }
 
   AnswerChunk& chunk() { return chunk_; }
-  bool saw_root_object() const { return saw_root_object_; }
-
-  // read_json's events.
-  bool null() { return take({Value::Kind::other}); }
-  bool boolean(bool) { return take({Value::Kind::other}); }
-  bool number_integer(std::int64_t value) { return take({Value::Kind::integer, nullptr, value}); }
-  bool number_unsigned(std::uint64_t value) {
-    return take({Value::Kind::integer, nullptr, static_cast<std::int64_t>(value)});  // huge ones wrap: out of any range
-  }
-  bool number_float(double) { return take({Value::Kind::other}); }
-  bool string(std::string& value) { return take({Value::Kind::string, &value}); }
-  bool key(std::string& name) {
-    key_.swap(name);  // the reader clears its buffer before it reads into it again
-    return true;
-  }
-  bool start_object() { return open({Value::Kind::object}); }
-  bool start_array() { return open({Value::Kind::array}); }
-  bool end_object() { return close(); }
-  bool end_array() { return close(); }
 
  private:
-  bool take(Value value) {
-    if (places_.empty()) return false;  // the document is not an object
-    place_value(value);
-    return true;
-  }
-
-  bool open(Value value) {
-    if (places_.empty()) {
-      if (!value.is_object()) return false;
-      saw_root_object_ = true;
-      enter(Place::root);
-      return true;
+  void read_choices(od::Value value) {
+    chunk_.choices.clear();
+    chunk_.has_choices = value.type() == json_type::array;
+    if (!chunk_.has_choices) return od::validate(value);
+    for (od::Value element : value.get_array()) {
+      if (!is_object(element)) {
+        od::validate(element);
+        continue;
+      }
+      chunk_.choices.emplace_back();
+      read_choice(element, chunk_.choices.back());
     }
-    if (places_.size() >= max_depth_) return false;
-    enter(place_value(value));
-    return true;
   }
 
-  void enter(Place place) {
-    places_.push_back(place);
-    positions_.push_back(0);
+  void read_choice(od::Value value, ChoiceFragment& choice) {
+    for_each_member(value, [&](std::string_view key, od::Value field) {
+      if (key == "index") choice.index = integer_or_zero(field);
+      else if (key == "text") choice.text = text_or_empty(field);
+      else if (key == "finish_reason") choice.finish_reason = text_or_empty(field);
+      else if (!body_key_.empty() && key == body_key_) read_body(field, choice);
+      else od::validate(field);
+    });
   }
 
-  bool close() {
-    places_.pop_back();
-    positions_.pop_back();
-    return true;
+  void read_body(od::Value value, ChoiceFragment& choice) {
+    choice.has_body = is_object(value);
+    choice.content.clear();
+    choice.tool_calls.clear();
+    if (!choice.has_body) return od::validate(value);
+    for_each_member(value, [&](std::string_view key, od::Value field) {
+      if (key == "content") choice.content = text_or_empty(field);
+      else if (key == "tool_calls") read_tool_calls(field, choice.tool_calls);
+      else od::validate(field);
+    });
   }
 
-  // Applies a value at the current place and key; returns where a container's members sit.
-  Place place_value(const Value& value) {
-    switch (places_.back()) {
-      case Place::root: return in_root(value);
-      case Place::choices: return in_choices(value);
-      case Place::choice: return in_choice(value);
-      case Place::body: return in_body(value);
-      case Place::tool_calls: return in_tool_calls(value);
-      case Place::call: return in_call(value);
-      case Place::function: return in_function(value);
-      case Place::usage: return in_usage(value);
-      case Place::details: return in_details(value);
-      case Place::error: return in_error(value);
-      case Place::skipped: return Place::skipped;
+  static void read_tool_calls(od::Value value, std::vector<ToolCallFragment>& calls) {
+    calls.clear();
+    if (value.type() != json_type::array) return od::validate(value);
+    std::size_t position = 0;
+    for (od::Value element : value.get_array()) {
+      if (is_object(element)) {
+        calls.push_back(ToolCallFragment{std::nullopt, position, {}, {}, {}});
+        read_call(element, calls.back());
+      } else {
+        od::validate(element);
+      }
+      ++position;
     }
-    return Place::skipped;
   }
 
-  Place in_root(const Value& value) {
-    if (key_ == "choices") {
-      chunk_.choices.clear();
-      chunk_.has_choices = value.is_array();
-      return value.is_array() ? Place::choices : Place::skipped;
+  static void read_call(od::Value value, ToolCallFragment& call) {
+    for_each_member(value, [&](std::string_view key, od::Value field) {
+      if (key == "index") call.index = integer_or_zero(field);
+      else if (key == "id") call.id = text_or_empty(field);
+      else if (key == "function") read_function(field, call);
+      else od::validate(field);
+    });
+  }
+
+  static void read_function(od::Value value, ToolCallFragment& call) {
+    call.name.clear();
+    call.arguments.clear();
+    if (!is_object(value)) return od::validate(value);
+    for_each_member(value, [&](std::string_view key, od::Value field) {
+      if (key == "name") call.name = text_or_empty(field);
+      else if (key == "arguments") call.arguments = text_or_empty(field);
+      else od::validate(field);
+    });
+  }
+
+  void read_usage(od::Value value) {
+    chunk_.usage.reset();
+    if (!is_object(value)) return od::validate(value);
+    UsageFragment& usage = chunk_.usage.emplace();
+    for_each_member(value, [&](std::string_view key, od::Value field) {
+      if (key == "prompt_tokens") usage.prompt_tokens = integer_or_zero(field);
+      else if (key == "completion_tokens") usage.completion_tokens = integer_or_zero(field);
+      else if (key == "prompt_tokens_details") read_usage_details(field, usage);
+      else od::validate(field);
+    });
+  }
+
+  static void read_usage_details(od::Value value, UsageFragment& usage) {
+    usage.cached_prompt_tokens = 0;
+    if (!is_object(value)) return od::validate(value);
+    for_each_member(value, [&](std::string_view key, od::Value field) {
+      if (key == "cached_tokens") usage.cached_prompt_tokens = integer_or_zero(field);
+      else od::validate(field);
+    });
+  }
+
+  void read_error(od::Value value) {
+    if (!is_object(value)) {
+      chunk_.error = text_or_empty(value);
+      return;
     }
-    if (key_ == "usage") {
-      chunk_.usage.reset();
-      if (!value.is_object()) return Place::skipped;
-      chunk_.usage.emplace();
-      return Place::usage;
-    }
-    if (key_ == "error") {
-      chunk_.error = value.text();
-      return value.is_object() ? Place::error : Place::skipped;
-    }
-    return Place::skipped;
-  }
-
-  Place in_choices(const Value& value) {
-    if (!value.is_object()) return Place::skipped;
-    chunk_.choices.emplace_back();
-    return Place::choice;
-  }
-
-  Place in_choice(const Value& value) {
-    ChoiceFragment& choice = chunk_.choices.back();
-    if (key_ == "index") choice.index = value.number();
-    else if (key_ == "text") choice.text = value.text();
-    else if (key_ == "finish_reason") choice.finish_reason = value.text();
-    else if (!body_key_.empty() && key_ == body_key_) {
-      choice.has_body = value.is_object();
-      choice.content.clear();
-      choice.tool_calls.clear();
-      if (value.is_object()) return Place::body;
-    }
-    return Place::skipped;
-  }
-
-  Place in_body(const Value& value) {
-    ChoiceFragment& choice = chunk_.choices.back();
-    if (key_ == "content") choice.content = value.text();
-    else if (key_ == "tool_calls") {
-      choice.tool_calls.clear();
-      if (value.is_array()) return Place::tool_calls;
-    }
-    return Place::skipped;
-  }
-
-  Place in_tool_calls(const Value& value) {
-    std::size_t position = positions_.back()++;
-    if (!value.is_object()) return Place::skipped;
-    chunk_.choices.back().tool_calls.push_back(ToolCallFragment{std::nullopt, position, {}, {}, {}});
-    return Place::call;
-  }
-
-  Place in_call(const Value& value) {
-    ToolCallFragment& call = chunk_.choices.back().tool_calls.back();
-    if (key_ == "index") call.index = value.number();
-    else if (key_ == "id") call.id = value.text();
-    else if (key_ == "function") {
-      call.name.clear();
-      call.arguments.clear();
-      if (value.is_object()) return Place::function;
-    }
-    return Place::skipped;
-  }
-
-  Place in_function(const Value& value) {
-    ToolCallFragment& call = chunk_.choices.back().tool_calls.back();
-    if (key_ == "name") call.name = value.text();
-    else if (key_ == "arguments") call.arguments = value.text();
-    return Place::skipped;
-  }
-
-  Place in_usage(const Value& value) {
-    UsageFragment& usage = *chunk_.usage;
-    if (key_ == "prompt_tokens") usage.prompt_tokens = value.number();
-    else if (key_ == "completion_tokens") usage.completion_tokens = value.number();
-    else if (key_ == "prompt_tokens_details") {
-      usage.cached_prompt_tokens = 0;
-      if (value.is_object()) return Place::details;
-    }
-    return Place::skipped;
-  }
-
-  Place in_details(const Value& value) {
-    if (key_ == "cached_tokens") chunk_.usage->cached_prompt_tokens = value.number();
-    return Place::skipped;
-  }
-
-  Place in_error(const Value& value) {
-    if (key_ == "message") chunk_.error = value.text();
-    return Place::skipped;
+    chunk_.error.emplace();
+    for_each_member(value, [&](std::string_view key, od::Value field) {
+      if (key == "message") chunk_.error = text_or_empty(field);
+      else od::validate(field);
+    });
   }
 
   std::string_view body_key_;
-  std::size_t max_depth_;
   AnswerChunk chunk_;
-  std::vector<Place> places_;
-  std::vector<std::size_t> positions_;  // for each place: the elements of that array seen so far
-  std::string key_;                     // the key of the value that comes next
-  bool saw_root_object_ = false;
 };
 
 }  // namespace
 
 std::optional<AnswerChunk> read_answer_chunk(std::string_view text, std::string_view body_key, std::size_t max_depth) {
-  AnswerSax sax(body_key, max_depth);
-  if (!read_json(text, sax) || !sax.saw_root_object()) return std::nullopt;
-  return std::move(sax.chunk());
+  if (!check_nesting_depth(text, max_depth)) return std::nullopt;
+  ChunkReader reader(body_key);
+  if (!ondemand::parse_with_ondemand(text, {}, [&](od::Value root) { reader.read(root); })) return std::nullopt;
+  return std::move(reader.chunk());
 }
 
 }  // namespace mg

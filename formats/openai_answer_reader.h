@@ -1,6 +1,6 @@
-// Reads what the decoder needs of an upstream's JSON answer or stream chunk in one pass, as SAX events,
-// without building a DOM: a stream sends a chunk per token, and a DOM of each (a dozen nodes, their keys
-// and a map each) cost more than the rest of the chunk's way through the gateway. The reading follows
+// Reads what the decoder needs of an upstream's JSON answer or stream chunk in one pass with simdjson's
+// On-Demand API, without building a DOM: a stream sends a chunk per token, and a DOM of each (a dozen
+// nodes, their keys and a map each) cost more than the rest of the chunk's way through the gateway. The reading follows
 // what a DOM would give: the last of duplicate keys wins, a value of the wrong type counts as absent
 // (strings as empty, integers as 0), and what is not understood is skipped.
 #pragma once

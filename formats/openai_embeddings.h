@@ -26,7 +26,7 @@ inline constexpr std::size_t kMaxEmbeddingInputTokens = 1'000'000;
 // Parses an embeddings body: `model`, `input` (a string, an array of strings, an array of token ids or
 // an array of those), `encoding_format`, `dimensions`, `user`, and the gateway's `models` and
 // `provider`. Other fields pass on to the upstream as sent.
-Result<ChatRequest> parse_embedding_request(std::string_view body, const JsonLimits& limits = {});
+Result<ChatRequest> parse_embedding_request(std::string_view body, const JsonLimits& limits = {}, std::size_t* parsed_bytes = nullptr);
 
 // The body an OpenAI-compatible upstream's /embeddings takes (`model` still to be set).
 nlohmann::json to_openai_embedding_json(const ChatRequest& request);

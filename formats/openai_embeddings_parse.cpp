@@ -19,7 +19,7 @@ std::vector<std::int64_t> read_token_ids(od::Value value, const od::Path& path) 
   std::vector<std::int64_t> tokens;
   od::for_each_element(value, path, [&](od::Value token, const od::Path& at) {
     if (tokens.size() == kMaxEmbeddingInputTokens) violate(path, "holds more than " + std::to_string(kMaxEmbeddingInputTokens) + " tokens");
-    tokens.push_back(od::integer(token, at, 0, kMaxTokenId));
+    od::append_counted(tokens, od::integer(token, at, 0, kMaxTokenId));
   });
   if (tokens.empty()) violate(path, "must hold at least one token id");
   return tokens;
@@ -36,7 +36,7 @@ EmbeddingInput read_input(od::Value value, const od::Path& path) {
   EmbeddingInput input;
   json_type type = value.type();
   if (type == json_type::string) {
-    input.texts.push_back(read_text(value, path));
+    od::append_counted(input.texts, read_text(value, path));
     return input;
   }
   if (type != json_type::array) od::wrong_type(path, kInputShape, value);
@@ -53,9 +53,9 @@ EmbeddingInput read_input(od::Value value, const od::Path& path) {
     if (type_here != json_type::number && input.count() == kMaxEmbeddingInputs) {
       violate(path, "holds more than " + std::to_string(kMaxEmbeddingInputs) + " inputs");
     }
-    if (type_here == json_type::string) input.texts.push_back(read_text(element, at));
-    else if (type_here == json_type::array) input.token_arrays.push_back(read_token_ids(element, at));
-    else if (type_here == json_type::number) lone_tokens.push_back(od::integer(element, at, 0, kMaxTokenId));
+    if (type_here == json_type::string) od::append_counted(input.texts, read_text(element, at));
+    else if (type_here == json_type::array) od::append_counted(input.token_arrays, read_token_ids(element, at));
+    else if (type_here == json_type::number) od::append_counted(lone_tokens, od::integer(element, at, 0, kMaxTokenId));
     else od::wrong_type(at, "a string, a token id or an array of token ids", element);
     if (lone_tokens.size() > kMaxEmbeddingInputTokens) violate(path, "holds more than " + std::to_string(kMaxEmbeddingInputTokens) + " tokens");
   });
@@ -108,9 +108,9 @@ class RequestReader {
 
 }  // namespace
 
-Result<ChatRequest> parse_embedding_request(std::string_view body, const JsonLimits& limits) {
+Result<ChatRequest> parse_embedding_request(std::string_view body, const JsonLimits& limits, std::size_t* parsed_bytes) {
   RequestReader reader;
-  return read_ondemand_request(body, limits, reader);
+  return read_ondemand_request(body, limits, parsed_bytes, reader);
 }
 
 }  // namespace mg

@@ -13,6 +13,6 @@ namespace mg {
 
 // Parses a Responses API body. What needs stored state (previous_response_id, store: true, item
 // references, conversations, background runs) and the hosted tools are refused by name.
-Result<ChatRequest> parse_openai_responses(std::string_view body, const JsonLimits& limits = {});
+Result<ChatRequest> parse_openai_responses(std::string_view body, const JsonLimits& limits = {}, std::size_t* parsed_bytes = nullptr);
 
 }  // namespace mg

@@ -63,7 +63,7 @@ Message& assistant_for_calls(std::vector<Message>& messages) {
   if (messages.empty() || messages.back().role != Role::assistant) {
     Message assistant;
     assistant.role = Role::assistant;
-    messages.push_back(std::move(assistant));
+    od::append_counted(messages, std::move(assistant));
   }
   return messages.back();
 }
@@ -76,7 +76,7 @@ void append_item(od::Value value, const od::Path& path, std::vector<Message>& me
     Message message;
     message.role = role_named(reader.required_string("role"), reader.path_of("role"));
     read_message_content(reader.require("content"), reader.path_of("content"), message);
-    messages.push_back(std::move(message));
+    od::append_counted(messages, std::move(message));
   } else if (type == "function_call") {
     ToolCall call;
     call.id = reader.required_string("call_id");
@@ -90,7 +90,7 @@ void append_item(od::Value value, const od::Path& path, std::vector<Message>& me
     const json& result = reader.require("output");
     if (result.is_string()) output.content = result.get<std::string>();
     else read_message_content(result, reader.path_of("output"), output);
-    messages.push_back(std::move(output));
+    od::append_counted(messages, std::move(output));
   } else if (type == "item_reference") {
     unsupported(path, "this gateway stores no responses; send the items themselves");
   } else if (type != "reasoning") {  // a model's earlier reasoning: dropped
@@ -179,7 +179,7 @@ class RequestReader {
     else if (key == "stream") request_.stream = od::boolean(value, path);
     else if (key == "temperature") request_.sampling.temperature = od::number(value, path, 0, 2);
     else if (key == "top_p") request_.sampling.top_p = od::number(value, path, 0, 1);
-    else if (key == "tools") od::for_each_element(value, path, [&](od::Value tool, const od::Path& at) { request_.tools.push_back(parse_tool(tool, at)); });
+    else if (key == "tools") od::for_each_element(value, path, [&](od::Value tool, const od::Path& at) { od::append_counted(request_.tools, parse_tool(tool, at)); });
     else if (key == "tool_choice") request_.tool_choice = parse_tool_choice(value, path);
     else if (key == "parallel_tool_calls") request_.parallel_tool_calls = od::boolean(value, path);
     else if (key == "text") request_.response_format = parse_text_format(value, path);
@@ -198,7 +198,7 @@ class RequestReader {
       Message user;
       user.role = Role::user;
       user.content = od::string(value, path);
-      request_.messages.push_back(std::move(user));
+      od::append_counted(request_.messages, std::move(user));
       return;
     }
     od::for_each_element(value, path, [&](od::Value item, const od::Path& at) { append_item(item, at, request_.messages); });
@@ -220,9 +220,9 @@ class RequestReader {
 
 }  // namespace
 
-Result<ChatRequest> parse_openai_responses(std::string_view body, const JsonLimits& limits) {
+Result<ChatRequest> parse_openai_responses(std::string_view body, const JsonLimits& limits, std::size_t* parsed_bytes) {
   RequestReader reader;
-  return read_ondemand_request(body, limits, reader);
+  return read_ondemand_request(body, limits, parsed_bytes, reader);
 }
 
 }  // namespace mg

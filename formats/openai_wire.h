@@ -17,11 +17,12 @@ namespace mg {
 
 struct JsonLimits {
   std::size_t max_depth = 64;  // nesting of objects and arrays
-  std::size_t max_dom_bytes = SIZE_MAX;  // heap the parsed document may take (see read_json_document)
+  std::size_t max_parsed_bytes = SIZE_MAX;  // heap the parse may build (core/json_ondemand.h)
 };
 
 // Parses a request body (JSON text) for the given endpoint flavor. `parsed_bytes`, when given, gets the
-// heap its JSON took as a DOM: about what the typed request holds for as long as it is answered.
+// heap the parse built: about what the typed request holds for as long as it is answered. Every client
+// API's parser takes the same two.
 Result<ChatRequest> parse_chat_request(std::string_view body, ApiFlavor flavor, const JsonLimits& limits = {},
                                        std::size_t* parsed_bytes = nullptr);
 
@@ -30,7 +31,7 @@ Result<ChatRequest> parse_chat_request(std::string_view body, ApiFlavor flavor, 
 Status check_nesting_depth(std::string_view text, std::size_t max_depth);
 
 // Parses JSON text with a bounded nesting depth and heap, reporting the position of a syntax error.
-Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits = {}, std::size_t* dom_bytes = nullptr);
+Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits = {}, std::size_t* parsed_bytes = nullptr);
 
 // The gateway's own request fields, which every client API's body may carry: OpenRouter's `models` and
 // `provider`, and `modelgate`. `fields` is an object holding those members the body had. Throws

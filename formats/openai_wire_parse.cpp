@@ -1,7 +1,10 @@
-// Validating parser: OpenAI / OpenRouter request JSON -> ChatRequest.
+// Validating parser: OpenAI / OpenRouter request JSON -> ChatRequest, read with simdjson's On-Demand API
+// (core/json_ondemand.h) in one pass over the body. The messages, nearly all of a body, are read typed
+// off the text (openai_chat_message.cpp); every other member is small and is read as a DOM with
+// ObjectReader.
 //
-// Field checks throw SchemaViolation (json_object_reader.h), caught once in parse_chat_request(): it keeps
-// each of forty fields to one line instead of threading a Result through all of them.
+// Field checks throw SchemaViolation (json_object_reader.h), caught once in parse_with_ondemand(): it
+// keeps each of forty fields to one line instead of threading a Result through all of them.
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -10,95 +13,19 @@
 #include <optional>
 
 #include "core/json_object_reader.h"
-#include "core/json_reader.h"
+#include "formats/ondemand_request.h"
+#include "formats/openai_chat_message.h"
 #include "formats/openai_wire.h"
 
 namespace mg {
 namespace {
 
 using nlohmann::json;
+using simdjson::ondemand::json_type;
+namespace od = ondemand;
 
-constexpr std::array kRoles{"system", "developer", "user", "assistant", "tool"};
 constexpr int kMaxStopSequences = 4;
 constexpr std::int64_t kMaxTokenLimit = 100'000'000;
-
-Role parse_role(const std::string& name) {
-  if (name == "system") return Role::system;
-  if (name == "developer") return Role::developer;
-  if (name == "user") return Role::user;
-  if (name == "assistant") return Role::assistant;
-  return Role::tool;
-}
-
-std::vector<ContentPart> parse_content_parts(const json& parts, const std::string& path) {
-  std::vector<ContentPart> out;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    ObjectReader part(parts[i], index_path(path, i));
-    ContentPart parsed;
-    parsed.type = part.required_string("type");
-    if (parsed.type == "text") parsed.text = part.required_string("text");
-    parsed.raw = parts[i];
-    out.push_back(std::move(parsed));
-  }
-  return out;
-}
-
-ToolCall parse_tool_call(const json& value, const std::string& path) {
-  ObjectReader reader(value, path);
-  ToolCall call;
-  call.id = reader.required_string("id");
-  call.type = reader.one_of("type", std::array{"function"}).value_or("function");
-  ObjectReader function(reader.require("function"), reader.path_of("function"));
-  call.name = function.required_string("name");
-  call.arguments = function.string("arguments").value_or("");
-  return call;
-}
-
-void parse_content(ObjectReader& reader, Message& message) {
-  const json* content = reader.find("content");
-  if (!content) return;
-  if (content->is_string()) {
-    message.content = content->get<std::string>();
-  } else if (content->is_array()) {
-    message.content_parts = parse_content_parts(*content, reader.path_of("content"));
-  } else {
-    wrong_type(reader.path_of("content"), "a string, an array of content parts or null", *content);
-  }
-}
-
-Message parse_message(const json& value, const std::string& path) {
-  ObjectReader reader(value, path);
-  Message message;
-  reader.require("role");
-  message.role = parse_role(*reader.one_of("role", kRoles));
-  parse_content(reader, message);
-  message.name = reader.string("name").value_or("");
-  if (const json* calls = reader.find("tool_calls")) {
-    if (message.role != Role::assistant) violate(reader.path_of("tool_calls"), "is only allowed on assistant messages");
-    if (!calls->is_array()) wrong_type(reader.path_of("tool_calls"), "an array", *calls);
-    for (std::size_t i = 0; i < calls->size(); ++i) {
-      message.tool_calls.push_back(parse_tool_call((*calls)[i], index_path(reader.path_of("tool_calls"), i)));
-    }
-  }
-  if (message.role == Role::tool) message.tool_call_id = reader.required_string("tool_call_id");
-  bool has_content = message.content.has_value() || !message.content_parts.empty();
-  if (!has_content && !(message.role == Role::assistant && !message.tool_calls.empty())) {
-    violate(reader.path_of("content"), "is required for a " + std::string(to_string(message.role)) + " message");
-  }
-  message.extra = reader.unread();
-  message.extra.erase("tool_call_id");
-  return message;
-}
-
-std::vector<Message> parse_messages(ObjectReader& body) {
-  const json& messages = body.require("messages");
-  if (!messages.is_array()) wrong_type("messages", "an array of messages", messages);
-  if (messages.empty()) violate("messages", "must contain at least one message");
-  std::vector<Message> out;
-  out.reserve(messages.size());
-  for (std::size_t i = 0; i < messages.size(); ++i) out.push_back(parse_message(messages[i], index_path("messages", i)));
-  return out;
-}
 
 std::string parse_prompt(ObjectReader& body) {
   const json& prompt = body.require("prompt");
@@ -302,13 +229,16 @@ void parse_gateway_options(ObjectReader& body, ChatRequest& request) {
   reader.reject_unread();
 }
 
-ChatRequest parse_request_object(const json& document, ApiFlavor flavor) {
+// Every member but a chat request's messages, which `messages` holds (nullopt when absent or null).
+ChatRequest parse_request_object(const json& document, ApiFlavor flavor, std::optional<std::vector<Message>> messages) {
   ObjectReader body(document, "");
   ChatRequest request;
   request.flavor = flavor;
   parse_models(body, request);
   if (flavor == ApiFlavor::chat) {
-    request.messages = parse_messages(body);
+    if (!messages) violate("messages", "is required");
+    if (messages->empty()) violate("messages", "must contain at least one message");
+    request.messages = std::move(*messages);
   } else {
     request.prompt = parse_prompt(body);
   }
@@ -327,6 +257,35 @@ ChatRequest parse_request_object(const json& document, ApiFlavor flavor) {
   request.passthrough = body.unread();
   return request;
 }
+
+class RequestReader {
+ public:
+  explicit RequestReader(ApiFlavor flavor) : flavor_(flavor) {}
+
+  void read(od::Value root) {
+    od::for_each_field(root, od::Path(), [&](std::string_view key, od::Value value, const od::Path& path) {
+      if (flavor_ == ApiFlavor::chat && key == "messages") read_messages(value, path);
+      else members_[std::string(key)] = od::as_dom(value);  // the last of duplicate keys wins, as for messages
+    });
+    request_ = parse_request_object(members_, flavor_, std::move(messages_));
+  }
+
+  ChatRequest take() { return std::move(request_); }
+
+ private:
+  void read_messages(od::Value value, const od::Path& path) {
+    messages_.reset();
+    if (od::is_null(value)) return;
+    if (value.type() != json_type::array) od::wrong_type(path, "an array of messages", value);
+    messages_.emplace();
+    od::for_each_element(value, path, [&](od::Value message, const od::Path& at) { od::append_counted(*messages_, read_chat_message(message, at)); });
+  }
+
+  ApiFlavor flavor_;
+  json members_ = json::object();
+  std::optional<std::vector<Message>> messages_;
+  ChatRequest request_;
+};
 
 }  // namespace
 
@@ -348,31 +307,16 @@ void read_gateway_extensions(const json& fields, ChatRequest& request) {
   parse_gateway_options(body, request);
 }
 
-Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits, std::size_t* dom_bytes) {
+Result<nlohmann::json> parse_json_document(std::string_view body, const JsonLimits& limits, std::size_t* parsed_bytes) {
   if (Status depth = check_nesting_depth(body, limits.max_depth); !depth) return depth.error();
-  JsonSyntaxError error;
-  std::optional<nlohmann::json> document = read_json_document(body, error, limits.max_dom_bytes, dom_bytes);
-  if (error.over_budget) {
-    return Error{413, FailureClass::caller_fault, "invalid_request_error", "request_too_complex", {},
-                 "the request's JSON would take more than " + std::to_string(limits.max_dom_bytes >> 20) + " MiB of memory once parsed (" +
-                     std::to_string(body.size()) + " bytes of text); send fewer, larger values",
-                 0};
-  }
-  if (!document) {
-    return Error::invalid_request("request body is not valid JSON: " + error.what + " at byte " + std::to_string(error.offset), {},
-                                  "invalid_json");
-  }
-  return std::move(*document);
+  ondemand::Limits budget;
+  budget.max_parsed_bytes = limits.max_parsed_bytes;
+  return ondemand::read_document(body, budget, parsed_bytes);
 }
 
 Result<ChatRequest> parse_chat_request(std::string_view body, ApiFlavor flavor, const JsonLimits& limits, std::size_t* parsed_bytes) {
-  Result<nlohmann::json> document = parse_json_document(body, limits, parsed_bytes);
-  if (!document) return document.error();
-  try {
-    return parse_request_object(*document, flavor);
-  } catch (const SchemaViolation& violation) {
-    return violation.error;
-  }
+  RequestReader reader(flavor);
+  return read_ondemand_request(body, limits, parsed_bytes, reader);
 }
 
 }  // namespace mg

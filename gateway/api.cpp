@@ -117,15 +117,9 @@ std::optional<ClientApi> completion_api(std::string_view path) {
 // what the parsed request holds while it is answered.
 Result<ChatRequest> parse_completion_request(ClientApi api, std::string_view body, const JsonLimits& limits, std::size_t& parsed_bytes) {
   switch (api) {
-    case ClientApi::anthropic_messages:
-      parsed_bytes = body.size();  // read On-Demand: no DOM; the typed request holds about the body's strings
-      return parse_anthropic_messages(body, AnthropicBody::message, limits);
-    case ClientApi::openai_responses:
-      parsed_bytes = body.size();
-      return parse_openai_responses(body, limits);
-    case ClientApi::openai_embeddings:
-      parsed_bytes = 2 * body.size();  // token ids take 8 bytes each where the body spends 2 to 7
-      return parse_embedding_request(body, limits);
+    case ClientApi::anthropic_messages: return parse_anthropic_messages(body, AnthropicBody::message, limits, &parsed_bytes);
+    case ClientApi::openai_responses: return parse_openai_responses(body, limits, &parsed_bytes);
+    case ClientApi::openai_embeddings: return parse_embedding_request(body, limits, &parsed_bytes);
     case ClientApi::openai_completions: return parse_chat_request(body, ApiFlavor::completion, limits, &parsed_bytes);
     case ClientApi::openai_chat: break;
   }
@@ -189,7 +183,7 @@ void Api::handle_completion(HttpRequest request, ClientApi api, std::shared_ptr<
   const std::string key_id = *key ? (*key)->id : "";
   if (!is_json_media_type(request.content_type)) return reject(nullptr, key_id, unsupported_media_type_error(request));
   JsonLimits limits;
-  limits.max_dom_bytes = config_.http.max_parsed_bytes(request.body.size());
+  limits.max_parsed_bytes = config_.http.max_parsed_bytes(request.body.size());
   std::size_t parsed_bytes = 0;
   Result<ChatRequest> parsed = parse_completion_request(api, request.body, limits, parsed_bytes);
   if (!parsed) return reject(nullptr, key_id, parsed.error());

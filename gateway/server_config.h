@@ -31,9 +31,9 @@ struct HttpLimits {
   // its body: capacity is shed at once instead of queueing without bound.
   std::size_t max_requests_in_flight = 2'048;  // of /v1/ requests; probes, metrics and admin are never shed
   std::size_t max_buffered_body_bytes = 256 * 1024 * 1024;  // bodies over 64 KiB held at once, all connections together
-  // A request's JSON, parsed, may take this many times its body's bytes of memory (at least
-  // min_parsed_bytes); past that it is refused with 413. Ordinary requests take 1.5 to 4 times; a body of
-  // tiny objects would take over 12 times, and its typed form as much again.
+  // A request's parsed form may take this many times its body's bytes of memory (at least
+  // min_parsed_bytes); past that it is refused with 413. Ordinary requests take 2 to 4 times; a body of
+  // tiny messages would take over 12 times.
   std::size_t parsed_bytes_per_body_byte = 6;
   std::size_t min_parsed_bytes = 1024 * 1024;
 

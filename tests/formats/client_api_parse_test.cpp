@@ -1,9 +1,12 @@
 // The newer client APIs' parsers (Anthropic Messages, OpenAI Responses), checked by what an upstream
 // receives: each body's request written as OpenAI chat JSON (to_openai_json) against the JSON those APIs'
 // references say it means, and every refusal naming its field.
+#include <functional>
+
 #include <gtest/gtest.h>
 
 #include "formats/anthropic_messages.h"
+#include "formats/openai_embeddings.h"
 #include "formats/openai_responses.h"
 
 namespace mg {
@@ -176,6 +179,40 @@ TEST(OpenAiResponsesParseTest, WhatNeedsStoredStateIsRefusedByName) {
       {R"({"model":"m","input":"x","text":{"format":{"type":"json_schema","name":"n"}}})", "'text.format.schema' is required"},
   };
   expect_refusals(cases, [](std::string_view body) { return parse_openai_responses(body); });
+}
+
+// Every API's parse builds within its heap budget and reports what it built: thousands of tiny messages
+// (or inputs) cost several times their text as typed records, and past the budget the parse is a 413.
+TEST(ClientApiParseBudgetTest, EveryApiCountsWhatItBuildsAndStopsAtItsBudget) {
+  auto repeated = [](const std::string& head, const std::string& item, const std::string& tail) {
+    std::string body = head;
+    for (int i = 0; i < 20'000; ++i) body += (i ? "," : "") + item;
+    return body + tail;
+  };
+  const std::string chat = repeated(R"({"model":"m","messages":[)", R"({"role":"user","content":""})", "]}");
+  const std::string anthropic = repeated(R"({"model":"m","max_tokens":1,"messages":[)", R"({"role":"user","content":"x"})", "]}");
+  const std::string responses = repeated(R"({"model":"m","input":[)", R"({"role":"user","content":"x"})", "]}");
+  const std::string embeddings = repeated(R"({"model":"m","input":[)", "7", "]}");  // one input of 20,000 token ids
+  using Parse = std::function<Result<ChatRequest>(const std::string&, const JsonLimits&, std::size_t*)>;
+  const std::vector<std::pair<std::string, Parse>> parsers = {
+      {chat, [](const std::string& b, const JsonLimits& l, std::size_t* n) { return parse_chat_request(b, ApiFlavor::chat, l, n); }},
+      {anthropic, [](const std::string& b, const JsonLimits& l, std::size_t* n) { return parse_anthropic_messages(b, AnthropicBody::message, l, n); }},
+      {responses, [](const std::string& b, const JsonLimits& l, std::size_t* n) { return parse_openai_responses(b, l, n); }},
+      {embeddings, [](const std::string& b, const JsonLimits& l, std::size_t* n) { return parse_embedding_request(b, l, n); }},
+  };
+  for (const auto& [body, parse] : parsers) {
+    std::size_t parsed_bytes = 0;
+    ASSERT_TRUE(parse(body, {}, &parsed_bytes)) << body.substr(0, 60);
+    EXPECT_GT(parsed_bytes, 20'000 * sizeof(std::int64_t)) << body.substr(0, 60);  // a record per item, at least
+    JsonLimits tight;
+    tight.max_parsed_bytes = parsed_bytes / 4;
+    std::size_t spent_when_refused = 0;
+    Result<ChatRequest> refused = parse(body, tight, &spent_when_refused);
+    ASSERT_FALSE(refused) << body.substr(0, 60);
+    EXPECT_EQ(refused.error().http_status, 413);
+    EXPECT_EQ(refused.error().code, "request_too_complex");
+    EXPECT_LT(spent_when_refused, parsed_bytes) << "stops at the budget, not at the end";
+  }
 }
 
 }  // namespace
