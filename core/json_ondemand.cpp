@@ -69,8 +69,9 @@ std::string_view without_byte_order_mark(std::string_view text) {
   return text.substr(0, kMark.size()) == kMark ? text.substr(kMark.size()) : text;
 }
 
-// A parser for one document. Small ones, every stream chunk among them, share one per thread: a parser's
-// buffers cost two allocations, and its capacity is kept small so no thread holds a large body's worth.
+// A parser and a padded copy of the text for one document. Small ones, every stream chunk among them,
+// share both per thread: a parser's buffers cost two allocations and a copy one, and the shared
+// capacity is kept small so no thread holds a large body's worth.
 class ParserLease {
  public:
   ParserLease(std::size_t text_bytes, std::size_t max_bytes) : capacity_(text_bytes) {
@@ -92,16 +93,29 @@ class ParserLease {
   simdjson::ondemand::parser& parser() { return *parser_; }
   simdjson::error_code allocate() { return parser_->allocate(capacity_); }
 
+  // `text` with the zeroed padding simdjson reads past its end, in a buffer kept with the parser.
+  simdjson::padded_string_view padded_copy(std::string_view text) {
+    std::string& buffer = own_ ? own_buffer_ : shared_buffer();
+    buffer.assign(text);
+    buffer.append(simdjson::SIMDJSON_PADDING, '\0');
+    return simdjson::padded_string_view(buffer.data(), text.size(), buffer.size());
+  }
+
  private:
   static constexpr std::size_t kSharedCapacity = 64 * 1024;
   static simdjson::ondemand::parser& shared() {
     thread_local simdjson::ondemand::parser parser(kSharedCapacity);
     return parser;
   }
+  static std::string& shared_buffer() {
+    thread_local std::string buffer;  // holds small documents only, so it stays small
+    return buffer;
+  }
   static thread_local bool shared_in_use_;  // a document read while another is open gets its own
 
   std::size_t capacity_;
   std::optional<simdjson::ondemand::parser> own_;
+  std::string own_buffer_;
   simdjson::ondemand::parser* parser_ = nullptr;
 };
 
@@ -117,7 +131,7 @@ Status with_document(std::string_view text, const Limits& limits, std::size_t* p
   ParserLease lease(text.size(), limits.max_body_bytes);
   simdjson::ondemand::parser& parser = lease.parser();
   if (auto error = lease.allocate()) return syntax_error(describe(error), -1);
-  simdjson::padded_string padded(text);
+  simdjson::padded_string_view padded = lease.padded_copy(text);
   simdjson::ondemand::document document;
   Budget budget(limits.max_parsed_bytes, text.size());
   auto report_spent = [&] {
@@ -141,35 +155,55 @@ Status with_document(std::string_view text, const Limits& limits, std::size_t* p
   }
 }
 
-// A JSON number's double, correctly rounded. simdjson 3.0.1 checks the grammar (and throws for "01",
-// "1." or "1e400") but misreads some long mantissas (0.40009074020526895765 as 0.0311...), so the
-// value comes from std::from_chars; simdjson's only where that finds it out of range (an underflow, 0).
-template <class Source>
-double exact_double(Source& source) {
-  std::string_view token = source.raw_json_token();  // before get_double moves past it
-  token = token.substr(0, token.find_last_not_of(" \t\r\n") + 1);
-  const double checked = source.get_double().value();
-  double value = 0;
-  auto [end, error] = std::from_chars(token.data(), token.data() + token.size(), value);
-  return error == std::errc() && end == token.data() + token.size() ? value : checked;
+// RFC 8259's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool is_json_number(std::string_view token) {
+  std::size_t at = 0;
+  auto digits = [&] {
+    const std::size_t start = at;
+    while (at < token.size() && token[at] >= '0' && token[at] <= '9') ++at;
+    return at > start;
+  };
+  if (at < token.size() && token[at] == '-') ++at;
+  if (at < token.size() && token[at] == '0') ++at;
+  else if (!digits()) return false;
+  if (at < token.size() && token[at] == '.' && (++at, !digits())) return false;
+  if (at < token.size() && (token[at] == 'e' || token[at] == 'E')) {
+    ++at;
+    if (at < token.size() && (token[at] == '+' || token[at] == '-')) ++at;
+    if (!digits()) return false;
+  }
+  return at == token.size();
 }
 
-// A number as nlohmann reads it: an integer is unsigned unless written with a minus sign ("-0" too);
-// a fraction, an exponent or an integer beyond 64 bits is a double. A successful get_* consumes the
-// value, a failed one does not. `Source` is a Value or, for a scalar root, the document.
-template <class Source>
-json number_node(Source& source) {
-  simdjson::ondemand::number_type type{};
-  if (source.get_number_type().get(type)) throw simdjson::simdjson_error(simdjson::NUMBER_ERROR);
-  const std::string_view token = source.raw_json_token();
-  const bool negative = token.substr(0, 1) == "-";
-  std::int64_t as_signed = 0;
-  std::uint64_t as_unsigned = 0;
-  if (type == simdjson::ondemand::number_type::signed_integer && !source.get_int64().get(as_signed)) {
-    return negative ? json(as_signed) : json(static_cast<std::uint64_t>(as_signed));
+// A double for a number token; nullopt past a double's range. An underflow reads as 0, as strtod has it.
+std::optional<double> token_double(std::string_view token) {
+  double value = 0;
+  auto [end, error] = std::from_chars(token.data(), token.data() + token.size(), value);
+  if (error == std::errc()) return value;
+  const std::size_t exponent = token.find_first_of("eE");
+  const bool tiny = exponent != std::string_view::npos && token.substr(exponent + 1, 1) == "-";
+  if (tiny) return token.front() == '-' ? -0.0 : 0.0;
+  return std::nullopt;
+}
+
+// A number token as nlohmann reads it: an integer is unsigned unless written with a minus sign ("-0"
+// too); a fraction, an exponent or an integer beyond 64 bits is a double; past a double's range it is
+// not a number. The value comes from the token simdjson found, not from simdjson's own number reading,
+// which in 3.0.1 misreads some long mantissas (0.40009074020526895765 as 0.0311...), refuses exponents
+// of 20 digits and more, and reads a root number followed by many spaces as a double.
+json number_from_token(std::string_view token) {
+  token = token.substr(0, token.find_last_not_of(" \t\r\n") + 1);
+  if (!is_json_number(token)) throw simdjson::simdjson_error(simdjson::NUMBER_ERROR);
+  const char* end = token.data() + token.size();
+  if (token.find_first_of(".eE") == std::string_view::npos) {
+    std::int64_t as_signed = 0;
+    std::uint64_t as_unsigned = 0;
+    if (token.front() == '-' && std::from_chars(token.data(), end, as_signed).ec == std::errc()) return as_signed;
+    if (token.front() != '-' && std::from_chars(token.data(), end, as_unsigned).ec == std::errc()) return as_unsigned;
   }
-  if (type == simdjson::ondemand::number_type::unsigned_integer && !source.get_uint64().get(as_unsigned)) return as_unsigned;
-  return exact_double(source);
+  std::optional<double> value = token_double(token);
+  if (!value) throw simdjson::simdjson_error(simdjson::NUMBER_OUT_OF_RANGE);
+  return *value;
 }
 
 // A document whose root is a scalar: simdjson reads those from the document itself, not as a Value.
@@ -178,7 +212,7 @@ json scalar_document(simdjson::ondemand::document& document, const char* end) {
   std::string_view token = document.raw_json_token();
   if (token.data() + token.size() != end) throw simdjson::simdjson_error(simdjson::TRAILING_CONTENT);
   switch (document.type()) {
-    case json_type::number: return number_node(document);
+    case json_type::number: return number_from_token(token);
     case json_type::string: return std::string(document.get_string().value());
     case json_type::boolean:
     case json_type::null: {  // simdjson 3.0 reads a root literal followed by junk ("false9") or whitespace wrongly
@@ -267,7 +301,7 @@ bool boolean(Value value, const Path& path) {
 
 double number(Value value, const Path& path, double min, double max) {
   if (value.type() != json_type::number) wrong_type(path, "a number", value);
-  double got = exact_double(value);
+  double got = number_from_token(value.raw_json_token()).get<double>();
   if (got < min || got > max) {
     violate(path, "must be between " + json(min).dump() + " and " + json(max).dump() + "; got " + json(got).dump());
   }
@@ -276,8 +310,10 @@ double number(Value value, const Path& path, double min, double max) {
 
 std::int64_t integer(Value value, const Path& path, std::int64_t min, std::int64_t max) {
   if (value.type() != json_type::number) wrong_type(path, "an integer", value);
-  std::int64_t got = 0;
-  if (value.get_int64().get(got)) violate(path, "must be an integer between " + std::to_string(min) + " and " + std::to_string(max));
+  json read = number_from_token(value.raw_json_token());
+  const bool fits = read.is_number_integer() && !(read.is_number_unsigned() && read.get<std::uint64_t>() > INT64_MAX);
+  if (!fits) violate(path, "must be an integer between " + std::to_string(min) + " and " + std::to_string(max));
+  const std::int64_t got = read.get<std::int64_t>();
   if (got < min || got > max) {
     violate(path, "must be between " + std::to_string(min) + " and " + std::to_string(max) + "; got " + std::to_string(got));
   }
@@ -289,11 +325,7 @@ json as_dom(Value value) {
     case json_type::object: {
       charge(HeapCost::dom_object());
       json out = json::object();
-      for (simdjson::ondemand::field member : value.get_object()) {
-        std::string key(member.unescaped_key().value());
-        charge(HeapCost::dom_member(key.size()));
-        out[std::move(key)] = as_dom(member.value());
-      }
+      for (simdjson::ondemand::field member : value.get_object()) set_member(out, member.unescaped_key().value(), member.value());
       return out;
     }
     case json_type::array: {
@@ -306,7 +338,7 @@ json as_dom(Value value) {
       }
       return out;
     }
-    case json_type::number: return number_node(value);
+    case json_type::number: return number_from_token(value.raw_json_token());  // left unread: the walk skips it
     case json_type::string: {
       std::string_view text = value.get_string().value();
       charge(HeapCost::dom_string(text.size()));
@@ -320,6 +352,11 @@ json as_dom(Value value) {
   return nullptr;
 }
 
+void set_member(json& object, std::string_view key, Value value) {
+  charge(HeapCost::dom_member(key.size()));
+  object[std::string(key)] = as_dom(value);
+}
+
 void validate(Value value) {
   switch (value.type()) {
     case json_type::object:
@@ -331,7 +368,7 @@ void validate(Value value) {
     case json_type::array:
       for (Value element : value.get_array()) validate(element);
       return;
-    case json_type::number: value.get_double().value(); return;  // throws for what JSON's grammar or a double cannot hold
+    case json_type::number: number_from_token(value.raw_json_token()); return;
     case json_type::string: value.get_string().value(); return;
     case json_type::boolean: value.get_bool().value(); return;
     case json_type::null:

@@ -107,6 +107,8 @@ double number(Value value, const Path& path, double min, double max);
 std::int64_t integer(Value value, const Path& path, std::int64_t min, std::int64_t max);
 // The whole value as a DOM: JSON schemas, tool inputs, and what a parser passes on without modelling.
 nlohmann::json as_dom(Value value);
+// object[key] = as_dom(value), the member's own map node counted too.
+void set_member(nlohmann::json& object, std::string_view key, Value value);
 // Reads the whole value, checking every literal, number and string in it, and keeps nothing: for the
 // fields a parser accepts and ignores.
 void validate(Value value);

@@ -258,7 +258,7 @@ class RequestReader {
     else if (key == "metadata") read_metadata(value, path);
     else if (key == "tools") od::for_each_element(value, path, [&](od::Value tool, const od::Path& at) { od::append_counted(request_.tools, parse_tool(tool, at)); });
     else if (key == "tool_choice") request_.tool_choice = parse_tool_choice(value, path, parallel_disabled_);
-    else if (is_gateway_extension(key)) extensions_[std::string(key)] = od::as_dom(value);
+    else if (is_gateway_extension(key)) od::set_member(extensions_, key, value);
     else if (key == "mcp_servers" || key == "container") unsupported(path, "");
     else od::validate(value);  // thinking, service_tier, context_management...: checked, not passed on
   }

@@ -8,7 +8,6 @@ namespace {
 
 namespace od = ondemand;
 using simdjson::ondemand::json_type;
-using simdjson::ondemand::number_type;
 
 // A wrong type counts as absent: the value is still read, so a malformed one fails the chunk.
 std::string text_or_empty(od::Value value) {
@@ -22,17 +21,8 @@ std::int64_t integer_or_zero(od::Value value) {
     od::validate(value);
     return 0;
   }
-  number_type type{};
-  std::int64_t as_signed = 0;
-  std::uint64_t as_unsigned = 0;
-  if (!value.get_number_type().get(type)) {
-    if (type == number_type::signed_integer && !value.get_int64().get(as_signed)) return as_signed;
-    if (type == number_type::unsigned_integer && !value.get_uint64().get(as_unsigned)) {
-      return static_cast<std::int64_t>(as_unsigned);  // huge ones wrap: out of any range, as a DOM's get<int64_t> gives them
-    }
-  }
-  value.get_double().value();  // a fraction or exponent: not an integer; throws when malformed
-  return 0;
+  nlohmann::json number = od::as_dom(value);  // throws when malformed
+  return number.is_number_integer() ? number.get<std::int64_t>() : 0;  // huge unsigned ones wrap, as a DOM's get<int64_t> gives them
 }
 
 bool is_object(od::Value& value) { return value.type() == json_type::object; }

@@ -112,7 +112,7 @@ Message read_chat_message(od::Value value, const od::Path& path) {
     else if (key == "name") message.name = nullable_string(field, field_path).value_or("");
     else if (key == "tool_calls") fields.tool_calls = od::as_dom(field);
     else if (key == "tool_call_id") fields.tool_call_id = od::as_dom(field);
-    else message.extra[std::string(key)] = od::as_dom(field);  // "refusal", "prefix"...: passed on
+    else od::set_member(message.extra, key, field);  // "refusal", "prefix"...: passed on
   });
   check_message(fields, path, message);
   return message;

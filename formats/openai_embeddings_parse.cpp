@@ -94,8 +94,8 @@ class RequestReader {
     else if (key == "dimensions") request_.dimensions = static_cast<int>(od::integer(value, path, 1, kMaxDimensions));
     else if (key == "user") request_.user = od::string(value, path);
     else if (key == "stream") read_stream(value, path);
-    else if (is_gateway_extension(key)) extensions_[std::string(key)] = od::as_dom(value);
-    else request_.passthrough[std::string(key)] = od::as_dom(value);  // input_type, truncate...: the route's own
+    else if (is_gateway_extension(key)) od::set_member(extensions_, key, value);
+    else od::set_member(request_.passthrough, key, value);  // input_type, truncate...: the route's own
   }
 
   void read_stream(od::Value value, const od::Path& path) {

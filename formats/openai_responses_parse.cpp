@@ -188,7 +188,7 @@ class RequestReader {
     else if (key == "previous_response_id" || key == "conversation") unsupported(path, "this gateway stores no responses; send the whole conversation in 'input'");
     else if (key == "background") read_background(value, path);
     else if (key == "prompt") unsupported(path, "stored prompt templates live with OpenAI; send 'instructions' and 'input'");
-    else if (is_gateway_extension(key)) extensions_[std::string(key)] = od::as_dom(value);
+    else if (is_gateway_extension(key)) od::set_member(extensions_, key, value);
     else od::validate(value);  // metadata, reasoning, include, truncation, service_tier...: checked, not passed on
   }
 

@@ -265,7 +265,7 @@ class RequestReader {
   void read(od::Value root) {
     od::for_each_field(root, od::Path(), [&](std::string_view key, od::Value value, const od::Path& path) {
       if (flavor_ == ApiFlavor::chat && key == "messages") read_messages(value, path);
-      else members_[std::string(key)] = od::as_dom(value);  // the last of duplicate keys wins, as for messages
+      else od::set_member(members_, key, value);  // the last of duplicate keys wins, as for messages
     });
     request_ = parse_request_object(members_, flavor_, std::move(messages_));
   }

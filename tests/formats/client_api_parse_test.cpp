@@ -181,8 +181,9 @@ TEST(OpenAiResponsesParseTest, WhatNeedsStoredStateIsRefusedByName) {
   expect_refusals(cases, [](std::string_view body) { return parse_openai_responses(body); });
 }
 
-// Every API's parse builds within its heap budget and reports what it built: thousands of tiny messages
-// (or inputs) cost several times their text as typed records, and past the budget the parse is a 413.
+// Every API's parse builds within its heap budget and reports what it built: thousands of tiny messages,
+// inputs or members cost several times their text as typed records, and past the budget the parse is a
+// 413.
 TEST(ClientApiParseBudgetTest, EveryApiCountsWhatItBuildsAndStopsAtItsBudget) {
   auto repeated = [](const std::string& head, const std::string& item, const std::string& tail) {
     std::string body = head;
@@ -193,9 +194,13 @@ TEST(ClientApiParseBudgetTest, EveryApiCountsWhatItBuildsAndStopsAtItsBudget) {
   const std::string anthropic = repeated(R"({"model":"m","max_tokens":1,"messages":[)", R"({"role":"user","content":"x"})", "]}");
   const std::string responses = repeated(R"({"model":"m","input":[)", R"({"role":"user","content":"x"})", "]}");
   const std::string embeddings = repeated(R"({"model":"m","input":[)", "7", "]}");  // one input of 20,000 token ids
+  std::string members = R"({"model":"m","messages":[{"role":"user","content":"x"}])";  // 20,000 members passed on
+  for (int i = 0; i < 20'000; ++i) members += ",\"k" + std::to_string(i) + "\":0";
+  members += "}";
   using Parse = std::function<Result<ChatRequest>(const std::string&, const JsonLimits&, std::size_t*)>;
   const std::vector<std::pair<std::string, Parse>> parsers = {
       {chat, [](const std::string& b, const JsonLimits& l, std::size_t* n) { return parse_chat_request(b, ApiFlavor::chat, l, n); }},
+      {members, [](const std::string& b, const JsonLimits& l, std::size_t* n) { return parse_chat_request(b, ApiFlavor::chat, l, n); }},
       {anthropic, [](const std::string& b, const JsonLimits& l, std::size_t* n) { return parse_anthropic_messages(b, AnthropicBody::message, l, n); }},
       {responses, [](const std::string& b, const JsonLimits& l, std::size_t* n) { return parse_openai_responses(b, l, n); }},
       {embeddings, [](const std::string& b, const JsonLimits& l, std::size_t* n) { return parse_embedding_request(b, l, n); }},
