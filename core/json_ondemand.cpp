@@ -155,6 +155,9 @@ Status with_document(std::string_view text, const Limits& limits, std::size_t* p
   }
 }
 
+// A scalar's token as simdjson gives it runs up to the next token, the whitespace between included.
+std::string_view without_trailing_space(std::string_view token) { return token.substr(0, token.find_last_not_of(" \t\r\n") + 1); }
+
 // RFC 8259's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 bool is_json_number(std::string_view token) {
   std::size_t at = 0;
@@ -192,7 +195,7 @@ std::optional<double> token_double(std::string_view token) {
 // which in 3.0.1 misreads some long mantissas (0.40009074020526895765 as 0.0311...), refuses exponents
 // of 20 digits and more, and reads a root number followed by many spaces as a double.
 json number_from_token(std::string_view token) {
-  token = token.substr(0, token.find_last_not_of(" \t\r\n") + 1);
+  token = without_trailing_space(token);
   if (!is_json_number(token)) throw simdjson::simdjson_error(simdjson::NUMBER_ERROR);
   const char* end = token.data() + token.size();
   if (token.find_first_of(".eE") == std::string_view::npos) {
@@ -216,7 +219,7 @@ json scalar_document(simdjson::ondemand::document& document, const char* end) {
     case json_type::string: return std::string(document.get_string().value());
     case json_type::boolean:
     case json_type::null: {  // simdjson 3.0 reads a root literal followed by junk ("false9") or whitespace wrongly
-      std::string_view literal = token.substr(0, token.find_last_not_of(" \t\r\n") + 1);
+      std::string_view literal = without_trailing_space(token);
       if (literal == "null") return nullptr;
       if (literal == "true" || literal == "false") return literal == "true";
       throw simdjson::simdjson_error(simdjson::T_ATOM_ERROR);
